@@ -1,0 +1,437 @@
+//! Grace-period domains: the writer side (grace periods, callbacks, barrier).
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use crate::callback::Batch;
+use crate::membarrier;
+use crate::reader::{current_record, ThreadHandle, ThreadRecord};
+use crate::seq::{seq_done, seq_snap};
+
+/// How a domain behaves. `Default` is a plain RCU domain with no pacing.
+#[derive(Clone, Debug)]
+pub struct DomainConfig {
+    /// Shown in thread names and error messages ("rcu", "rcu-tasks-trace").
+    pub name: String,
+    /// Pacing of normal grace periods: how long a grace-period request waits before the grace
+    /// period starts, letting more callbacks and waiters share it (the kernel's GP kthread
+    /// delays; RCU-tasks-trace is much slower than RCU). Zero: no pacing.
+    pub gp_delay: Duration,
+    /// A domain whose grace period every grace period of this one includes, as the kernel's
+    /// `rcu_trace_implies_rcu_gp()`: each grace period here ends with one of `implies`.
+    pub implies: Option<Domain>,
+    /// Readers fence themselves instead of relying on membarrier (urcu-mb); forced when the
+    /// kernel lacks `MEMBARRIER_CMD_PRIVATE_EXPEDITED`.
+    pub fence_readers: bool,
+}
+
+impl Default for DomainConfig {
+    fn default() -> Self {
+        DomainConfig {
+            name: "rcu".into(),
+            gp_delay: Duration::ZERO,
+            implies: None,
+            fence_readers: false,
+        }
+    }
+}
+
+/// Counters of one domain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DomainStats {
+    pub grace_periods: u64,
+    pub callbacks_invoked: u64,
+    pub callbacks_pending: u64,
+}
+
+/// One grace-period domain. Cheap to clone; the background thread stops when the last clone
+/// (and the last [`ThreadHandle`]) is gone, after invoking every queued callback.
+#[derive(Clone)]
+pub struct Domain {
+    outer: Arc<Outer>,
+}
+
+struct Outer {
+    inner: Arc<Inner>,
+    gp_thread: Option<JoinHandle<()>>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) id: u64,
+    name: String,
+    /// What readers store in their slot: grows by 2 at every grace period, never 0.
+    pub(crate) reader_ctr: CachePadded<AtomicU64>,
+    /// The grace-period sequence number (see `seq`).
+    gp_seq: CachePadded<AtomicU64>,
+    pub(crate) fence_readers: bool,
+    gp_delay: Duration,
+    implies: Option<Domain>,
+    /// Serialises grace periods; holds a scratch snapshot of the registry.
+    gp_lock: Mutex<Vec<Arc<ThreadRecord>>>,
+    pub(crate) registry: Mutex<Vec<Arc<ThreadRecord>>>,
+    work: Mutex<bool>, // true = shut down
+    work_cv: Condvar,
+    idle: AtomicBool,
+    done: Mutex<()>,
+    done_cv: Condvar,
+    grace_periods: AtomicU64,
+    invoked: AtomicU64,
+    failure: Mutex<Option<String>>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Domain {
+    pub fn new(cfg: DomainConfig) -> Domain {
+        let fence_readers = cfg.fence_readers || !membarrier::available();
+        let inner = Arc::new(Inner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: cfg.name.clone(),
+            reader_ctr: CachePadded::new(AtomicU64::new(2)),
+            gp_seq: CachePadded::new(AtomicU64::new(0)),
+            fence_readers,
+            gp_delay: cfg.gp_delay,
+            implies: cfg.implies,
+            gp_lock: Mutex::new(Vec::new()),
+            registry: Mutex::new(Vec::new()),
+            work: Mutex::new(false),
+            work_cv: Condvar::new(),
+            idle: AtomicBool::new(false),
+            done: Mutex::new(()),
+            done_cv: Condvar::new(),
+            grace_periods: AtomicU64::new(0),
+            invoked: AtomicU64::new(0),
+            failure: Mutex::new(None),
+        });
+        let worker = inner.clone();
+        let gp_thread = thread::Builder::new()
+            .name(format!("{}-gp", cfg.name))
+            .spawn(move || worker.gp_thread())
+            .expect("spawning the grace-period thread");
+        Domain {
+            outer: Arc::new(Outer {
+                inner,
+                gp_thread: Some(gp_thread),
+            }),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.outer.inner
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner().name
+    }
+
+    /// Registers the calling thread (or returns a handle to its existing registration).
+    pub fn register(&self) -> ThreadHandle {
+        ThreadHandle::register(self)
+    }
+
+    /// Whether the writer side uses membarrier (false: readers fence, urcu-mb).
+    pub fn uses_membarrier(&self) -> bool {
+        !self.inner().fence_readers
+    }
+
+    /// Waits for a full grace period: every read-side section that began before the call has
+    /// ended when it returns. Concurrent callers share grace periods. Must not be called from
+    /// inside a read-side section of this domain (it would wait for itself).
+    pub fn synchronize(&self) {
+        let inner = self.inner();
+        if let Some(rec) = current_record(inner.id) {
+            assert!(
+                rec.nesting() == 0,
+                "synchronize() on domain '{}' inside its own read-side section would deadlock",
+                inner.name
+            );
+        }
+        let cookie = inner.get_state();
+        if !inner.gp_delay.is_zero() {
+            thread::sleep(inner.gp_delay);
+        }
+        inner.wait_for_cookie(cookie);
+    }
+
+    /// Waits until every callback queued (by any thread) before the call has been invoked.
+    pub fn barrier(&self) {
+        self.inner().barrier();
+    }
+
+    /// A cookie for the grace period that must elapse from now (`get_state_synchronize_rcu`).
+    pub fn get_state(&self) -> u64 {
+        self.inner().get_state()
+    }
+
+    /// Whether the grace period named by `cookie` has completed. Lock-free.
+    pub fn poll_state(&self, cookie: u64) -> bool {
+        seq_done(self.inner().gp_seq.load(Ordering::Acquire), cookie)
+    }
+
+    /// The raw grace-period sequence number (even: idle, odd: a grace period is running).
+    pub fn gp_seq(&self) -> u64 {
+        self.inner().gp_seq.load(Ordering::Acquire)
+    }
+
+    pub fn stats(&self) -> DomainStats {
+        let inner = self.inner();
+        let pending = inner
+            .registry
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let e = r.queue.enqueued.load(Ordering::Acquire);
+                e.saturating_sub(r.queue.invoked.load(Ordering::Acquire))
+            })
+            .sum();
+        DomainStats {
+            grace_periods: inner.grace_periods.load(Ordering::Relaxed),
+            callbacks_invoked: inner.invoked.load(Ordering::Relaxed),
+            callbacks_pending: pending,
+        }
+    }
+
+    /// The reader counter readers store; grows by 2 as each grace period starts (for tests).
+    #[doc(hidden)]
+    pub fn debug_reader_ctr(&self) -> u64 {
+        self.inner().reader_ctr.load(Ordering::SeqCst)
+    }
+
+    /// The first callback panic seen on this domain's thread, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.inner().failure.lock().unwrap().clone()
+    }
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Domain")
+            .field("name", &self.name())
+            .field("gp_seq", &self.gp_seq())
+            .finish()
+    }
+}
+
+impl Drop for Outer {
+    fn drop(&mut self) {
+        *self.inner.work.lock().unwrap() = true;
+        self.inner.work_cv.notify_all();
+        if let Some(t) = self.gp_thread.take() {
+            // A callback may hold the last clone; the thread cannot join itself.
+            if t.thread().id() != thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn get_state(&self) -> u64 {
+        // Order the caller's prior updates before the read of gp_seq: a grace period that
+        // this load does not see as started begins after those updates (rcu_seq_snap's mb).
+        fence(Ordering::SeqCst);
+        seq_snap(self.gp_seq.load(Ordering::Relaxed))
+    }
+
+    fn poll(&self, cookie: u64) -> bool {
+        seq_done(self.gp_seq.load(Ordering::Acquire), cookie)
+    }
+
+    /// Runs grace periods until `cookie` is done; waiters pile on `gp_lock` and share them.
+    fn wait_for_cookie(&self, cookie: u64) {
+        while !self.poll(cookie) {
+            let mut scratch = self.gp_lock.lock().unwrap();
+            if self.poll(cookie) {
+                break;
+            }
+            // One grace period suffices: gp_seq is idle under the lock, and seq_snap never
+            // names more than the one after the next start.
+            self.run_gp(&mut scratch);
+        }
+    }
+
+    /// One grace period. Caller holds `gp_lock`.
+    fn run_gp(&self, scratch: &mut Vec<Arc<ThreadRecord>>) {
+        let s = self.gp_seq.load(Ordering::Relaxed);
+        debug_assert!(s & 1 == 0);
+        self.gp_seq.store(s + 1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        // M1: every reader either has its slot store visible to the scan below, or has not
+        // yet executed it, in which case its section's loads come after this point and see
+        // every update made before the grace period.
+        if self.fence_readers {
+            fence(Ordering::SeqCst);
+        } else {
+            membarrier::heavy();
+        }
+        // Readers that load the new value began after M1 and need no waiting; only slots
+        // holding an older value are waited for. 64 bits never wrap, so one phase suffices.
+        let target = self.reader_ctr.fetch_add(2, Ordering::SeqCst) + 2;
+        scratch.extend(self.registry.lock().unwrap().iter().cloned());
+        for rec in scratch.iter() {
+            let mut tries = 0u32;
+            loop {
+                let v = rec.slot.load(Ordering::Acquire);
+                if v == 0 || v >= target {
+                    break;
+                }
+                backoff(&mut tries);
+            }
+        }
+        scratch.clear();
+        if let Some(d) = &self.implies {
+            d.inner().wait_for_cookie(d.inner().get_state());
+        }
+        fence(Ordering::SeqCst);
+        self.gp_seq.store(s + 2, Ordering::Release);
+        self.grace_periods.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Wakes the grace-period thread if it sleeps (called when a queue becomes non-empty).
+    pub(crate) fn kick_gp_thread(&self) {
+        if self.idle.load(Ordering::SeqCst) {
+            let _g = self.work.lock().unwrap();
+            self.work_cv.notify_one();
+        }
+    }
+
+    fn any_queued(&self) -> bool {
+        self.registry
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| !r.queue.is_empty())
+    }
+
+    fn barrier(&self) {
+        let snapshot: Vec<(Arc<ThreadRecord>, u64)> = self
+            .registry
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| (r.clone(), r.queue.enqueued.load(Ordering::Acquire)))
+            .collect();
+        let all_done = || {
+            snapshot
+                .iter()
+                .all(|(r, e)| r.queue.invoked.load(Ordering::Acquire) >= *e)
+        };
+        let mut g = self.done.lock().unwrap();
+        while !all_done() {
+            // The timeout only guards against a wake-up raced between the check and the wait.
+            g = self
+                .done_cv
+                .wait_timeout(g, Duration::from_millis(5))
+                .unwrap()
+                .0;
+        }
+    }
+
+    fn gp_thread(self: Arc<Self>) {
+        let mut batches: Vec<(Arc<ThreadRecord>, Batch)> = Vec::new();
+        loop {
+            {
+                let mut reg = self.registry.lock().unwrap();
+                for rec in reg.iter() {
+                    if !rec.queue.is_empty() {
+                        batches.push((rec.clone(), rec.queue.take_all()));
+                    }
+                }
+                // Forget exited threads once everything they queued has run.
+                reg.retain(|r| {
+                    !(r.dead.load(Ordering::Acquire)
+                        && r.queue.is_empty()
+                        && r.queue.invoked.load(Ordering::Acquire)
+                            == r.queue.enqueued.load(Ordering::Acquire))
+                });
+            }
+            if batches.is_empty() {
+                let w = self.work.lock().unwrap();
+                if *w {
+                    return;
+                }
+                self.idle.store(true, Ordering::SeqCst);
+                if self.any_queued() {
+                    self.idle.store(false, Ordering::Relaxed);
+                    continue;
+                }
+                let _w = self.work_cv.wait(w).unwrap();
+                self.idle.store(false, Ordering::Relaxed);
+                continue;
+            }
+            self.pace();
+            let cookie = batches.iter().map(|(_, b)| b.max_cookie).max().unwrap();
+            self.wait_for_cookie(cookie);
+            let mut n = 0;
+            for (rec, b) in batches.drain(..) {
+                self.invoke(b.head);
+                n += b.len;
+                rec.queue.invoked.fetch_add(b.len, Ordering::Release);
+            }
+            self.invoked.fetch_add(n, Ordering::Relaxed);
+            let _g = self.done.lock().unwrap();
+            self.done_cv.notify_all();
+        }
+    }
+
+    /// Waits out the pacing delay, unless the domain is shutting down.
+    fn pace(&self) {
+        if self.gp_delay.is_zero() {
+            return;
+        }
+        let deadline = Instant::now() + self.gp_delay;
+        let mut w = self.work.lock().unwrap();
+        while !*w {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            w = self.work_cv.wait_timeout(w, deadline - now).unwrap().0;
+        }
+    }
+
+    fn invoke(&self, mut p: *mut crate::RcuHead) {
+        while !p.is_null() {
+            // SAFETY: `p` was queued through `ThreadHandle::call`, whose contract keeps it valid
+            // until its function runs; `next` is read before the function may free it.
+            let (next, func) = unsafe { ((*p).next, (*p).func) };
+            if let Some(f) = func {
+                let head = std::ptr::NonNull::new(p).unwrap();
+                // SAFETY: `call`'s contract makes `f(head)` sound on this thread, once.
+                let r = std::panic::catch_unwind(|| unsafe { f(head) });
+                if let Err(e) = r {
+                    let msg = e
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| e.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "non-string panic".into());
+                    let mut f = self.failure.lock().unwrap();
+                    f.get_or_insert(format!(
+                        "a callback panicked on RCU domain '{}': {msg}",
+                        self.name
+                    ));
+                }
+            }
+            p = next;
+        }
+    }
+}
+
+/// Spin briefly, then yield (a preempted reader needs our CPU), then sleep with growing pauses.
+fn backoff(tries: &mut u32) {
+    if *tries < 64 {
+        std::hint::spin_loop();
+    } else if *tries < 64 + 32 {
+        thread::yield_now();
+    } else {
+        let exp = (*tries - 96).min(7);
+        thread::sleep(Duration::from_micros(10u64 << exp));
+    }
+    *tries += 1;
+}

@@ -1,0 +1,210 @@
+//! Reader registration and the read-side fast path (liburcu's memb algorithm).
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use crossbeam_utils::CachePadded;
+
+use crate::callback::{BoxedCallback, CallbackFn, CallbackQueue, RcuHead};
+use crate::domain::{Domain, Inner};
+
+/// What one thread shares with a domain: its reader slot and its callback queue.
+pub(crate) struct ThreadRecord {
+    /// 0 while outside a read-side section, else the domain's reader counter as read at the
+    /// outermost `read_lock`. Written by the owner only; read by grace periods.
+    pub(crate) slot: CachePadded<AtomicU64>,
+    /// Nesting depth and live handle count: owner-only, atomics only so the record is `Sync`.
+    nest: AtomicU32,
+    handles: AtomicU32,
+    pub(crate) dead: AtomicBool,
+    pub(crate) queue: CachePadded<CallbackQueue>,
+}
+
+impl ThreadRecord {
+    fn new() -> Self {
+        ThreadRecord {
+            slot: CachePadded::new(AtomicU64::new(0)),
+            nest: AtomicU32::new(0),
+            handles: AtomicU32::new(0),
+            dead: AtomicBool::new(false),
+            queue: CachePadded::new(CallbackQueue::default()),
+        }
+    }
+
+    pub(crate) fn nesting(&self) -> u32 {
+        self.nest.load(Ordering::Relaxed)
+    }
+}
+
+thread_local! {
+    /// This thread's records, one per domain it registered with (by domain id).
+    static RECORDS: RefCell<Vec<(u64, Weak<ThreadRecord>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The calling thread's record for `dom`, if it has registered.
+pub(crate) fn current_record(dom_id: u64) -> Option<Arc<ThreadRecord>> {
+    RECORDS
+        .try_with(|r| {
+            r.borrow()
+                .iter()
+                .find(|(id, _)| *id == dom_id)
+                .and_then(|(_, w)| w.upgrade())
+        })
+        .ok()
+        .flatten()
+}
+
+/// A thread's registration with one domain. Not `Send`: it *is* the thread's reader slot.
+///
+/// Registering twice on one thread returns handles sharing one record, so independent
+/// components (a map, an allocator cache) can each hold one without doubling the slots that
+/// grace periods scan.
+pub struct ThreadHandle {
+    rec: Arc<ThreadRecord>,
+    domain: Domain,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ThreadHandle {
+    pub(crate) fn register(domain: &Domain) -> ThreadHandle {
+        let inner = domain.inner();
+        let rec = match current_record(inner.id) {
+            Some(rec) => rec,
+            None => {
+                let rec = Arc::new(ThreadRecord::new());
+                inner.registry.lock().unwrap().push(rec.clone());
+                RECORDS.with(|r| {
+                    let mut r = r.borrow_mut();
+                    r.retain(|(_, w)| w.strong_count() > 0);
+                    r.push((inner.id, Arc::downgrade(&rec)));
+                });
+                rec
+            }
+        };
+        rec.handles
+            .store(rec.handles.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        ThreadHandle {
+            rec,
+            domain: domain.clone(),
+            _not_send: PhantomData,
+        }
+    }
+
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    #[inline]
+    fn inner(&self) -> &Inner {
+        self.domain.inner()
+    }
+
+    /// Enters a read-side section; sections nest. Objects reached inside it stay valid until
+    /// the guard drops: reclamation waits for a grace period, which waits for this section.
+    #[inline]
+    pub fn read_lock(&self) -> ReadGuard<'_> {
+        let rec = &*self.rec;
+        let n = rec.nest.load(Ordering::Relaxed);
+        if n == 0 {
+            let inner = self.inner();
+            rec.slot
+                .store(inner.reader_ctr.load(Ordering::Relaxed), Ordering::Relaxed);
+            // memb: the writer's membarrier orders this store against the section's loads;
+            // without membarrier the reader pays for the fence itself (urcu-mb).
+            if inner.fence_readers {
+                fence(Ordering::SeqCst);
+            } else {
+                compiler_fence(Ordering::SeqCst);
+            }
+        }
+        rec.nest.store(n + 1, Ordering::Relaxed);
+        ReadGuard { handle: self }
+    }
+
+    #[inline]
+    fn read_unlock(&self) {
+        let rec = &*self.rec;
+        let n = rec.nest.load(Ordering::Relaxed) - 1;
+        rec.nest.store(n, Ordering::Relaxed);
+        if n == 0 {
+            // Release keeps the section's loads before the store that ends it; the grace
+            // period reads the slot with Acquire before anything is reclaimed.
+            rec.slot.store(0, Ordering::Release);
+        }
+    }
+
+    /// Whether this thread is inside a read-side section of this domain.
+    pub fn in_read_section(&self) -> bool {
+        self.rec.nesting() > 0
+    }
+
+    /// Queues `func(head)` to run on the domain's thread after a full grace period
+    /// (the kernel's `call_rcu`). Never blocks; allocates nothing.
+    ///
+    /// # Safety
+    /// `head` must be valid and not already queued, and stay valid until `func` runs; `func`
+    /// must be sound to call from another thread with that head.
+    pub unsafe fn call(&self, head: NonNull<RcuHead>, func: CallbackFn) {
+        let inner = self.inner();
+        let h = head.as_ptr();
+        (*h).func = Some(func);
+        (*h).cookie = inner.get_state();
+        if self.rec.queue.push(h) {
+            inner.kick_gp_thread();
+        }
+    }
+
+    /// Like [`call`](Self::call) for a closure, at the price of one heap allocation.
+    pub fn call_boxed<F: FnOnce() + Send + 'static>(&self, f: F) {
+        let head = BoxedCallback::into_head(f);
+        // SAFETY: the head is a fresh box owned by the queue until `run` frees it.
+        unsafe { self.call(head, BoxedCallback::<F>::run) }
+    }
+}
+
+impl Clone for ThreadHandle {
+    fn clone(&self) -> Self {
+        let h = &self.rec.handles;
+        h.store(h.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        ThreadHandle {
+            rec: self.rec.clone(),
+            domain: self.domain.clone(),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for ThreadHandle {
+    fn drop(&mut self) {
+        let h = &self.rec.handles;
+        let n = h.load(Ordering::Relaxed) - 1;
+        h.store(n, Ordering::Relaxed);
+        if n == 0 {
+            // Queued callbacks still run: the GP thread drops the record once they have.
+            self.rec.dead.store(true, Ordering::Release);
+            let id = self.inner().id;
+            let _ = RECORDS.try_with(|r| r.borrow_mut().retain(|(i, _)| *i != id));
+        }
+    }
+}
+
+/// A read-side critical section; ends on drop.
+pub struct ReadGuard<'a> {
+    handle: &'a ThreadHandle,
+}
+
+impl ReadGuard<'_> {
+    pub fn handle(&self) -> &ThreadHandle {
+        self.handle
+    }
+}
+
+impl Drop for ReadGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.handle.read_unlock();
+    }
+}
