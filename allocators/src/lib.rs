@@ -1,1 +1,120 @@
+//! Memory allocators for RCU-protected objects: the `Allocator` trait, the counted slab, and
+//! one file per flavor of the kernel's bpf memory allocator and its baselines.
+//!
+//! A producer thread plays one CPU: `Allocator::cache(cpu)` gives it that CPU's cache. Work the
+//! kernel defers to irq_work or a kworker on the same CPU runs inline here, at the watermark
+//! crossing that would have raised it; RCU callbacks run on the domains' own threads.
 
+mod counters;
+mod env;
+mod gp_batch;
+mod list;
+mod slab;
+mod watermarks;
+
+mod call_rcu_free;
+mod free_after_gp;
+mod immediate_reuse;
+mod malloc_call_rcu;
+mod reuse_after_gp;
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+pub use call_rcu_free::CallRcuFree;
+pub use env::Env;
+pub use free_after_gp::FreeAfterGp;
+pub use immediate_reuse::ImmediateReuse;
+pub use malloc_call_rcu::MallocCallRcu;
+pub use reuse_after_gp::ReuseAfterGp;
+pub use slab::HEADER_SIZE;
+pub use watermarks::Watermarks;
+
+/// What every flavor is built from.
+#[derive(Clone, Debug)]
+pub struct AllocConfig {
+    /// Payload bytes per object (the allocator adds its own header).
+    pub obj_size: usize,
+    /// Number of per-CPU caches (= producer threads).
+    pub nr_caches: usize,
+    pub env: Env,
+}
+
+/// A fixed-size object allocator for RCU-protected data (`bpf_mem_alloc`).
+pub trait Allocator: Send + Sync + Sized + 'static {
+    type Cache: Cache;
+    /// The CLI name of the flavor.
+    const NAME: &'static str;
+
+    fn new(cfg: &AllocConfig) -> Self;
+
+    /// The per-CPU cache of `cpu`, used by the calling thread only. It registers the thread
+    /// with the RCU domains. Panics if that cache is already in use.
+    fn cache(self: &Arc<Self>, cpu: usize) -> Self::Cache;
+
+    /// Counters; `leaked` is meaningful after `drain`.
+    fn stats(&self) -> AllocStats;
+
+    /// Teardown, once every cache is dropped and every object freed: waits for the RCU
+    /// callbacks (rcu_barrier, rcu_barrier_tasks_trace), returns every cached object to the
+    /// slab and reports what was never returned.
+    fn drain(&self) -> AllocStats;
+}
+
+/// One CPU's cache.
+pub trait Cache {
+    /// An object of `obj_size` bytes, 8-aligned, contents unspecified; None = -ENOMEM.
+    fn alloc(&mut self) -> Option<NonNull<u8>>;
+
+    /// Gives `obj` back. RCU readers may still be reading it: when it may be handed out again
+    /// is exactly what distinguishes the flavors.
+    ///
+    /// # Safety
+    /// `obj` came from `alloc` of a cache of the same allocator and is not used by the caller
+    /// afterwards (concurrent RCU readers aside).
+    unsafe fn free(&mut self, obj: NonNull<u8>);
+}
+
+/// Object counts of one allocator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AllocStats {
+    /// Objects taken from / returned to the slab (the system allocator).
+    pub from_slab: u64,
+    pub to_slab: u64,
+    /// Handed out by `alloc` and not yet freed.
+    pub in_use: i64,
+    /// Freed and waiting for a grace period before they may be reused or returned.
+    pub waiting_gp: i64,
+    /// On the caches' lists, ready to be handed out.
+    pub cached: i64,
+    /// After `drain`: objects never returned to the slab.
+    pub leaked: i64,
+}
+
+/// The flavors by CLI name, in the order tables list them.
+pub const FLAVORS: &[&str] = &[
+    MallocCallRcu::NAME,
+    ImmediateReuse::NAME,
+    ReuseAfterGp::NAME,
+    FreeAfterGp::NAME,
+    CallRcuFree::NAME,
+];
+
+/// Monomorphises a computation over the flavor named at run time (the hot loop never goes
+/// through `dyn`).
+pub trait FlavorVisitor {
+    type Output;
+    fn visit<A: Allocator>(self) -> Self::Output;
+}
+
+/// Runs `v` with the flavor called `name`; None if there is no such flavor.
+pub fn with_flavor<V: FlavorVisitor>(name: &str, v: V) -> Option<V::Output> {
+    Some(match name {
+        ImmediateReuse::NAME => v.visit::<ImmediateReuse>(),
+        ReuseAfterGp::NAME => v.visit::<ReuseAfterGp>(),
+        FreeAfterGp::NAME => v.visit::<FreeAfterGp>(),
+        CallRcuFree::NAME => v.visit::<CallRcuFree>(),
+        MallocCallRcu::NAME => v.visit::<MallocCallRcu>(),
+        _ => return None,
+    })
+}

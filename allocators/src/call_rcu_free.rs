@@ -1,0 +1,74 @@
+//! `call-rcu-free`: every free is its own `call_rcu` whose callback does the normal
+//! (immediate-reuse) free, on the CPU that freed it.
+//!
+//! The callback runs on the RCU domain's thread, so it cannot push on the owner's private free
+//! list; it hands the object to that cache's `free_llist_extra`, which the owner folds into its
+//! free list at its next allocation (where the kernel's callback, running on the same CPU,
+//! would have pushed it directly).
+
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rcu::RcuHead;
+
+use crate::counters::bump;
+use crate::immediate_reuse::{MaCache, MaCore, MaShared};
+use crate::slab::{header, header_of_rcu};
+use crate::{AllocConfig, AllocStats, Allocator, Cache};
+
+pub struct CallRcuFree {
+    core: Arc<MaCore>,
+}
+
+pub struct CallRcuFreeCache(MaCache);
+
+impl Allocator for CallRcuFree {
+    type Cache = CallRcuFreeCache;
+    const NAME: &'static str = "call-rcu-free";
+
+    fn new(cfg: &AllocConfig) -> Self {
+        CallRcuFree {
+            core: MaCore::new(cfg),
+        }
+    }
+
+    fn cache(self: &Arc<Self>, cpu: usize) -> Self::Cache {
+        CallRcuFreeCache(MaCache::new(&self.core, cpu, Self::NAME))
+    }
+
+    fn stats(&self) -> AllocStats {
+        self.core.stats()
+    }
+
+    fn drain(&self) -> AllocStats {
+        self.core.drain()
+    }
+}
+
+impl Cache for CallRcuFreeCache {
+    #[inline]
+    fn alloc(&mut self) -> Option<NonNull<u8>> {
+        self.0.alloc()
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, obj: NonNull<u8>) {
+        let c = &mut self.0;
+        let counters = &c.me().slot.counters;
+        bump(&counters.frees, 1);
+        bump(&counters.gp_enter, 1);
+        let h = header(obj).as_ptr();
+        (*h).aux = c.me() as *const MaShared as *const ();
+        // SAFETY: the object is ours until the callback; MaCore outlives its callbacks.
+        c.rcu
+            .call(NonNull::new_unchecked(&mut (*h).rcu), free_after_rcu_gp);
+    }
+}
+
+unsafe fn free_after_rcu_gp(rcu: NonNull<RcuHead>) {
+    let h = header_of_rcu(rcu);
+    let c = &*((*h.as_ptr()).aux as *const MaShared);
+    c.push_extra(h);
+    (*c.core_ptr()).gp_done.fetch_add(1, Ordering::Relaxed);
+}

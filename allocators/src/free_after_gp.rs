@@ -1,0 +1,157 @@
+//! `free-after-gp`: freed objects are batched through `call_rcu` back to the slab and never
+//! reused (seed 001's "free directly through call_rcu"). Allocation refills from the slab in
+//! batches at the low watermark.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rcu::ThreadHandle;
+
+use crate::counters::{self, bump, Slot};
+use crate::gp_batch::send_after_gp;
+use crate::list::ObjList;
+use crate::slab::{self, header, Slab};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, Watermarks};
+
+struct Core {
+    slab: Slab,
+    slots: Box<[Slot]>,
+    parked: Mutex<ObjList>,
+    env: Env,
+    wm: Watermarks,
+    gp_done: AtomicU64,
+}
+
+pub struct FreeAfterGp {
+    core: Arc<Core>,
+}
+
+pub struct FreeAfterGpCache {
+    core: Arc<Core>,
+    idx: usize,
+    free: ObjList,
+    free_by_rcu: ObjList,
+    rcu: ThreadHandle,
+}
+
+impl Allocator for FreeAfterGp {
+    type Cache = FreeAfterGpCache;
+    const NAME: &'static str = "free-after-gp";
+
+    fn new(cfg: &AllocConfig) -> Self {
+        let slab = Slab::new(cfg.obj_size, cfg.nr_caches);
+        let wm = Watermarks::for_unit(slab.unit_size());
+        FreeAfterGp {
+            core: Arc::new(Core {
+                slab,
+                slots: (0..cfg.nr_caches).map(|_| Slot::default()).collect(),
+                parked: Mutex::default(),
+                env: cfg.env.clone(),
+                wm,
+                gp_done: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn cache(self: &Arc<Self>, cpu: usize) -> Self::Cache {
+        self.core.slots[cpu].claim(Self::NAME, cpu);
+        FreeAfterGpCache {
+            core: self.core.clone(),
+            idx: cpu,
+            free: ObjList::default(),
+            free_by_rcu: ObjList::default(),
+            rcu: self.core.env.rcu.register(),
+        }
+    }
+
+    fn stats(&self) -> AllocStats {
+        self.core.stats()
+    }
+
+    fn drain(&self) -> AllocStats {
+        self.core.drain()
+    }
+}
+
+impl Core {
+    fn stats(&self) -> AllocStats {
+        counters::stats(
+            &self.slab,
+            self.slots.iter(),
+            self.gp_done.load(Ordering::Relaxed),
+        )
+    }
+
+    fn drain(&self) -> AllocStats {
+        self.env.barrier();
+        std::mem::take(&mut *self.parked.lock()).free_all(&self.slab, self.slab.gp_shard());
+        self.stats()
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
+
+unsafe fn free_to_slab(ctx: *const (), list: ObjList) {
+    let core = &*(ctx as *const Core);
+    let n = list.free_all(&core.slab, core.slab.gp_shard());
+    core.gp_done.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+impl FreeAfterGpCache {
+    fn flush(&mut self) {
+        let list = std::mem::take(&mut self.free_by_rcu);
+        if !list.is_empty() {
+            // SAFETY: Core outlives its callbacks (drain and drop wait for them).
+            unsafe {
+                send_after_gp(
+                    &self.rcu,
+                    list,
+                    Arc::as_ptr(&self.core) as *const (),
+                    free_to_slab,
+                )
+            };
+        }
+    }
+}
+
+impl Cache for FreeAfterGpCache {
+    #[inline]
+    fn alloc(&mut self) -> Option<NonNull<u8>> {
+        if self.free.len() < self.core.wm.low {
+            for _ in 0..self.core.wm.batch {
+                match self.core.slab.alloc(self.idx) {
+                    Some(h) => self.free.push(h),
+                    None => break,
+                }
+            }
+        }
+        let h = self.free.pop()?;
+        bump(&self.core.slots[self.idx].counters.allocs, 1);
+        Some(slab::payload(h))
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, obj: NonNull<u8>) {
+        let c = &self.core.slots[self.idx].counters;
+        bump(&c.frees, 1);
+        bump(&c.gp_enter, 1);
+        self.free_by_rcu.push(header(obj));
+        if self.free_by_rcu.len() > self.core.wm.high {
+            self.flush();
+        }
+    }
+}
+
+impl Drop for FreeAfterGpCache {
+    fn drop(&mut self) {
+        self.flush();
+        self.core.parked.lock().prepend(&mut self.free);
+        self.core.slots[self.idx].release();
+    }
+}

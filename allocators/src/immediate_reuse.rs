@@ -1,0 +1,317 @@
+//! `immediate-reuse`: the normal bpf_mem_alloc (kernel/bpf/memalloc.c).
+//!
+//! A freed object goes straight back on the freeing CPU's free list and may be handed out by
+//! the very next allocation, while RCU readers may still be looking at it. Above the high
+//! watermark the surplus is handed to the *allocating* cache's `free_by_rcu_ttrace`, from which
+//! at most one RCU-tasks-trace callback per cache at a time returns it to the slab; until then
+//! the allocating cache reuses those objects first (also while they wait for the grace period).
+
+use std::cell::UnsafeCell;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rcu::{RcuHead, ThreadHandle};
+
+use crate::counters::{self, bump, Slot};
+use crate::list::ObjList;
+use crate::slab::{self, header, ObjHeader, Slab};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, Watermarks};
+
+/// One CPU's cache as other threads and callbacks see it.
+pub(crate) struct MaShared {
+    pub(crate) slot: Slot,
+    free_by_rcu_ttrace: Mutex<ObjList>,
+    waiting_for_gp_ttrace: Mutex<ObjList>,
+    ttrace_in_progress: AtomicBool,
+    /// Queued only by whoever set `ttrace_in_progress`, so never twice at once.
+    rcu_ttrace: UnsafeCell<RcuHead>,
+    /// free_llist_extra: objects that callbacks free to this CPU, and a dropped cache's list.
+    extra: Mutex<ObjList>,
+    extra_len: AtomicUsize,
+    core: *const MaCore,
+}
+
+// SAFETY: lists are behind locks, `rcu_ttrace` is owned by the holder of `ttrace_in_progress`,
+// and `core` points to the MaCore that owns this value.
+unsafe impl Sync for MaShared {}
+// SAFETY: as above; nothing here is tied to a thread.
+unsafe impl Send for MaShared {}
+
+impl MaShared {
+    pub(crate) fn core_ptr(&self) -> *const MaCore {
+        self.core
+    }
+
+    /// Hands objects freed elsewhere (by a callback) to this cache.
+    pub(crate) fn push_extra(&self, h: NonNull<ObjHeader>) {
+        let mut e = self.extra.lock();
+        e.push(h);
+        self.extra_len.store(e.len(), Ordering::Relaxed);
+    }
+}
+
+/// The per-CPU caches of one bpf_mem_alloc and the slab below them.
+pub(crate) struct MaCore {
+    pub(crate) slab: Slab,
+    pub(crate) caches: Box<[MaShared]>,
+    pub(crate) env: Env,
+    pub(crate) wm: Watermarks,
+    /// Objects callbacks moved out of the grace-period pipeline.
+    pub(crate) gp_done: AtomicU64,
+}
+
+impl MaCore {
+    pub(crate) fn new(cfg: &AllocConfig) -> Arc<MaCore> {
+        let slab = Slab::new(cfg.obj_size, cfg.nr_caches);
+        let wm = Watermarks::for_unit(slab.unit_size());
+        Arc::new_cyclic(|weak| {
+            let core = weak.as_ptr();
+            MaCore {
+                slab,
+                caches: (0..cfg.nr_caches)
+                    .map(|_| MaShared {
+                        slot: Slot::default(),
+                        free_by_rcu_ttrace: Mutex::default(),
+                        waiting_for_gp_ttrace: Mutex::default(),
+                        ttrace_in_progress: AtomicBool::new(false),
+                        rcu_ttrace: UnsafeCell::new(RcuHead::new()),
+                        extra: Mutex::default(),
+                        extra_len: AtomicUsize::new(0),
+                        core,
+                    })
+                    .collect(),
+                env: cfg.env.clone(),
+                wm,
+                gp_done: AtomicU64::new(0),
+            }
+        })
+    }
+
+    pub(crate) fn stats(&self) -> AllocStats {
+        counters::stats(
+            &self.slab,
+            self.caches.iter().map(|c| &c.slot),
+            self.gp_done.load(Ordering::Relaxed),
+        )
+    }
+
+    /// bpf_mem_alloc_destroy: wait for callbacks, free every list, count what is left.
+    pub(crate) fn drain(&self) -> AllocStats {
+        self.env.barrier();
+        let shard = self.slab.gp_shard();
+        for c in self.caches.iter() {
+            debug_assert!(!c.ttrace_in_progress.load(Ordering::Acquire));
+            std::mem::take(&mut *c.extra.lock()).free_all(&self.slab, shard);
+            c.extra_len.store(0, Ordering::Relaxed);
+            let n = std::mem::take(&mut *c.free_by_rcu_ttrace.lock()).free_all(&self.slab, shard)
+                + std::mem::take(&mut *c.waiting_for_gp_ttrace.lock())
+                    .free_all(&self.slab, shard);
+            self.gp_done.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        self.stats()
+    }
+}
+
+/// The owner's side of one CPU's cache: the free list and the thread's RCU registrations.
+pub(crate) struct MaCache {
+    pub(crate) core: Arc<MaCore>,
+    pub(crate) idx: usize,
+    free: ObjList,
+    /// The allocating cache of the object freed last (memalloc.c's `c->tgt`).
+    tgt: *const MaShared,
+    pub(crate) rcu: ThreadHandle,
+    tt: ThreadHandle,
+}
+
+impl MaCache {
+    pub(crate) fn new(core: &Arc<MaCore>, cpu: usize, flavor: &str) -> MaCache {
+        let me = &core.caches[cpu];
+        me.slot.claim(flavor, cpu);
+        let mut c = MaCache {
+            core: core.clone(),
+            idx: cpu,
+            free: ObjList::default(),
+            tgt: me,
+            rcu: core.env.rcu.register(),
+            tt: core.env.tasks_trace.register(),
+        };
+        // prefill_mem_cache: 4 objects per CPU for small units.
+        c.alloc_bulk(4);
+        c
+    }
+
+    #[inline]
+    pub(crate) fn me(&self) -> &MaShared {
+        &self.core.caches[self.idx]
+    }
+
+    #[inline]
+    pub(crate) fn alloc(&mut self) -> Option<NonNull<u8>> {
+        let me = self.me();
+        if self.free.len() < self.core.wm.low || me.extra_len.load(Ordering::Relaxed) > 0 {
+            self.refill();
+        }
+        let h = self.free.pop()?;
+        // SAFETY: h came off our free list, so we own its header.
+        unsafe { (*h.as_ptr()).hint = self.me() as *const MaShared as *const () };
+        bump(&self.me().slot.counters.allocs, 1);
+        Some(slab::payload(h))
+    }
+
+    /// unit_free: push on this CPU's list; spill above the high watermark.
+    #[inline]
+    pub(crate) unsafe fn free_now(&mut self, h: NonNull<ObjHeader>) {
+        self.tgt = (*h.as_ptr()).hint as *const MaShared;
+        self.free.push(h);
+        if self.free.len() > self.core.wm.high {
+            self.free_bulk();
+        }
+    }
+
+    /// The refill work: take objects callbacks freed here, then refill or spill.
+    #[cold]
+    fn refill(&mut self) {
+        let me = &self.core.caches[self.idx];
+        if me.extra_len.load(Ordering::Relaxed) > 0 {
+            let mut e = me.extra.lock();
+            self.free.prepend(&mut e);
+            me.extra_len.store(0, Ordering::Relaxed);
+            drop(e);
+            // As unit_free in the kernel's callback would have: spill towards the cache
+            // that allocated what was freed.
+            if let Some(h) = self.free.front() {
+                // SAFETY: h is on our free list.
+                let hint = unsafe { (*h.as_ptr()).hint } as *const MaShared;
+                if !hint.is_null() {
+                    self.tgt = hint;
+                }
+            }
+        }
+        if self.free.len() < self.core.wm.low {
+            self.alloc_bulk(self.core.wm.batch);
+        } else if self.free.len() > self.core.wm.high {
+            self.free_bulk();
+        }
+    }
+
+    /// alloc_bulk: reuse free_by_rcu_ttrace, then waiting_for_gp_ttrace, then the slab.
+    fn alloc_bulk(&mut self, cnt: usize) {
+        let me = &self.core.caches[self.idx];
+        let mut got = me.free_by_rcu_ttrace.lock().take(cnt);
+        if got.len() < cnt {
+            let mut more = me.waiting_for_gp_ttrace.lock().take(cnt - got.len());
+            got.prepend(&mut more);
+        }
+        bump(&me.slot.counters.gp_reused, got.len() as u64);
+        let rest = cnt - got.len();
+        self.free.prepend(&mut got);
+        for _ in 0..rest {
+            match self.core.slab.alloc(self.idx) {
+                Some(h) => self.free.push(h),
+                None => break,
+            }
+        }
+    }
+
+    /// free_bulk: pop down to the middle watermark into the target cache's free_by_rcu_ttrace.
+    fn free_bulk(&mut self) {
+        let n = self.free.len() - self.core.wm.mid();
+        let mut surplus = self.free.take(n);
+        bump(&self.me().slot.counters.gp_enter, surplus.len() as u64);
+        // SAFETY: tgt points into core.caches, which lives as long as self.core.
+        let tgt = unsafe { &*self.tgt };
+        tgt.free_by_rcu_ttrace.lock().prepend(&mut surplus);
+        do_call_rcu_ttrace(tgt, &self.tt);
+    }
+}
+
+/// Starts the tasks-trace callback of `c` unless one is in flight.
+fn do_call_rcu_ttrace(c: &MaShared, tt: &ThreadHandle) {
+    if c.ttrace_in_progress.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    {
+        let mut from = c.free_by_rcu_ttrace.lock();
+        let mut to = c.waiting_for_gp_ttrace.lock();
+        to.prepend(&mut from);
+    }
+    // SAFETY: we own rcu_ttrace while ttrace_in_progress is set; MaCore (and so `c`) outlives
+    // its callbacks because drain and drop wait for them with barriers.
+    unsafe { tt.call(NonNull::new_unchecked(c.rcu_ttrace.get()), free_rcu_tasks_trace) };
+}
+
+/// After an RCU-tasks-trace grace period (which implies an RCU one): back to the slab.
+unsafe fn free_rcu_tasks_trace(h: NonNull<RcuHead>) {
+    let off = std::mem::offset_of!(MaShared, rcu_ttrace);
+    let c = &*((h.as_ptr() as *const u8).sub(off) as *const MaShared);
+    let core = &*c.core;
+    let list = std::mem::take(&mut *c.waiting_for_gp_ttrace.lock());
+    let n = list.free_all(&core.slab, core.slab.gp_shard());
+    core.gp_done.fetch_add(n as u64, Ordering::Relaxed);
+    c.ttrace_in_progress.store(false, Ordering::Release);
+}
+
+impl Drop for MaCache {
+    fn drop(&mut self) {
+        // Park the free list where drain (or the next owner) finds it.
+        let me = &self.core.caches[self.idx];
+        let mut e = me.extra.lock();
+        e.prepend(&mut self.free);
+        me.extra_len.store(e.len(), Ordering::Relaxed);
+        drop(e);
+        me.slot.release();
+    }
+}
+
+impl Drop for MaCore {
+    fn drop(&mut self) {
+        // Callbacks point into this value: never free it under them.
+        self.env.barrier();
+        self.drain();
+    }
+}
+
+/// The normal bpf_mem_alloc.
+pub struct ImmediateReuse {
+    core: Arc<MaCore>,
+}
+
+pub struct ImmediateReuseCache(MaCache);
+
+impl Allocator for ImmediateReuse {
+    type Cache = ImmediateReuseCache;
+    const NAME: &'static str = "immediate-reuse";
+
+    fn new(cfg: &AllocConfig) -> Self {
+        ImmediateReuse {
+            core: MaCore::new(cfg),
+        }
+    }
+
+    fn cache(self: &Arc<Self>, cpu: usize) -> Self::Cache {
+        ImmediateReuseCache(MaCache::new(&self.core, cpu, Self::NAME))
+    }
+
+    fn stats(&self) -> AllocStats {
+        self.core.stats()
+    }
+
+    fn drain(&self) -> AllocStats {
+        self.core.drain()
+    }
+}
+
+impl Cache for ImmediateReuseCache {
+    #[inline]
+    fn alloc(&mut self) -> Option<NonNull<u8>> {
+        self.0.alloc()
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, obj: NonNull<u8>) {
+        bump(&self.0.me().slot.counters.frees, 1);
+        self.0.free_now(header(obj));
+    }
+}

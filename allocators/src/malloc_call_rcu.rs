@@ -1,0 +1,113 @@
+//! `malloc-call-rcu`: the "no bpf ma" baseline, the htab of v6.0 — every element is
+//! allocated from the slab and freed back to it by its own `call_rcu` callback.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rcu::{RcuHead, ThreadHandle};
+
+use crate::counters::{self, bump, Slot};
+use crate::slab::{self, header, header_of_rcu, Slab};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, Env};
+
+pub struct MallocCallRcu {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slab: Slab,
+    slots: Box<[Slot]>,
+    env: Env,
+    gp_done: AtomicU64,
+}
+
+pub struct MallocCallRcuCache {
+    inner: Arc<Inner>,
+    idx: usize,
+    rcu: ThreadHandle,
+}
+
+impl Allocator for MallocCallRcu {
+    type Cache = MallocCallRcuCache;
+    const NAME: &'static str = "malloc-call-rcu";
+
+    fn new(cfg: &AllocConfig) -> Self {
+        MallocCallRcu {
+            inner: Arc::new(Inner {
+                slab: Slab::new(cfg.obj_size, cfg.nr_caches),
+                slots: (0..cfg.nr_caches).map(|_| Slot::default()).collect(),
+                env: cfg.env.clone(),
+                gp_done: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn cache(self: &Arc<Self>, cpu: usize) -> Self::Cache {
+        self.inner.slots[cpu].claim(Self::NAME, cpu);
+        MallocCallRcuCache {
+            inner: self.inner.clone(),
+            idx: cpu,
+            rcu: self.inner.env.rcu.register(),
+        }
+    }
+
+    fn stats(&self) -> AllocStats {
+        self.inner.stats()
+    }
+
+    fn drain(&self) -> AllocStats {
+        self.inner.env.barrier();
+        self.inner.stats()
+    }
+}
+
+impl Inner {
+    fn stats(&self) -> AllocStats {
+        counters::stats(
+            &self.slab,
+            self.slots.iter(),
+            self.gp_done.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.env.barrier();
+    }
+}
+
+impl Cache for MallocCallRcuCache {
+    #[inline]
+    fn alloc(&mut self) -> Option<NonNull<u8>> {
+        let h = self.inner.slab.alloc(self.idx)?;
+        bump(&self.inner.slots[self.idx].counters.allocs, 1);
+        Some(slab::payload(h))
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, obj: NonNull<u8>) {
+        let c = &self.inner.slots[self.idx].counters;
+        bump(&c.frees, 1);
+        bump(&c.gp_enter, 1);
+        let h = header(obj).as_ptr();
+        (*h).aux = Arc::as_ptr(&self.inner) as *const ();
+        // SAFETY: the object is ours until the callback; Inner outlives its callbacks.
+        self.rcu
+            .call(NonNull::new_unchecked(&mut (*h).rcu), kfree_after_gp);
+    }
+}
+
+impl Drop for MallocCallRcuCache {
+    fn drop(&mut self) {
+        self.inner.slots[self.idx].release();
+    }
+}
+
+unsafe fn kfree_after_gp(rcu: NonNull<RcuHead>) {
+    let h = header_of_rcu(rcu);
+    let inner = &*((*h.as_ptr()).aux as *const Inner);
+    inner.slab.free(h, inner.slab.gp_shard());
+    inner.gp_done.fetch_add(1, Ordering::Relaxed);
+}

@@ -1,0 +1,290 @@
+//! `reuse-after-gp`: Hou Tao's BPF_MA_REUSE_AFTER_RCU_GP (seed 001, RFC v2 4/4).
+//!
+//! Freed objects collect on `prepare_reuse`; past the high watermark the batch goes through
+//! its own `call_rcu` (many may be in flight) and, after the grace period, joins
+//! `reuse_ready`. Allocation refills from `reuse_ready`, then `wait_for_free`, then the slab.
+//! Whenever a batch is sent and no free callback is in flight, everything on `reuse_ready`
+//! moves to `wait_for_free` and goes back to the slab after an RCU-tasks-trace grace period —
+//! still reusable until then. An object is never handed out before a grace period has passed
+//! since its free.
+
+use std::cell::UnsafeCell;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rcu::{RcuHead, ThreadHandle};
+
+use crate::counters::{self, bump, Slot};
+use crate::gp_batch::send_after_gp;
+use crate::list::ObjList;
+use crate::slab::{self, header, Slab};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, Watermarks};
+
+#[derive(Default)]
+struct ReuseLists {
+    reuse_ready: ObjList,
+    wait_for_free: ObjList,
+    /// Set by drain: late callbacks free to the slab instead of refilling the lists.
+    abort: bool,
+}
+
+struct Shared {
+    slot: Slot,
+    reuse: Mutex<ReuseLists>,
+    free_cb_in_progress: AtomicBool,
+    /// Owned by whoever set `free_cb_in_progress`.
+    rcu_free: UnsafeCell<RcuHead>,
+    reuse_cb_in_progress: AtomicUsize,
+    /// A dropped cache's free list (objects already past their grace period).
+    parked: Mutex<ObjList>,
+    core: *const Core,
+}
+
+// SAFETY: lists are behind locks; `rcu_free` belongs to the holder of `free_cb_in_progress`;
+// `core` points to the Core owning this value, which outlives every callback.
+unsafe impl Sync for Shared {}
+// SAFETY: as above.
+unsafe impl Send for Shared {}
+
+struct Core {
+    slab: Slab,
+    caches: Box<[Shared]>,
+    env: Env,
+    wm: Watermarks,
+    gp_done: AtomicU64,
+}
+
+pub struct ReuseAfterGp {
+    core: Arc<Core>,
+}
+
+pub struct ReuseAfterGpCache {
+    core: Arc<Core>,
+    idx: usize,
+    free: ObjList,
+    prepare_reuse: ObjList,
+    rcu: ThreadHandle,
+    tt: ThreadHandle,
+}
+
+impl Allocator for ReuseAfterGp {
+    type Cache = ReuseAfterGpCache;
+    const NAME: &'static str = "reuse-after-gp";
+
+    fn new(cfg: &AllocConfig) -> Self {
+        let slab = Slab::new(cfg.obj_size, cfg.nr_caches);
+        let wm = Watermarks::for_unit(slab.unit_size());
+        let core = Arc::new_cyclic(|weak| {
+            let core = weak.as_ptr();
+            Core {
+                slab,
+                caches: (0..cfg.nr_caches)
+                    .map(|_| Shared {
+                        slot: Slot::default(),
+                        reuse: Mutex::default(),
+                        free_cb_in_progress: AtomicBool::new(false),
+                        rcu_free: UnsafeCell::new(RcuHead::new()),
+                        reuse_cb_in_progress: AtomicUsize::new(0),
+                        parked: Mutex::default(),
+                        core,
+                    })
+                    .collect(),
+                env: cfg.env.clone(),
+                wm,
+                gp_done: AtomicU64::new(0),
+            }
+        });
+        ReuseAfterGp { core }
+    }
+
+    fn cache(self: &Arc<Self>, cpu: usize) -> Self::Cache {
+        let core = &self.core;
+        core.caches[cpu].slot.claim(Self::NAME, cpu);
+        let mut c = ReuseAfterGpCache {
+            core: core.clone(),
+            idx: cpu,
+            free: std::mem::take(&mut *core.caches[cpu].parked.lock()),
+            prepare_reuse: ObjList::default(),
+            rcu: core.env.rcu.register(),
+            tt: core.env.tasks_trace.register(),
+        };
+        if c.free.len() < 4 {
+            c.alloc_bulk(4);
+        }
+        c
+    }
+
+    fn stats(&self) -> AllocStats {
+        self.core.stats()
+    }
+
+    fn drain(&self) -> AllocStats {
+        self.core.drain()
+    }
+}
+
+impl Core {
+    fn stats(&self) -> AllocStats {
+        counters::stats(
+            &self.slab,
+            self.caches.iter().map(|c| &c.slot),
+            self.gp_done.load(Ordering::Relaxed),
+        )
+    }
+
+    fn drain(&self) -> AllocStats {
+        self.env.barrier();
+        let shard = self.slab.gp_shard();
+        for c in self.caches.iter() {
+            debug_assert_eq!(c.reuse_cb_in_progress.load(Ordering::Acquire), 0);
+            let (a, b) = {
+                let mut r = c.reuse.lock();
+                r.abort = true;
+                (
+                    std::mem::take(&mut r.reuse_ready),
+                    std::mem::take(&mut r.wait_for_free),
+                )
+            };
+            a.free_all(&self.slab, shard);
+            b.free_all(&self.slab, shard);
+            std::mem::take(&mut *c.parked.lock()).free_all(&self.slab, shard);
+        }
+        self.stats()
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
+
+impl ReuseAfterGpCache {
+    #[inline]
+    fn me(&self) -> &Shared {
+        &self.core.caches[self.idx]
+    }
+
+    /// alloc_bulk: reuse_ready, then wait_for_free (both past an RCU grace period), then slab.
+    fn alloc_bulk(&mut self, cnt: usize) {
+        let mut got = {
+            let mut r = self.core.caches[self.idx].reuse.lock();
+            let mut got = r.reuse_ready.take(cnt);
+            if got.len() < cnt {
+                let mut more = r.wait_for_free.take(cnt - got.len());
+                got.prepend(&mut more);
+            }
+            got
+        };
+        let rest = cnt - got.len();
+        self.free.prepend(&mut got);
+        for _ in 0..rest {
+            match self.core.slab.alloc(self.idx) {
+                Some(h) => self.free.push(h),
+                None => break,
+            }
+        }
+    }
+
+    /// bpf_ma_prepare_reuse_work, run inline where the kernel queues it.
+    fn prepare_reuse_work(&mut self) {
+        let list = std::mem::take(&mut self.prepare_reuse);
+        let me = &self.core.caches[self.idx];
+        let do_free = {
+            let mut r = me.reuse.lock();
+            if !r.reuse_ready.is_empty() && !me.free_cb_in_progress.swap(true, Ordering::AcqRel)
+            {
+                let ReuseLists {
+                    reuse_ready,
+                    wait_for_free,
+                    ..
+                } = &mut *r;
+                wait_for_free.prepend(reuse_ready);
+                true
+            } else {
+                false
+            }
+        };
+        if do_free {
+            // SAFETY: we set free_cb_in_progress, so rcu_free is ours; Core outlives callbacks.
+            unsafe {
+                self.tt.call(
+                    NonNull::new_unchecked(me.rcu_free.get()),
+                    free_reusable_after_ttrace,
+                )
+            };
+        }
+        if list.is_empty() {
+            return;
+        }
+        me.reuse_cb_in_progress.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `me` lives in Core, which waits for callbacks before it goes.
+        unsafe { send_after_gp(&self.rcu, list, me as *const Shared as *const (), reuse_ready) };
+    }
+}
+
+/// bpf_ma_reuse_cb: the batch has seen a grace period; make it reusable.
+unsafe fn reuse_ready(ctx: *const (), mut list: ObjList) {
+    let c = &*(ctx as *const Shared);
+    let core = &*c.core;
+    let n = list.len() as u64;
+    let leftover = {
+        let mut r = c.reuse.lock();
+        if r.abort {
+            Some(list)
+        } else {
+            r.reuse_ready.prepend(&mut list);
+            None
+        }
+    };
+    if let Some(l) = leftover {
+        l.free_all(&core.slab, core.slab.gp_shard());
+    }
+    core.gp_done.fetch_add(n, Ordering::Relaxed);
+    c.reuse_cb_in_progress.fetch_sub(1, Ordering::Release);
+}
+
+/// bpf_ma_free_reusable_cb: after a tasks-trace grace period, back to the slab.
+unsafe fn free_reusable_after_ttrace(h: NonNull<RcuHead>) {
+    let off = std::mem::offset_of!(Shared, rcu_free);
+    let c = &*((h.as_ptr() as *const u8).sub(off) as *const Shared);
+    let core = &*c.core;
+    let list = std::mem::take(&mut c.reuse.lock().wait_for_free);
+    list.free_all(&core.slab, core.slab.gp_shard());
+    c.free_cb_in_progress.store(false, Ordering::Release);
+}
+
+impl Cache for ReuseAfterGpCache {
+    #[inline]
+    fn alloc(&mut self) -> Option<NonNull<u8>> {
+        if self.free.len() < self.core.wm.low {
+            self.alloc_bulk(self.core.wm.batch);
+        }
+        let h = self.free.pop()?;
+        bump(&self.me().slot.counters.allocs, 1);
+        Some(slab::payload(h))
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, obj: NonNull<u8>) {
+        let c = &self.core.caches[self.idx].slot.counters;
+        bump(&c.frees, 1);
+        bump(&c.gp_enter, 1);
+        self.prepare_reuse.push(header(obj));
+        if self.prepare_reuse.len() > self.core.wm.high {
+            self.prepare_reuse_work();
+        }
+    }
+}
+
+impl Drop for ReuseAfterGpCache {
+    fn drop(&mut self) {
+        // What was freed here still needs its grace period before anyone reuses it.
+        self.prepare_reuse_work();
+        let me = &self.core.caches[self.idx];
+        me.parked.lock().prepend(&mut self.free);
+        me.slot.release();
+    }
+}

@@ -1,0 +1,122 @@
+//! The "slab": fixed-size objects from the global allocator, counted.
+
+use std::alloc::{self, Layout};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
+use rcu::RcuHead;
+
+/// What the allocator keeps in front of every object.
+///
+/// 48 bytes: with the map's 16-byte element head, a 4-byte key and an 8-byte value an element
+/// takes 72 bytes, the kernel's bpf_ma unit for the same map (48-byte htab_elem, key and value
+/// rounded to 8, 8-byte llist header).
+#[repr(C)]
+pub(crate) struct ObjHeader {
+    /// Free-list link while the object sits on a list.
+    pub(crate) link: *mut ObjHeader,
+    /// The cache that allocated the object (bpf_ma's hint), for spilling surplus back to it.
+    pub(crate) hint: *const (),
+    /// Where a deferred free delivers the object (the freeing cache, or the slab).
+    pub(crate) aux: *const (),
+    /// For flavors that queue one RCU callback per object.
+    pub(crate) rcu: RcuHead,
+}
+
+pub const HEADER_SIZE: usize = std::mem::size_of::<ObjHeader>();
+
+/// The payload that follows the header.
+#[inline]
+pub(crate) fn payload(h: NonNull<ObjHeader>) -> NonNull<u8> {
+    // SAFETY: every header is followed by obj_size payload bytes in the same allocation.
+    unsafe { NonNull::new_unchecked((h.as_ptr() as *mut u8).add(HEADER_SIZE)) }
+}
+
+/// The header in front of a payload pointer handed out by `payload`.
+///
+/// # Safety
+/// `p` came from `payload`.
+#[inline]
+pub(crate) unsafe fn header(p: NonNull<u8>) -> NonNull<ObjHeader> {
+    NonNull::new_unchecked(p.as_ptr().sub(HEADER_SIZE) as *mut ObjHeader)
+}
+
+/// Recovers the header from its embedded `RcuHead` (container_of).
+///
+/// # Safety
+/// `h` is the `rcu` field of an `ObjHeader`.
+#[inline]
+pub(crate) unsafe fn header_of_rcu(h: NonNull<RcuHead>) -> NonNull<ObjHeader> {
+    let off = std::mem::offset_of!(ObjHeader, rcu);
+    NonNull::new_unchecked((h.as_ptr() as *mut u8).sub(off) as *mut ObjHeader)
+}
+
+#[derive(Default)]
+struct Shard {
+    taken: AtomicU64,
+    returned: AtomicU64,
+}
+
+/// kmalloc for one object size. Counters are sharded by CPU so that counting costs an
+/// uncontended add; the last shard is for the grace-period threads.
+pub(crate) struct Slab {
+    layout: Layout,
+    shards: Box<[CachePadded<Shard>]>,
+}
+
+impl Slab {
+    pub(crate) fn new(obj_size: usize, nr_caches: usize) -> Slab {
+        let size = HEADER_SIZE + obj_size.div_ceil(8) * 8;
+        Slab {
+            layout: Layout::from_size_align(size, 8).expect("object size"),
+            shards: (0..=nr_caches).map(|_| CachePadded::default()).collect(),
+        }
+    }
+
+    /// The shard callbacks (not running on a producer) count in.
+    pub(crate) fn gp_shard(&self) -> usize {
+        self.shards.len() - 1
+    }
+
+    pub(crate) fn unit_size(&self) -> usize {
+        self.layout.size()
+    }
+
+    pub(crate) fn alloc(&self, shard: usize) -> Option<NonNull<ObjHeader>> {
+        // SAFETY: the layout has non-zero size.
+        let p = NonNull::new(unsafe { alloc::alloc(self.layout) } as *mut ObjHeader)?;
+        // SAFETY: p is a fresh allocation large enough for the header.
+        unsafe {
+            p.as_ptr().write(ObjHeader {
+                link: std::ptr::null_mut(),
+                hint: std::ptr::null(),
+                aux: std::ptr::null(),
+                rcu: RcuHead::new(),
+            })
+        };
+        self.shards[shard].taken.fetch_add(1, Ordering::Relaxed);
+        Some(p)
+    }
+
+    /// # Safety
+    /// `h` came from `alloc` of this slab and nothing references it any more.
+    pub(crate) unsafe fn free(&self, h: NonNull<ObjHeader>, shard: usize) {
+        alloc::dealloc(h.as_ptr() as *mut u8, self.layout);
+        self.shards[shard].returned.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn taken(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.taken.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub(crate) fn returned(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.returned.load(Ordering::Relaxed))
+            .sum()
+    }
+}

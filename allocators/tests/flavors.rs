@@ -1,0 +1,260 @@
+//! Every flavor: its reuse rule, no double allocation under concurrency, and the leak check.
+
+use std::collections::HashSet;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+
+use allocators::{
+    AllocConfig, Allocator, Cache, CallRcuFree, Env, FreeAfterGp, ImmediateReuse, MallocCallRcu,
+    ReuseAfterGp,
+};
+
+fn make<A: Allocator>(nr_caches: usize) -> (Arc<A>, Env) {
+    let env = Env::default();
+    let a = Arc::new(A::new(&AllocConfig {
+        obj_size: 24,
+        nr_caches,
+        env: env.clone(),
+    }));
+    (a, env)
+}
+
+/// Allocating and freeing everything leaves nothing behind after drain.
+fn balanced_round_trip<A: Allocator>() {
+    let (a, _env) = make::<A>(2);
+    {
+        let mut c = a.cache(0);
+        let objs: Vec<_> = (0..1000).map(|_| c.alloc().unwrap()).collect();
+        assert_eq!(a.stats().in_use, 1000);
+        for o in objs {
+            // SAFETY: allocated above, freed once.
+            unsafe { c.free(o) };
+        }
+        for _ in 0..10_000 {
+            let o = c.alloc().unwrap();
+            unsafe { c.free(o) };
+        }
+    }
+    let s = a.drain();
+    assert_eq!(s.in_use, 0);
+    assert_eq!(s.leaked, 0, "{s:?}");
+    assert_eq!(s.from_slab, s.to_slab);
+}
+
+/// An object never freed is reported as leaked: the check can fail.
+fn leak_is_reported<A: Allocator>() {
+    let (a, _env) = make::<A>(1);
+    let kept = {
+        let mut c = a.cache(0);
+        let kept = c.alloc().unwrap();
+        let o = c.alloc().unwrap();
+        unsafe { c.free(o) };
+        kept
+    };
+    let s = a.drain();
+    assert_eq!(s.leaked, 1, "{s:?}");
+    // Give it back so the test itself does not leak.
+    let mut c = a.cache(0);
+    unsafe { c.free(kept) };
+    drop(c);
+    assert_eq!(a.drain().leaked, 0);
+}
+
+/// While a reader that predates the frees holds its section, no freed object comes back.
+fn no_reuse_under_reader<A: Allocator>() {
+    let (a, env) = make::<A>(1);
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let rcu = env.rcu.clone();
+    let reader = thread::spawn(move || {
+        let h = rcu.register();
+        let _g = h.read_lock();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let mut c = a.cache(0);
+    let freed: Vec<_> = (0..500).map(|_| c.alloc().unwrap()).collect();
+    let freed_set: HashSet<usize> = freed.iter().map(|p| p.as_ptr() as usize).collect();
+    for o in freed {
+        unsafe { c.free(o) };
+    }
+    let mut live = Vec::new();
+    for _ in 0..2000 {
+        let o = c.alloc().unwrap();
+        assert!(
+            !freed_set.contains(&(o.as_ptr() as usize)),
+            "{} handed out an object freed during a reader's section",
+            A::NAME
+        );
+        live.push(o);
+    }
+    release_tx.send(()).unwrap();
+    reader.join().unwrap();
+    for o in live {
+        unsafe { c.free(o) };
+    }
+    drop(c);
+    assert_eq!(a.drain().leaked, 0);
+}
+
+/// Several threads allocate, free locally and free on another thread; every object handed
+/// out is exclusively owned (its stamp survives until its free) and nothing leaks.
+fn concurrent_exclusive_ownership<A: Allocator>() {
+    const THREADS: usize = 4;
+    let (a, _env) = make::<A>(THREADS);
+    let corrupt = Arc::new(AtomicU64::new(0));
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..THREADS).map(|_| mpsc::channel::<usize>()).unzip();
+    let done = Arc::new(std::sync::Barrier::new(THREADS));
+    let handles: Vec<_> = rxs
+        .into_iter()
+        .enumerate()
+        .map(|(i, rx)| {
+            let a = a.clone();
+            let next = txs[(i + 1) % THREADS].clone();
+            let corrupt = corrupt.clone();
+            let done = done.clone();
+            thread::spawn(move || {
+                let mut c = a.cache(i);
+                let mut mine: Vec<(NonNull<u8>, u64)> = Vec::new();
+                for n in 0..20_000u64 {
+                    let stamp = ((i as u64) << 48) | n;
+                    let o = c.alloc().unwrap();
+                    // SAFETY: 24-byte, 8-aligned object we own.
+                    unsafe { (o.as_ptr() as *mut u64).write_volatile(stamp) };
+                    mine.push((o, stamp));
+                    if mine.len() > 64 || n % 3 == 0 {
+                        let (o, s) = mine.swap_remove((n as usize * 7) % mine.len());
+                        if unsafe { (o.as_ptr() as *const u64).read_volatile() } != s {
+                            corrupt.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if n % 2 == 0 {
+                            unsafe { c.free(o) };
+                        } else {
+                            // Cross-CPU free: the neighbour frees it (add_del_on_diff_cpu).
+                            let _ = next.send(o.as_ptr() as usize);
+                        }
+                    }
+                    while let Ok(p) = rx.try_recv() {
+                        unsafe { c.free(NonNull::new(p as *mut u8).unwrap()) };
+                    }
+                }
+                for (o, s) in mine {
+                    if unsafe { (o.as_ptr() as *const u64).read_volatile() } != s {
+                        corrupt.fetch_add(1, Ordering::Relaxed);
+                    }
+                    unsafe { c.free(o) };
+                }
+                drop(next);
+                // Once everyone has stopped sending, free what is still in flight to us.
+                done.wait();
+                while let Ok(p) = rx.try_recv() {
+                    unsafe { c.free(NonNull::new(p as *mut u8).unwrap()) };
+                }
+            })
+        })
+        .collect();
+    drop(txs);
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(corrupt.load(Ordering::Relaxed), 0, "{}: object handed out twice", A::NAME);
+    let s = a.drain();
+    assert_eq!(s.leaked, 0, "{}: {s:?}", A::NAME);
+    assert_eq!(s.in_use, 0);
+}
+
+macro_rules! flavor_tests {
+    ($m:ident, $t:ty) => {
+        mod $m {
+            use super::*;
+            #[test]
+            fn balanced_round_trip() {
+                super::balanced_round_trip::<$t>();
+            }
+            #[test]
+            fn leak_is_reported() {
+                super::leak_is_reported::<$t>();
+            }
+            #[test]
+            fn concurrent_exclusive_ownership() {
+                super::concurrent_exclusive_ownership::<$t>();
+            }
+        }
+    };
+}
+
+flavor_tests!(immediate_reuse, ImmediateReuse);
+flavor_tests!(reuse_after_gp, ReuseAfterGp);
+flavor_tests!(free_after_gp, FreeAfterGp);
+flavor_tests!(call_rcu_free, CallRcuFree);
+flavor_tests!(malloc_call_rcu, MallocCallRcu);
+
+#[test]
+fn immediate_reuse_hands_back_the_object_just_freed() {
+    let (a, _env) = make::<ImmediateReuse>(1);
+    let mut c = a.cache(0);
+    let x = c.alloc().unwrap();
+    unsafe { c.free(x) };
+    let y = c.alloc().unwrap();
+    assert_eq!(x, y);
+    unsafe { c.free(y) };
+}
+
+#[test]
+fn grace_period_flavors_never_reuse_under_a_reader() {
+    no_reuse_under_reader::<ReuseAfterGp>();
+    no_reuse_under_reader::<CallRcuFree>();
+    no_reuse_under_reader::<FreeAfterGp>();
+    no_reuse_under_reader::<MallocCallRcu>();
+}
+
+/// Every object reuse-after-gp hands out again was freed at least a grace period earlier: the
+/// cookie taken just before its free has completed.
+#[test]
+fn reuse_after_gp_reuses_only_after_a_grace_period() {
+    let (a, env) = make::<ReuseAfterGp>(1);
+    let mut c = a.cache(0);
+    let mut freed_at: std::collections::HashMap<usize, u64> = Default::default();
+    let mut live = Vec::new();
+    let mut reused = 0;
+    for n in 0..200_000u64 {
+        let o = c.alloc().unwrap();
+        if let Some(cookie) = freed_at.remove(&(o.as_ptr() as usize)) {
+            assert!(env.rcu.poll_state(cookie), "reused before a grace period elapsed");
+            reused += 1;
+        }
+        live.push(o);
+        if live.len() > 100 || n % 2 == 0 {
+            let o = live.swap_remove(0);
+            freed_at.insert(o.as_ptr() as usize, env.rcu.get_state());
+            unsafe { c.free(o) };
+        }
+    }
+    assert!(reused > 0, "objects were never reused at all");
+    for o in live {
+        unsafe { c.free(o) };
+    }
+    drop(c);
+    assert_eq!(a.drain().leaked, 0);
+}
+
+/// free-after-gp returns every freed object to the slab, none to a cache.
+#[test]
+fn free_after_gp_returns_everything_to_the_slab() {
+    let (a, env) = make::<FreeAfterGp>(1);
+    let mut c = a.cache(0);
+    for _ in 0..10_000 {
+        let o = c.alloc().unwrap();
+        unsafe { c.free(o) };
+    }
+    drop(c);
+    env.barrier();
+    let s = a.stats();
+    // Only the never-handed-out part of the last refill batch stays cached.
+    assert!(s.to_slab >= 10_000 - 96, "{s:?}");
+    assert_eq!(s.waiting_gp, 0);
+    assert_eq!(a.drain().leaked, 0);
+}
