@@ -1,1 +1,11 @@
+//! What the producers run: the RCU hash table of kernel/bpf/hashtab.c and the htab-mem use
+//! cases of tools/testing/selftests/bpf (benchs/bench_htab_mem.c, progs/htab_mem_bench.c).
 
+mod hash;
+pub mod htab;
+mod percpu_counter;
+pub mod use_cases;
+
+pub use htab::{ElemRef, HTab, MapCpu, MapError, UpdateFlag};
+pub use percpu_counter::PercpuCounter;
+pub use use_cases::{with_use_case, Producer, UseCase, UseCaseVisitor, OP_BATCH, USE_CASES};

@@ -1,0 +1,266 @@
+//! Heap accounting: the userspace analog of the cgroup's `memory.current`.
+//!
+//! `CountingAlloc` forwards to the system allocator and counts live heap
+//! bytes (requested layout sizes). The counters are sharded per thread so
+//! that accounting never becomes the contended cache line the benchmark
+//! ends up measuring.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
+
+/// Number of counter shards. Threads beyond this share slots, which is why
+/// slots are updated with `fetch_add` rather than a plain load + store.
+const SLOTS: usize = 256;
+
+static COUNTERS: [CachePadded<AtomicI64>; SLOTS] =
+    [const { CachePadded::new(AtomicI64::new(0)) }; SLOTS];
+
+/// Hands out slot indices round-robin, one per thread on first allocation.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // `const` init of a non-Drop type: no lazy initialiser and no destructor
+    // registration, so touching it can never recurse into the allocator.
+    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// This thread's counter slot; slot 0 if the thread-local is already gone
+/// (thread teardown), which is still correct because updates are atomic adds.
+#[inline]
+fn slot() -> usize {
+    SLOT.try_with(|s| {
+        let v = s.get();
+        if v != usize::MAX {
+            return v;
+        }
+        let v = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % SLOTS;
+        s.set(v);
+        v
+    })
+    .unwrap_or(0)
+}
+
+#[inline]
+fn account(delta: i64) {
+    COUNTERS[slot()].fetch_add(delta, Ordering::Relaxed);
+}
+
+/// Global allocator that counts live heap bytes. Install it in the binary
+/// with `#[global_allocator] static A: CountingAlloc = CountingAlloc;`.
+pub struct CountingAlloc;
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees carry over; counting has no effect on
+// the returned memory.
+unsafe impl GlobalAlloc for CountingAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            account(layout.size() as i64);
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr`/`layout` came from this allocator, i.e. from `System`.
+        unsafe { System.dealloc(ptr, layout) };
+        account(-(layout.size() as i64));
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            account(layout.size() as i64);
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr`/`layout` came from `System` and the caller upholds
+        // `GlobalAlloc::realloc`'s contract for `new_size`.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        // On failure the old block is untouched and still live.
+        if !p.is_null() {
+            account(new_size as i64 - layout.size() as i64);
+        }
+        p
+    }
+}
+
+/// Live heap bytes allocated through `CountingAlloc`, summed over all slots.
+/// Slots may be individually negative (freed on another thread than
+/// allocated); only the sum is meaningful. Not a snapshot: concurrent
+/// updates during the sum may be partially included.
+pub fn live_bytes() -> i64 {
+    COUNTERS
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+}
+
+/// Process-level memory as the kernel sees it, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcMem {
+    /// Current resident set size (VmRSS).
+    pub rss_bytes: u64,
+    /// Peak resident set size (VmHWM).
+    pub hwm_bytes: u64,
+}
+
+/// Reads VmRSS and VmHWM from /proc/self/status; zeros for whatever is
+/// missing or unreadable (non-Linux, restricted /proc).
+pub fn process_memory() -> ProcMem {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| parse_status(&s))
+        .unwrap_or_default()
+}
+
+fn parse_status(status: &str) -> ProcMem {
+    let mut m = ProcMem::default();
+    for line in status.lines() {
+        let Some((key, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let field = match key {
+            "VmRSS" => &mut m.rss_bytes,
+            "VmHWM" => &mut m.hwm_bytes,
+            _ => continue,
+        };
+        // Format is "VmRSS:\t   1234 kB".
+        if let Some(kb) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            *field = kb.saturating_mul(1024);
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BIG: usize = 64 << 20;
+    // Other test threads allocate concurrently; they churn far less than this.
+    const SLACK: i64 = 8 << 20;
+
+    fn assert_near(got: i64, want: i64) {
+        assert!(
+            (got - want).abs() < SLACK,
+            "delta {got} not within {SLACK} of {want}"
+        );
+    }
+
+    #[test]
+    fn alloc_and_dealloc_move_live_bytes() {
+        let layout = Layout::from_size_align(BIG, 64).unwrap();
+        let before = live_bytes();
+        // SAFETY: non-zero-size layout; the pointer is freed below with the same layout.
+        let p = unsafe { CountingAlloc.alloc(layout) };
+        assert!(!p.is_null());
+        assert_near(live_bytes() - before, BIG as i64);
+        // SAFETY: `p` was allocated above by `CountingAlloc` with `layout`.
+        unsafe { CountingAlloc.dealloc(p, layout) };
+        assert_near(live_bytes() - before, 0);
+    }
+
+    #[test]
+    fn zeroed_and_realloc_are_counted() {
+        let layout = Layout::from_size_align(BIG, 8).unwrap();
+        let before = live_bytes();
+        // SAFETY: non-zero-size layout; freed below.
+        let p = unsafe { CountingAlloc.alloc_zeroed(layout) };
+        assert!(!p.is_null());
+        // SAFETY: alloc_zeroed returned BIG readable bytes.
+        assert!(unsafe { std::slice::from_raw_parts(p, BIG) }
+            .iter()
+            .step_by(4096)
+            .all(|&b| b == 0));
+        assert_near(live_bytes() - before, BIG as i64);
+
+        // SAFETY: `p` came from `CountingAlloc` with `layout`; new size is non-zero.
+        let q = unsafe { CountingAlloc.realloc(p, layout, 2 * BIG) };
+        assert!(!q.is_null());
+        assert_near(live_bytes() - before, 2 * BIG as i64);
+
+        let grown = Layout::from_size_align(2 * BIG, 8).unwrap();
+        // SAFETY: `q` is the live block of size 2*BIG returned by realloc.
+        let r = unsafe { CountingAlloc.realloc(q, grown, BIG / 2) };
+        assert!(!r.is_null());
+        assert_near(live_bytes() - before, BIG as i64 / 2);
+
+        let shrunk = Layout::from_size_align(BIG / 2, 8).unwrap();
+        // SAFETY: `r` is the live block of size BIG/2 returned by realloc.
+        unsafe { CountingAlloc.dealloc(r, shrunk) };
+        assert_near(live_bytes() - before, 0);
+    }
+
+    #[test]
+    fn cross_thread_free_sums_to_zero() {
+        let layout = Layout::from_size_align(BIG, 64).unwrap();
+        let before = live_bytes();
+        // Raw pointers aren't Send; pass the address.
+        let addr = std::thread::spawn(move || {
+            // SAFETY: non-zero-size layout; freed on the other thread below.
+            let p = unsafe { CountingAlloc.alloc(layout) };
+            assert!(!p.is_null());
+            (slot(), p as usize)
+        })
+        .join()
+        .unwrap();
+        let (alloc_slot, ptr) = addr;
+        assert_near(live_bytes() - before, BIG as i64);
+
+        let free_slot = std::thread::spawn(move || {
+            // SAFETY: `ptr` was allocated by `CountingAlloc` with `layout` and not yet freed.
+            unsafe { CountingAlloc.dealloc(ptr as *mut u8, layout) };
+            slot()
+        })
+        .join()
+        .unwrap();
+        // Each thread took its own slot, so one went up and one went down.
+        assert_ne!(alloc_slot, free_slot);
+        assert_near(live_bytes() - before, 0);
+    }
+
+    #[test]
+    fn slot_is_stable_per_thread() {
+        let a = slot();
+        assert_eq!(a, slot());
+        assert!(a < SLOTS);
+    }
+
+    #[test]
+    fn parses_proc_status() {
+        let s = "Name:\tx\nVmPeak:\t  999 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n";
+        assert_eq!(
+            parse_status(s),
+            ProcMem {
+                rss_bytes: 1024 * 1024,
+                hwm_bytes: 2048 * 1024
+            }
+        );
+        assert_eq!(parse_status(""), ProcMem::default());
+        assert_eq!(parse_status("VmRSS: garbage\n"), ProcMem::default());
+    }
+
+    #[test]
+    fn process_memory_is_plausible() {
+        let m = process_memory();
+        if std::path::Path::new("/proc/self/status").exists() {
+            assert!(m.rss_bytes > 0);
+            assert!(m.hwm_bytes >= m.rss_bytes);
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The htab-mem use cases. One loop is one run of the kernel's BPF program: a batch of
+//! `OP_BATCH` map operations inside one RCU read-side section. Adding a use case = one file
+//! here and one line in `with_use_case` and `USE_CASES`.
+
+mod add_del_on_diff_cpu;
+mod batch_add_batch_del;
+mod no_op;
+mod overwrite;
+
+use allocators::Allocator;
+use rcu::ThreadHandle;
+
+pub use add_del_on_diff_cpu::AddDelOnDiffCpu;
+pub use batch_add_batch_del::BatchAddBatchDel;
+pub use no_op::NoOp;
+pub use overwrite::Overwrite;
+
+use crate::htab::MapCpu;
+
+/// OP_BATCH in progs/htab_mem_bench.c.
+pub const OP_BATCH: u32 = 64;
+
+/// One producer thread: it plays CPU `idx` of `nr`.
+pub struct Producer<'m, A: Allocator> {
+    pub idx: usize,
+    pub nr: usize,
+    pub map: MapCpu<'m, A>,
+    pub rcu: ThreadHandle,
+    /// The value every update writes (zeroes, as the kernel's).
+    pub value: Vec<u64>,
+}
+
+impl<'m, A: Allocator> Producer<'m, A> {
+    pub fn new(idx: usize, nr: usize, map: MapCpu<'m, A>, value_size: usize) -> Self {
+        let rcu = map.rcu();
+        Producer {
+            idx,
+            nr,
+            map,
+            rcu,
+            value: vec![0; value_size.div_ceil(8)],
+        }
+    }
+
+    /// The keys this producer overwrites: `idx, idx + nr, ...` (64 of them).
+    #[inline]
+    pub fn own_key(&self, j: u32) -> u32 {
+        self.idx as u32 + j * self.nr as u32
+    }
+}
+
+/// A workload: validates its parameters, holds its shared state, runs loops.
+pub trait UseCase: Send + Sync + Sized + 'static {
+    const NAME: &'static str;
+
+    /// Checks the producer count and builds the shared state of one run.
+    fn new(producers: usize) -> Result<Self, String>;
+
+    /// One loop; returns what it counts towards loops/s.
+    fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64;
+
+    /// Releases producers blocked inside `run_loop` when the run ends.
+    fn stop(&self) {}
+}
+
+/// Monomorphises a computation over the use case named at run time.
+pub trait UseCaseVisitor {
+    type Output;
+    fn visit<U: UseCase>(self) -> Self::Output;
+}
+
+pub const USE_CASES: &[&str] = &[
+    NoOp::NAME,
+    Overwrite::NAME,
+    BatchAddBatchDel::NAME,
+    AddDelOnDiffCpu::NAME,
+];
+
+/// Runs `v` with the use case called `name`; None if there is no such use case.
+pub fn with_use_case<V: UseCaseVisitor>(name: &str, v: V) -> Option<V::Output> {
+    Some(match name {
+        NoOp::NAME => v.visit::<NoOp>(),
+        Overwrite::NAME => v.visit::<Overwrite>(),
+        BatchAddBatchDel::NAME => v.visit::<BatchAddBatchDel>(),
+        AddDelOnDiffCpu::NAME => v.visit::<AddDelOnDiffCpu>(),
+        _ => return None,
+    })
+}
