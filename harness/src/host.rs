@@ -66,14 +66,18 @@ pub fn online_cpus() -> Vec<usize> {
 fn affinity_cpus() -> Option<Vec<usize>> {
     // SAFETY: cpu_set_t is a plain bitmask; all-zero is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is valid and writable for the size we pass; pid 0 = this thread.
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is valid and writable for `size` bytes; pid 0 = this thread.
+    let rc = unsafe { libc::sched_getaffinity(0, size, &mut set) };
     if rc != 0 {
         return None;
     }
     let max = libc::CPU_SETSIZE as usize;
-    // SAFETY: CPU_ISSET only reads `set`, and every index is < CPU_SETSIZE.
-    Some((0..max).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect())
+    let is_set = |c: usize| {
+        // SAFETY: CPU_ISSET only reads `set`, and every index is < CPU_SETSIZE.
+        unsafe { libc::CPU_ISSET(c, &set) }
+    };
+    Some((0..max).filter(|&c| is_set(c)).collect())
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -1,1 +1,286 @@
-fn main() {}
+//! `htab-mem`: the userspace reproduction of the kernel's `bench htab-mem`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+use harness::cli::{Cli, Config};
+use harness::result::{self, CellResult, ResultFile, RunConfig};
+use harness::{host, memory, report, runner};
+
+#[global_allocator]
+static GLOBAL: memory::CountingAlloc = memory::CountingAlloc;
+
+/// Marks the child's result line on its stdout.
+const RESULT_TAG: &str = "@@htab-mem-result ";
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                _ => bad_input(&first_line(&e.to_string())),
+            }
+        }
+    };
+    let online = host::online_cpus();
+    let cfg = match cli.validate(&online) {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
+    };
+    if cli.child {
+        return child_main(&cfg);
+    }
+    if let Some(path) = &cli.json {
+        if let Err(e) = check_writable(path) {
+            return bad_input(&e);
+        }
+    }
+    parent_main(&cli, &cfg, &online)
+}
+
+/// One line on stderr and exit status 2: the contract for bad input.
+fn bad_input(msg: &str) -> ExitCode {
+    eprintln!("htab-mem: {msg}");
+    ExitCode::from(2)
+}
+
+fn first_line(clap_msg: &str) -> String {
+    let l = clap_msg.lines().next().unwrap_or("invalid arguments");
+    l.strip_prefix("error: ").unwrap_or(l).to_string()
+}
+
+fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "--json {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("--json {}: is a directory", path.display()));
+    }
+    Ok(())
+}
+
+/// Runs the one flavor it was given and reports the result on stdout.
+fn child_main(cfg: &Config) -> ExitCode {
+    let flavor = &cfg.flavors[0];
+    let quiet = cfg.quiet;
+    let mut out = std::io::stdout().lock();
+    let mut on_tick = |t: &runner::Tick| {
+        if !quiet {
+            let line = report::progress_line(
+                t.iter as usize,
+                t.delta_ns,
+                t.per_prod_op_k,
+                t.mem_bytes as f64 / MIB,
+            );
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    };
+    match runner::run_cell(cfg, flavor, &mut on_tick) {
+        Ok(r) => {
+            let json = serde_json::to_string(&r).expect("serialising a result");
+            println!("{RESULT_TAG}{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("htab-mem: {flavor}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs every flavor in its own child process, then the summary table and the JSON file.
+fn parent_main(cli: &Cli, cfg: &Config, online: &[usize]) -> ExitCode {
+    if cfg.producers > online.len() {
+        eprintln!(
+            "htab-mem: warning: {} producers on {} online CPUs: CPUs are oversubscribed, so \
+             readers preempted inside read-side sections stretch grace periods",
+            cfg.producers,
+            online.len()
+        );
+    }
+    let mut cells = Vec::new();
+    let mut failed = false;
+    for flavor in &cfg.flavors {
+        println!(
+            "htab-mem: use case {}, flavor {}, {} producers, value size {}, max entries {}",
+            cfg.use_case, flavor, cfg.producers, cfg.value_size, cfg.max_entries
+        );
+        let cell = run_child(cli, cfg, flavor);
+        if cell.status != "ok" {
+            failed = true;
+            eprintln!(
+                "htab-mem: {flavor}: {}: {}",
+                cell.status,
+                cell.error.as_deref().unwrap_or("")
+            );
+        }
+        if cell.status != "error" {
+            let m = &cell.metrics;
+            println!(
+                "{}",
+                report::summary_line(
+                    m.loops_per_sec_per_producer.value / 1000.0,
+                    m.loops_per_sec_per_producer.stddev.unwrap_or(0.0) / 1000.0,
+                    m.mem_avg.value / MIB,
+                    m.mem_avg.stddev.unwrap_or(0.0) / MIB,
+                    m.mem_peak.value / MIB,
+                )
+            );
+        }
+        cells.push(cell);
+    }
+    println!();
+    println!(
+        "{} with {} producers ({}s warm-up, {}s measured):",
+        cfg.use_case, cfg.producers, cfg.warmup, cfg.duration
+    );
+    println!("{}", report::comparison_table(&table_rows(&cells)));
+    if let Some(path) = &cli.json {
+        let file = ResultFile {
+            schema_version: result::SCHEMA_VERSION,
+            tool: result::TOOL.to_string(),
+            git_sha: result::git_sha(),
+            timestamp: result::utc_timestamp(),
+            host: host::host_info(),
+            config: RunConfig {
+                warmup_s: cfg.warmup,
+                duration_s: cfg.duration,
+                affinity: cfg.affinity_desc.clone(),
+                max_entries: cfg.max_entries as u64,
+                value_size: cfg.value_size as u64,
+                use_case: cfg.use_case.clone(),
+                producers: cfg.producers,
+                rcu_gp_delay_us: cfg.rcu_gp_delay_us,
+                ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
+            },
+            results: cells,
+        };
+        if let Err(e) = result::write_atomic(path, &file) {
+            eprintln!("htab-mem: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn table_rows(cells: &[CellResult]) -> Vec<report::TableRow> {
+    cells
+        .iter()
+        .map(|c| {
+            let m = &c.metrics;
+            report::TableRow {
+                flavor: c.flavor.clone(),
+                loops_k: m.loops_per_sec_per_producer.value / 1000.0,
+                loops_k_std: m.loops_per_sec_per_producer.stddev.unwrap_or(0.0) / 1000.0,
+                mem_avg_mib: m.mem_avg.value / MIB,
+                mem_peak_mib: m.mem_peak.value / MIB,
+                rss_peak_mib: m.rss_peak.value / MIB,
+                leaked: c.allocator.leaked,
+                status: c.status.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The arguments that make a child run exactly `cfg` with one flavor.
+fn child_args(cli: &Cli, cfg: &Config, flavor: &str) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "--child".into(),
+        "-A".into(),
+        flavor.into(),
+        "-p".into(),
+        cfg.producers.to_string(),
+        "-w".into(),
+        cfg.warmup.to_string(),
+        "-d".into(),
+        cfg.duration.to_string(),
+        "--use-case".into(),
+        cfg.use_case.clone(),
+        "--value-size".into(),
+        cfg.value_size.to_string(),
+        "--max-entries".into(),
+        cfg.max_entries.to_string(),
+        "--rcu-gp-delay-us".into(),
+        cfg.rcu_gp_delay_us.to_string(),
+        "--ttrace-gp-delay-us".into(),
+        cfg.ttrace_gp_delay_us.to_string(),
+    ];
+    if cli.no_affinity {
+        a.push("--no-affinity".into());
+    } else if let Some(set) = &cli.prod_affinity {
+        a.push("--prod-affinity".into());
+        a.push(set.clone());
+    }
+    if cfg.quiet {
+        a.push("-q".into());
+    }
+    a
+}
+
+fn run_child(cli: &Cli, cfg: &Config, flavor: &str) -> CellResult {
+    let error_cell = |msg: String| CellResult {
+        id: result::cell_id(&cfg.use_case, flavor, cfg.producers),
+        use_case: cfg.use_case.clone(),
+        flavor: flavor.to_string(),
+        producers: cfg.producers,
+        status: "error".into(),
+        error: Some(msg),
+        samples: Vec::new(),
+        metrics: Default::default(),
+        allocator: Default::default(),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return error_cell(format!("cannot find own executable: {e}")),
+    };
+    let mut child = match Command::new(exe)
+        .args(child_args(cli, cfg, flavor))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return error_cell(format!("cannot start a child process: {e}")),
+    };
+    let mut result = None;
+    let stdout = child.stdout.take().expect("piped stdout");
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if let Some(json) = line.strip_prefix(RESULT_TAG) {
+            result = Some(serde_json::from_str::<CellResult>(json));
+        } else {
+            println!("{line}");
+        }
+    }
+    let status = child.wait();
+    match (result, status) {
+        (Some(Ok(r)), Ok(s)) if s.success() => r,
+        (Some(Err(e)), _) => error_cell(format!("unreadable result from the child: {e}")),
+        (_, Ok(s)) => error_cell(format!("child process failed ({s})")),
+        (_, Err(e)) => error_cell(format!("waiting for the child process: {e}")),
+    }
+}

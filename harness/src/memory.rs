@@ -101,10 +101,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 /// allocated); only the sum is meaningful. Not a snapshot: concurrent
 /// updates during the sum may be partially included.
 pub fn live_bytes() -> i64 {
-    COUNTERS
-        .iter()
-        .map(|c| c.load(Ordering::Relaxed))
-        .sum()
+    COUNTERS.iter().map(|c| c.load(Ordering::Relaxed)).sum()
 }
 
 /// Process-level memory as the kernel sees it, in bytes.
@@ -155,6 +152,13 @@ mod tests {
     // Other test threads allocate concurrently; they churn far less than this.
     const SLACK: i64 = 8 << 20;
 
+    // The big-allocation tests would see each other's 64 MiB; run them one at a time.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn assert_near(got: i64, want: i64) {
         assert!(
             (got - want).abs() < SLACK,
@@ -164,6 +168,7 @@ mod tests {
 
     #[test]
     fn alloc_and_dealloc_move_live_bytes() {
+        let _serial = serial();
         let layout = Layout::from_size_align(BIG, 64).unwrap();
         let before = live_bytes();
         // SAFETY: non-zero-size layout; the pointer is freed below with the same layout.
@@ -177,6 +182,7 @@ mod tests {
 
     #[test]
     fn zeroed_and_realloc_are_counted() {
+        let _serial = serial();
         let layout = Layout::from_size_align(BIG, 8).unwrap();
         let before = live_bytes();
         // SAFETY: non-zero-size layout; freed below.
@@ -208,6 +214,7 @@ mod tests {
 
     #[test]
     fn cross_thread_free_sums_to_zero() {
+        let _serial = serial();
         let layout = Layout::from_size_align(BIG, 64).unwrap();
         let before = live_bytes();
         // Raw pointers aren't Send; pass the address.

@@ -17,7 +17,10 @@ pub fn stddev(xs: &[f64]) -> f64 {
     }
     let m = mean(xs);
     let n1 = (xs.len() - 1) as f64;
-    xs.iter().map(|x| (x - m) * (x - m) / n1).sum::<f64>().sqrt()
+    xs.iter()
+        .map(|x| (x - m) * (x - m) / n1)
+        .sum::<f64>()
+        .sqrt()
 }
 
 #[cfg(test)]

@@ -45,7 +45,14 @@ impl Default for RcuHead {
 #[derive(Default)]
 pub(crate) struct CallbackQueue {
     head: AtomicPtr<RcuHead>,
-    /// Callbacks ever queued (written by the owner only) and invoked (by the GP thread only);
+    /// Callbacks whose grace period has completed, published by the GP thread for the owner
+    /// to invoke at its next `call` (as the kernel invokes callbacks in softirq on the CPU
+    /// that queued them, which throttles a CPU that floods call_rcu). Whoever swaps it out
+    /// invokes it; the GP thread takes back lists the owner left for a whole round.
+    pub(crate) ready: AtomicPtr<RcuHead>,
+    /// The GP thread's round in which `ready` was last published.
+    pub(crate) ready_round: AtomicU64,
+    /// Callbacks ever queued (written by the owner only) and invoked;
     /// `barrier` waits until every thread's `invoked` reaches the `enqueued` it saw.
     pub(crate) enqueued: AtomicU64,
     pub(crate) invoked: AtomicU64,
@@ -78,12 +85,26 @@ impl CallbackQueue {
         self.head.load(Ordering::SeqCst).is_null()
     }
 
+    /// Takes the list of callbacks ready to run, if any.
+    #[inline]
+    pub(crate) fn take_ready(&self) -> *mut RcuHead {
+        if self.ready.load(Ordering::Relaxed).is_null() {
+            return ptr::null_mut();
+        }
+        self.ready.swap(ptr::null_mut(), Ordering::Acquire)
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.load(Ordering::Relaxed).is_null()
+    }
+
     /// Takes every queued callback, oldest first.
     pub(crate) fn take_all(&self) -> Batch {
         let mut p = self.head.swap(ptr::null_mut(), Ordering::SeqCst);
         let mut batch = Batch::default();
         // The stack is newest-first; reverse it so callbacks run in queueing order.
         let mut fifo: *mut RcuHead = ptr::null_mut();
+        batch.tail = p;
         while !p.is_null() {
             // SAFETY: every node was pushed by `push`, whose contract keeps it valid until it runs.
             unsafe {
@@ -103,6 +124,7 @@ impl CallbackQueue {
 /// A FIFO list of callbacks taken from one queue.
 pub(crate) struct Batch {
     pub(crate) head: *mut RcuHead,
+    pub(crate) tail: *mut RcuHead,
     pub(crate) len: u64,
     pub(crate) max_cookie: u64,
 }
@@ -111,6 +133,7 @@ impl Default for Batch {
     fn default() -> Self {
         Batch {
             head: ptr::null_mut(),
+            tail: ptr::null_mut(),
             len: 0,
             max_cookie: 0,
         }

@@ -310,6 +310,12 @@ impl Inner {
     }
 
     fn barrier(&self) {
+        if let Some(rec) = current_record(self.id) {
+            let list = rec.queue.take_ready();
+            if !list.is_null() {
+                self.invoke_list(&rec, list);
+            }
+        }
         let snapshot: Vec<(Arc<ThreadRecord>, u64)> = self
             .registry
             .lock()
@@ -335,10 +341,23 @@ impl Inner {
 
     fn gp_thread(self: Arc<Self>) {
         let mut batches: Vec<(Arc<ThreadRecord>, Batch)> = Vec::new();
+        let mut stale: Vec<(Arc<ThreadRecord>, *mut crate::RcuHead)> = Vec::new();
+        let mut round = 0u64;
         loop {
+            round += 1;
+            let mut waiting_ready = false;
             {
                 let mut reg = self.registry.lock().unwrap();
                 for rec in reg.iter() {
+                    // Ready lists the owner left alone for a whole round run here.
+                    if rec.queue.has_ready()
+                        && rec.queue.ready_round.load(Ordering::Relaxed) + 2 <= round
+                    {
+                        let r = rec.queue.take_ready();
+                        if !r.is_null() {
+                            stale.push((rec.clone(), r));
+                        }
+                    }
                     if !rec.queue.is_empty() {
                         batches.push((rec.clone(), rec.queue.take_all()));
                     }
@@ -347,9 +366,13 @@ impl Inner {
                 reg.retain(|r| {
                     !(r.dead.load(Ordering::Acquire)
                         && r.queue.is_empty()
+                        && !r.queue.has_ready()
                         && r.queue.invoked.load(Ordering::Acquire)
                             == r.queue.enqueued.load(Ordering::Acquire))
                 });
+            }
+            for (rec, list) in stale.drain(..) {
+                self.invoke_list(&rec, list);
             }
             if batches.is_empty() {
                 let w = self.work.lock().unwrap();
@@ -361,23 +384,54 @@ impl Inner {
                     self.idle.store(false, Ordering::Relaxed);
                     continue;
                 }
-                let _w = self.work_cv.wait(w).unwrap();
+                if self.any_ready() {
+                    // Give owners a round to take their ready lists, then take them back.
+                    self.idle.store(false, Ordering::Relaxed);
+                    waiting_ready = true;
+                }
+                if waiting_ready {
+                    let pause = self.gp_delay.max(Duration::from_millis(1));
+                    let _w = self.work_cv.wait_timeout(w, pause).unwrap();
+                } else {
+                    let _w = self.work_cv.wait(w).unwrap();
+                }
                 self.idle.store(false, Ordering::Relaxed);
                 continue;
             }
             self.pace();
             let cookie = batches.iter().map(|(_, b)| b.max_cookie).max().unwrap();
             self.wait_for_cookie(cookie);
-            let mut n = 0;
             for (rec, b) in batches.drain(..) {
-                self.invoke(b.head);
-                n += b.len;
-                rec.queue.invoked.fetch_add(b.len, Ordering::Release);
+                if rec.dead.load(Ordering::Acquire) {
+                    self.invoke_list(&rec, b.head);
+                } else {
+                    // Hand the list to its owner, after whatever it has not taken yet. Only
+                    // this thread publishes, so a list swapped out here cannot reappear.
+                    let old = rec.queue.ready.swap(std::ptr::null_mut(), Ordering::Acquire);
+                    // SAFETY: b.tail is the last node of the batch we own.
+                    unsafe { (*b.tail).next = old };
+                    rec.queue.ready_round.store(round, Ordering::Relaxed);
+                    rec.queue.ready.store(b.head, Ordering::Release);
+                }
             }
-            self.invoked.fetch_add(n, Ordering::Relaxed);
-            let _g = self.done.lock().unwrap();
-            self.done_cv.notify_all();
         }
+    }
+
+    fn any_ready(&self) -> bool {
+        self.registry
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.queue.has_ready())
+    }
+
+    /// Invokes a ready list of `rec`'s callbacks and accounts for them.
+    pub(crate) fn invoke_list(&self, rec: &ThreadRecord, list: *mut crate::RcuHead) {
+        let n = self.invoke(list);
+        rec.queue.invoked.fetch_add(n, Ordering::Release);
+        self.invoked.fetch_add(n, Ordering::Relaxed);
+        let _g = self.done.lock().unwrap();
+        self.done_cv.notify_all();
     }
 
     /// Waits out the pacing delay, unless the domain is shutting down.
@@ -396,8 +450,10 @@ impl Inner {
         }
     }
 
-    fn invoke(&self, mut p: *mut crate::RcuHead) {
+    fn invoke(&self, mut p: *mut crate::RcuHead) -> u64 {
+        let mut n = 0;
         while !p.is_null() {
+            n += 1;
             // SAFETY: `p` was queued through `ThreadHandle::call`, whose contract keeps it valid
             // until its function runs; `next` is read before the function may free it.
             let (next, func) = unsafe { ((*p).next, (*p).func) };
@@ -420,6 +476,7 @@ impl Inner {
             }
             p = next;
         }
+        n
     }
 }
 

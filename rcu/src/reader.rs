@@ -141,12 +141,16 @@ impl ThreadHandle {
         self.rec.nesting() > 0
     }
 
-    /// Queues `func(head)` to run on the domain's thread after a full grace period
-    /// (the kernel's `call_rcu`). Never blocks; allocates nothing.
+    /// Queues `func(head)` to run after a full grace period (the kernel's `call_rcu`).
+    /// Never blocks; allocates nothing.
+    ///
+    /// Callbacks run either on the domain's thread or, like the kernel's softirq on the CPU
+    /// that queued them, inside a later `call` on this thread — possibly within a read-side
+    /// section. So a callback must not take a lock that a caller of `call` may hold.
     ///
     /// # Safety
     /// `head` must be valid and not already queued, and stay valid until `func` runs; `func`
-    /// must be sound to call from another thread with that head.
+    /// must be sound to call from any thread with that head.
     pub unsafe fn call(&self, head: NonNull<RcuHead>, func: CallbackFn) {
         let inner = self.inner();
         let h = head.as_ptr();
@@ -154,6 +158,16 @@ impl ThreadHandle {
         (*h).cookie = inner.get_state();
         if self.rec.queue.push(h) {
             inner.kick_gp_thread();
+        }
+        self.run_ready();
+    }
+
+    /// Invokes this thread's callbacks whose grace period has completed.
+    #[inline]
+    pub fn run_ready(&self) {
+        let list = self.rec.queue.take_ready();
+        if !list.is_null() {
+            self.inner().invoke_list(&self.rec, list);
         }
     }
 

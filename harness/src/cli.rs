@@ -1,0 +1,184 @@
+//! Command-line interface, compatible with the kernel's `bench htab-mem` options.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Userspace `bench htab-mem`: how bpf memory-allocator flavors trade loops/s for memory.
+///
+/// Each producer thread plays one CPU: it runs loops of 64 map operations (one BPF program
+/// run in the kernel) against an RCU hash table whose elements come from the selected
+/// allocator flavor. Every flavor runs in its own child process; progress and Summary lines
+/// use the kernel's formats, and a table compares the flavors at the end.
+///
+/// Memory is the process's live heap bytes (a counting global allocator: the analog of the
+/// cgroup's memory.current), not kernel memcg charges; there is no syscall trigger.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "htab-mem", version, max_term_width = 100)]
+pub struct Cli {
+    /// Producer threads (each plays one CPU). More than the online CPUs is allowed and
+    /// oversubscribes them: readers preempted inside read-side sections stretch grace periods.
+    #[arg(short = 'p', long = "producers", default_value_t = 1, value_name = "N")]
+    pub producers: usize,
+
+    /// Pin producers (the default here; kept for compatibility with the kernel bench).
+    #[arg(short = 'a', long = "affinity")]
+    pub affinity: bool,
+
+    /// Do not pin producers to CPUs.
+    #[arg(long = "no-affinity", conflicts_with_all = ["affinity", "prod_affinity"])]
+    pub no_affinity: bool,
+
+    /// CPUs for the producers, in order (e.g. 0,2,4-7); one per producer.
+    #[arg(long = "prod-affinity", value_name = "CPUSET")]
+    pub prod_affinity: Option<String>,
+
+    /// Warm-up seconds, reported but left out of the summary (> 0).
+    #[arg(short = 'w', long = "warmup", default_value_t = 1, value_name = "SEC")]
+    pub warmup: u64,
+
+    /// Measured seconds (> 0).
+    #[arg(short = 'd', long = "duration", default_value_t = 5, value_name = "SEC")]
+    pub duration: u64,
+
+    /// no_op, overwrite, batch_add_batch_del or add_del_on_diff_cpu (even -p).
+    #[arg(long = "use-case", default_value = "overwrite", value_name = "NAME")]
+    pub use_case: String,
+
+    /// Value size in bytes (1..=4096).
+    #[arg(long = "value-size", default_value_t = 8, value_name = "BYTES")]
+    pub value_size: usize,
+
+    /// Map capacity [default: max(8192, 64 x producers)].
+    #[arg(long = "max-entries", value_name = "N")]
+    pub max_entries: Option<u32>,
+
+    /// Allocator flavor, or `all`: immediate-reuse, reuse-after-gp, free-after-gp,
+    /// call-rcu-free, malloc-call-rcu.
+    #[arg(short = 'A', long = "allocator", default_value = "all", value_name = "FLAVOR")]
+    pub allocator: String,
+
+    /// Pacing of RCU grace periods in microseconds (0: none).
+    #[arg(long = "rcu-gp-delay-us", default_value_t = 1000, value_name = "US")]
+    pub rcu_gp_delay_us: u64,
+
+    /// Pacing of RCU-tasks-trace grace periods in microseconds (0: none).
+    #[arg(long = "ttrace-gp-delay-us", default_value_t = 10_000, value_name = "US")]
+    pub ttrace_gp_delay_us: u64,
+
+    /// Write the results in the native JSON schema to FILE (written whole, at the end).
+    #[arg(long = "json", value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Print only Summary lines and the table.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+
+    /// Internal: run one flavor in this process and report to the parent.
+    #[arg(long = "child", hide = true)]
+    pub child: bool,
+}
+
+/// Options after validation, as the runner uses them.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub producers: usize,
+    /// The CPU each producer is pinned to, if pinning.
+    pub cpus: Option<Vec<usize>>,
+    pub affinity_desc: String,
+    pub warmup: u64,
+    pub duration: u64,
+    pub use_case: String,
+    pub value_size: usize,
+    pub max_entries: u32,
+    pub flavors: Vec<String>,
+    pub rcu_gp_delay_us: u64,
+    pub ttrace_gp_delay_us: u64,
+    pub quiet: bool,
+}
+
+impl Cli {
+    /// Checks every option; the error is one line for stderr.
+    pub fn validate(&self, online: &[usize]) -> Result<Config, String> {
+        if self.producers == 0 {
+            return Err("-p/--producers must be at least 1".into());
+        }
+        if self.producers > 4096 {
+            return Err(format!("-p/--producers {} is above the limit of 4096", self.producers));
+        }
+        if self.warmup == 0 {
+            return Err("-w/--warmup must be greater than 0".into());
+        }
+        if self.duration == 0 {
+            return Err("-d/--duration must be greater than 0".into());
+        }
+        if self.value_size == 0 || self.value_size > 4096 {
+            return Err(format!(
+                "--value-size {} is out of range (1..=4096)",
+                self.value_size
+            ));
+        }
+        if !workloads::USE_CASES.contains(&self.use_case.as_str()) {
+            return Err(format!(
+                "unknown use case '{}' (known: {})",
+                self.use_case,
+                workloads::USE_CASES.join(", ")
+            ));
+        }
+        crate::runner::check_use_case(&self.use_case, self.producers)?;
+        let flavors: Vec<String> = if self.allocator == "all" {
+            allocators::FLAVORS.iter().map(|s| s.to_string()).collect()
+        } else {
+            let mut v = Vec::new();
+            for f in self.allocator.split(',') {
+                if !allocators::FLAVORS.contains(&f) {
+                    return Err(format!(
+                        "unknown allocator flavor '{f}' (known: {}, or all)",
+                        allocators::FLAVORS.join(", ")
+                    ));
+                }
+                v.push(f.to_string());
+            }
+            v
+        };
+        let max_entries = match self.max_entries {
+            Some(0) => return Err("--max-entries must be at least 1".into()),
+            Some(n) => n,
+            None => (64 * self.producers as u32).max(8192),
+        };
+        let (cpus, affinity_desc) = if self.no_affinity {
+            (None, "none".to_string())
+        } else if let Some(set) = &self.prod_affinity {
+            let cpus = crate::cpuset::parse_cpuset(set, online)?;
+            if cpus.len() < self.producers {
+                return Err(format!(
+                    "--prod-affinity {set} names {} CPUs for {} producers",
+                    cpus.len(),
+                    self.producers
+                ));
+            }
+            let cpus: Vec<usize> = cpus[..self.producers].to_vec();
+            let desc = crate::cpuset::format_cpuset(&cpus);
+            (Some(cpus), desc)
+        } else {
+            let cpus: Vec<usize> = (0..self.producers)
+                .map(|i| online[i % online.len()])
+                .collect();
+            (Some(cpus), crate::cpuset::format_cpuset(online))
+        };
+        Ok(Config {
+            producers: self.producers,
+            cpus,
+            affinity_desc,
+            warmup: self.warmup,
+            duration: self.duration,
+            use_case: self.use_case.clone(),
+            value_size: self.value_size,
+            max_entries,
+            flavors,
+            rcu_gp_delay_us: self.rcu_gp_delay_us,
+            ttrace_gp_delay_us: self.ttrace_gp_delay_us,
+            quiet: self.quiet,
+        })
+    }
+}

@@ -1,0 +1,263 @@
+//! Text output in the kernel bench's exact printf formats. Scripts scrape
+//! these lines, so the formats are an interface: change nothing cosmetic.
+
+/// C's `%W.Plf`. Rust's `{:W.P}` matches it for finite values (right
+/// aligned, '-' sign, exact rounding); NaN and infinities are spelled the
+/// glibc way.
+fn cf(x: f64, width: usize, prec: usize) -> String {
+    if x.is_finite() {
+        return format!("{x:width$.prec$}");
+    }
+    let s = match (x.is_nan(), x.is_sign_negative()) {
+        (true, false) => "nan",
+        (true, true) => "-nan",
+        (false, false) => "inf",
+        (false, true) => "-inf",
+    };
+    format!("{s:>width$}")
+}
+
+/// One per-second line, as `htab_mem_report_progress` prints it:
+/// `Iter %3d (%7.3lfus): per-prod-op %7.2lfk/s, memory usage %7.2lfMiB`.
+/// The parenthesised value is the timer drift `(delta_ns - 1e9) / 1000` us.
+pub fn progress_line(iter: usize, delta_ns: u64, per_prod_op_k: f64, mem_mib: f64) -> String {
+    // Integer subtraction first, as C does with `long`, so no precision is lost.
+    let drift_us = (i128::from(delta_ns) - 1_000_000_000) as f64 / 1000.0;
+    format!(
+        "Iter {iter:3} ({}us): per-prod-op {}k/s, memory usage {}MiB",
+        cf(drift_us, 7, 3),
+        cf(per_prod_op_k, 7, 2),
+        cf(mem_mib, 7, 2)
+    )
+}
+
+/// The final line, as `htab_mem_report_final` prints it.
+pub fn summary_line(
+    op_mean_k: f64,
+    op_std_k: f64,
+    mem_mean_mib: f64,
+    mem_std_mib: f64,
+    peak_mib: f64,
+) -> String {
+    format!(
+        "Summary: per-prod-op {} \u{00B1} {}k/s, memory usage {} \u{00B1} {}MiB, \
+         peak memory usage {}MiB",
+        cf(op_mean_k, 7, 2),
+        cf(op_std_k, 7, 2),
+        cf(mem_mean_mib, 7, 2),
+        cf(mem_std_mib, 7, 2),
+        cf(peak_mib, 7, 2)
+    )
+}
+
+/// One flavor's row of the comparison table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TableRow {
+    pub flavor: String,
+    /// Per-producer loops, k/s.
+    pub loops_k: f64,
+    pub loops_k_std: f64,
+    pub mem_avg_mib: f64,
+    pub mem_peak_mib: f64,
+    pub rss_peak_mib: f64,
+    pub leaked: i64,
+    /// "ok" | "leak" | "error".
+    pub status: String,
+}
+
+const HEADER: [&str; 6] = [
+    "flavor",
+    "loop (k/s)",
+    "average memory (MiB)",
+    "peak memory (MiB)",
+    "peak RSS (MiB)",
+    "leaked",
+];
+
+/// A markdown table shaped like the ones on the BPF mailing list, one row
+/// per flavor, columns padded so it also reads well as plain text. A
+/// non-"ok" status is appended to the flavor name; an "error" row has no
+/// numbers ("-") because its measurements are meaningless.
+pub fn comparison_table(rows: &[TableRow]) -> String {
+    let mut cells: Vec<Vec<String>> = vec![HEADER.iter().map(|h| h.to_string()).collect()];
+    for r in rows {
+        let flavor = if r.status == "ok" {
+            r.flavor.clone()
+        } else {
+            format!("{} ({})", r.flavor, r.status)
+        };
+        let row = if r.status == "error" {
+            let mut v = vec![flavor];
+            v.resize(HEADER.len(), "-".to_string());
+            v
+        } else {
+            vec![
+                flavor,
+                format!("{:.2} \u{00B1} {:.2}", r.loops_k, r.loops_k_std),
+                format!("{:.2}", r.mem_avg_mib),
+                format!("{:.2}", r.mem_peak_mib),
+                format!("{:.2}", r.rss_peak_mib),
+                r.leaked.to_string(),
+            ]
+        };
+        cells.push(row);
+    }
+    // Widths in chars: '±' is one column but two bytes.
+    let widths: Vec<usize> = (0..HEADER.len())
+        .map(|c| {
+            cells
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |row: &[String]| -> String {
+        let padded: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(s, &w)| format!("{s:<w$}"))
+            .collect();
+        format!("| {} |\n", padded.join(" | "))
+    };
+    let mut out = line(&cells[0]);
+    let sep: Vec<String> = widths.iter().map(|_| "--".to_string()).collect();
+    out.push_str(&line(&sep));
+    for row in &cells[1..] {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_line_exact() {
+        // Drift is in microseconds: 123 ns late prints 0.123us.
+        assert_eq!(
+            progress_line(1, 1_000_000_123, 27.123, 2.5),
+            "Iter   1 (  0.123us): per-prod-op   27.12k/s, memory usage    2.50MiB"
+        );
+        assert_eq!(
+            progress_line(1, 1_000_123_000, 27.123, 2.5),
+            "Iter   1 (123.000us): per-prod-op   27.12k/s, memory usage    2.50MiB"
+        );
+    }
+
+    #[test]
+    fn progress_line_negative_drift_and_wide_values() {
+        assert_eq!(
+            progress_line(12, 999_999_876, 1234.567, 0.0),
+            "Iter  12 ( -0.124us): per-prod-op 1234.57k/s, memory usage    0.00MiB"
+        );
+        assert_eq!(
+            progress_line(3, 999_876_500, 1.0, 0.0),
+            "Iter   3 (-123.500us): per-prod-op    1.00k/s, memory usage    0.00MiB"
+        );
+        // Fields widen instead of truncating, as printf does.
+        assert_eq!(
+            progress_line(1234, 1_012_345_678, 123456.789, 98765.4321),
+            "Iter 1234 (12345.678us): per-prod-op 123456.79k/s, memory usage 98765.43MiB"
+        );
+        assert_eq!(
+            progress_line(0, 0, 0.0, -1.5),
+            "Iter   0 (-1000000.000us): per-prod-op    0.00k/s, memory usage   -1.50MiB"
+        );
+    }
+
+    #[test]
+    fn c_float_format_matches_printf() {
+        // Expected strings are what glibc printf("%7.3lf") / ("%7.2lf") print.
+        assert_eq!(cf(-0.0004, 7, 3), " -0.000");
+        assert_eq!(cf(-12.3456, 7, 3), "-12.346");
+        assert_eq!(cf(0.125, 7, 2), "   0.12"); // exact binary tie: round-half-even
+        assert_eq!(cf(0.375, 7, 2), "   0.38");
+        assert_eq!(cf(2.675, 7, 2), "   2.67"); // 2.67499999... in binary
+        assert_eq!(cf(f64::NAN, 7, 2), "    nan");
+        assert_eq!(cf(-f64::NAN, 7, 2), "   -nan");
+        assert_eq!(cf(f64::INFINITY, 7, 2), "    inf");
+        assert_eq!(cf(f64::NEG_INFINITY, 7, 2), "   -inf");
+    }
+
+    #[test]
+    fn summary_line_exact() {
+        assert_eq!(
+            summary_line(27.123, 0.314, 2.5, 0.0, 3.999),
+            "Summary: per-prod-op   27.12 \u{00B1}    0.31k/s, memory usage    2.50 \u{00B1}    0.00MiB, peak memory usage    4.00MiB"
+        );
+    }
+
+    #[test]
+    fn table_exact() {
+        let rows = [
+            TableRow {
+                flavor: "reuse-after-gp".into(),
+                loops_k: 27.123,
+                loops_k_std: 0.314,
+                mem_avg_mib: 1.15,
+                mem_peak_mib: 1.5,
+                rss_peak_mib: 12.0,
+                leaked: 0,
+                status: "ok".into(),
+            },
+            TableRow {
+                flavor: "free-after-gp".into(),
+                loops_k: 1023.1,
+                loops_k_std: 16.9,
+                mem_avg_mib: 123.456,
+                mem_peak_mib: 200.0,
+                rss_peak_mib: 250.25,
+                leaked: 42,
+                status: "leak".into(),
+            },
+            TableRow {
+                flavor: "broken".into(),
+                status: "error".into(),
+                ..TableRow::default()
+            },
+        ];
+        let want = "\
+| flavor               | loop (k/s)      | average memory (MiB) | peak memory (MiB) | peak RSS (MiB) | leaked |
+| --                   | --              | --                   | --                | --             | --     |
+| reuse-after-gp       | 27.12 \u{00B1} 0.31    | 1.15                 | 1.50              | 12.00          | 0      |
+| free-after-gp (leak) | 1023.10 \u{00B1} 16.90 | 123.46               | 200.00            | 250.25         | 42     |
+| broken (error)       | -               | -                    | -                 | -              | -      |
+";
+        assert_eq!(comparison_table(&rows), want);
+    }
+
+    #[test]
+    fn table_columns_align_in_chars() {
+        let rows = [TableRow {
+            flavor: "x".into(),
+            loops_k: 1.0,
+            status: "ok".into(),
+            ..TableRow::default()
+        }];
+        let t = comparison_table(&rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let w = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == w), "{t}");
+        // Pipes sit in the same columns on every line.
+        let pipes = |l: &str| -> Vec<usize> {
+            l.chars()
+                .enumerate()
+                .filter(|&(_, c)| c == '|')
+                .map(|(i, _)| i)
+                .collect()
+        };
+        assert!(lines.iter().all(|l| pipes(l) == pipes(lines[0])), "{t}");
+    }
+
+    #[test]
+    fn empty_table_has_header_only() {
+        assert_eq!(
+            comparison_table(&[]),
+            "| flavor | loop (k/s) | average memory (MiB) | peak memory (MiB) | peak RSS (MiB) | leaked |\n\
+             | --     | --         | --                   | --                | --             | --     |\n"
+        );
+    }
+}

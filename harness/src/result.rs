@@ -1,0 +1,541 @@
+//! The native result file. Field names and shape are an interface: they key
+//! the dashboard history, so change them only with a `SCHEMA_VERSION` bump.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::host::HostInfo;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Value of the `tool` field.
+pub const TOOL: &str = concat!("htab-mem ", env!("CARGO_PKG_VERSION"));
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ResultFile {
+    pub schema_version: u32,
+    pub tool: String,
+    pub git_sha: String,
+    pub timestamp: String,
+    pub host: HostInfo,
+    pub config: RunConfig,
+    pub results: Vec<CellResult>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    pub warmup_s: u64,
+    pub duration_s: u64,
+    /// CPU list as given (`0-1`), or "none" when producers are not pinned.
+    pub affinity: String,
+    pub max_entries: u64,
+    pub value_size: u64,
+    pub use_case: String,
+    pub producers: usize,
+    pub rcu_gp_delay_us: u64,
+    pub ttrace_gp_delay_us: u64,
+}
+
+/// One (use case, allocator flavor, producer count) measurement.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct CellResult {
+    pub id: String,
+    pub use_case: String,
+    pub flavor: String,
+    pub producers: usize,
+    /// "ok" | "leak" | "error".
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub samples: Vec<Sample>,
+    pub metrics: Metrics,
+    pub allocator: AllocCounters,
+}
+
+/// One per-second sample.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// Time since the measured phase started.
+    pub t_ns: u64,
+    /// Loops completed in this interval, all producers together.
+    pub loops: u64,
+    /// Live heap bytes (`memory::live_bytes`), may dip below the baseline.
+    pub mem_bytes: i64,
+    pub rss_bytes: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Metric {
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stddev: Option<f64>,
+    pub unit: String,
+}
+
+impl Metric {
+    pub fn new(value: f64, stddev: Option<f64>, unit: &str) -> Self {
+        Metric {
+            value,
+            stddev,
+            unit: unit.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Metrics {
+    pub loops_per_sec: Metric,
+    pub loops_per_sec_per_producer: Metric,
+    pub mem_avg: Metric,
+    pub mem_peak: Metric,
+    pub rss_peak: Metric,
+}
+
+/// Object-allocator counters at the end of a cell.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AllocCounters {
+    pub from_system: u64,
+    pub to_system: u64,
+    pub leaked: i64,
+    // Defaulted so files written before these existed still load.
+    #[serde(default)]
+    pub cached: u64,
+    #[serde(default)]
+    pub waiting_gp: u64,
+}
+
+/// `htab-mem/{use_case}/{flavor}/p{producers}`.
+pub fn cell_id(use_case: &str, flavor: &str, producers: usize) -> String {
+    format!("htab-mem/{use_case}/{flavor}/p{producers}")
+}
+
+/// Writes `file` as pretty JSON via a temp file in the same directory,
+/// fsynced and renamed over `path`, so readers see the old file or the new
+/// one, never a half-written one.
+pub fn write_atomic(path: &Path, file: &ResultFile) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file path", path.display()))?
+        .to_string_lossy();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+
+    let mut json = serde_json::to_vec_pretty(file)
+        .map_err(|e| format!("{}: cannot serialise results: {e}", path.display()))?;
+    json.push(b'\n');
+
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(format!("{}: cannot write results: {e}", path.display()));
+    }
+    // Persist the rename itself; best effort, not every filesystem allows it.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads and validates a result file; every error names the file.
+pub fn read_result_file(path: &Path) -> Result<ResultFile, String> {
+    let p = path.display();
+    let text = fs::read_to_string(path).map_err(|e| format!("{p}: cannot read: {e}"))?;
+    if text.trim().is_empty() {
+        return Err(format!("{p}: file is empty"));
+    }
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        if e.is_eof() {
+            format!("{p}: truncated JSON (ends at line {}): {e}", e.line())
+        } else {
+            format!("{p}: not JSON: {e}")
+        }
+    })?;
+    // Check the version before the shape, so a newer file gets the useful message.
+    let version = value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| {
+            format!("{p}: not an htab-mem result file (no numeric \"schema_version\")")
+        })?;
+    if version > u64::from(SCHEMA_VERSION) {
+        return Err(format!(
+            "{p}: schema_version {version} is newer than this tool supports ({SCHEMA_VERSION}); \
+             use a newer htab-mem"
+        ));
+    }
+    if version == 0 {
+        return Err(format!("{p}: invalid schema_version 0"));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| format!("{p}: not an htab-mem result file (schema {version}): {e}"))
+}
+
+/// Current UTC time as RFC 3339 `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc_timestamp() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format_utc(secs)
+}
+
+/// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil (proleptic Gregorian), for days >= 0.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468; // shift epoch to 0000-03-01
+    let era = z / 146_097;
+    let doe = z - era * 146_097; // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Commit being measured: `$GITHUB_SHA` (first 12 chars) if set, else
+/// `git rev-parse --short=12 HEAD` in the current directory, else "unknown".
+pub fn git_sha() -> String {
+    git_sha_from(std::env::var("GITHUB_SHA").ok())
+}
+
+fn git_sha_from(env_sha: Option<String>) -> String {
+    if let Some(s) = env_sha.map(|s| s.trim().to_string()) {
+        if !s.is_empty() {
+            return s.chars().take(12).collect();
+        }
+    }
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A fresh, empty directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let d = std::env::temp_dir()
+                .join(format!("htab-mem-result-test-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&d);
+            fs::create_dir_all(&d).unwrap();
+            TempDir(d)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn sample_file() -> ResultFile {
+        ResultFile {
+            schema_version: SCHEMA_VERSION,
+            tool: TOOL.to_string(),
+            git_sha: "0123456789ab".into(),
+            timestamp: format_utc(1_700_000_000),
+            host: HostInfo {
+                cpu_model: "Test CPU".into(),
+                nr_cpus: 2,
+                kernel: "6.8.0".into(),
+                mem_total_bytes: 0,
+            },
+            config: RunConfig {
+                warmup_s: 1,
+                duration_s: 5,
+                affinity: "0-1".into(),
+                max_entries: 8192,
+                value_size: 8,
+                use_case: "overwrite".into(),
+                producers: 16,
+                rcu_gp_delay_us: 1000,
+                ttrace_gp_delay_us: 10000,
+            },
+            results: vec![CellResult {
+                id: cell_id("overwrite", "reuse-after-gp", 16),
+                use_case: "overwrite".into(),
+                flavor: "reuse-after-gp".into(),
+                producers: 16,
+                status: "ok".into(),
+                error: None,
+                samples: vec![Sample {
+                    t_ns: 1_000_000_000,
+                    loops: 16370,
+                    mem_bytes: 25_176_309,
+                    rss_bytes: 30_000_000,
+                }],
+                metrics: Metrics {
+                    loops_per_sec: Metric::new(16370.0, Some(270.0), "loops/s"),
+                    loops_per_sec_per_producer: Metric::new(1023.1, Some(16.9), "loops/s"),
+                    mem_avg: Metric::new(25_176_309.0, Some(1_200_000.0), "bytes"),
+                    mem_peak: Metric::new(33_302_118.0, None, "bytes"),
+                    rss_peak: Metric::new(40_000_000.0, None, "bytes"),
+                },
+                allocator: AllocCounters::default(),
+            }],
+        }
+    }
+
+    #[test]
+    fn cell_id_format() {
+        assert_eq!(
+            cell_id("overwrite", "reuse-after-gp", 16),
+            "htab-mem/overwrite/reuse-after-gp/p16"
+        );
+    }
+
+    #[test]
+    fn json_shape_is_fixed() {
+        let v = serde_json::to_value(sample_file()).unwrap();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let mut top = keys(&v);
+        top.sort();
+        assert_eq!(
+            top,
+            [
+                "config",
+                "git_sha",
+                "host",
+                "results",
+                "schema_version",
+                "timestamp",
+                "tool"
+            ]
+        );
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["tool"], "htab-mem 0.1.0");
+        assert_eq!(v["timestamp"], "2023-11-14T22:13:20Z");
+        assert_eq!(v["config"]["affinity"], "0-1");
+        assert_eq!(v["config"]["ttrace_gp_delay_us"], 10000);
+        let cell = &v["results"][0];
+        assert_eq!(cell["id"], "htab-mem/overwrite/reuse-after-gp/p16");
+        // `error: None` and `stddev: None` are omitted, not null.
+        assert!(cell.get("error").is_none());
+        assert!(cell["metrics"]["mem_peak"].get("stddev").is_none());
+        assert_eq!(cell["metrics"]["loops_per_sec"]["stddev"], 270.0);
+        assert_eq!(cell["metrics"]["loops_per_sec"]["unit"], "loops/s");
+        assert_eq!(cell["samples"][0]["mem_bytes"], 25_176_309);
+        assert_eq!(
+            cell["allocator"],
+            serde_json::json!({"from_system": 0, "to_system": 0, "leaked": 0,
+                               "cached": 0, "waiting_gp": 0})
+        );
+    }
+
+    #[test]
+    fn error_field_serialised_when_present() {
+        let mut f = sample_file();
+        f.results[0].status = "error".into();
+        f.results[0].error = Some("boom".into());
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["results"][0]["error"], "boom");
+    }
+
+    #[test]
+    fn reads_the_documented_example() {
+        // The example from the schema docs: integer metric values, no cached/waiting_gp.
+        let text = r#"{"schema_version": 1, "tool": "htab-mem 0.1.0", "git_sha": "...", "timestamp": "2026-11-23T12:00:00Z",
+ "host": {"cpu_model": "...", "nr_cpus": 2, "kernel": "...", "mem_total_bytes": 0},
+ "config": {"warmup_s": 1, "duration_s": 5, "affinity": "0-1", "max_entries": 8192, "value_size": 8, "use_case": "overwrite", "producers": 16, "rcu_gp_delay_us": 1000, "ttrace_gp_delay_us": 10000},
+ "results": [{"id": "htab-mem/overwrite/reuse-after-gp/p16", "use_case": "overwrite",
+   "flavor": "reuse-after-gp", "producers": 16, "status": "ok",
+   "samples": [{"t_ns": 1000000000, "loops": 16370, "mem_bytes": 25176309, "rss_bytes": 30000000}],
+   "metrics": {"loops_per_sec": {"value": 16370.0, "stddev": 270.0, "unit": "loops/s"},
+     "loops_per_sec_per_producer": {"value": 1023.1, "stddev": 16.9, "unit": "loops/s"},
+     "mem_avg": {"value": 25176309, "stddev": 1200000, "unit": "bytes"},
+     "mem_peak": {"value": 33302118, "unit": "bytes"}, "rss_peak": {"value": 40000000, "unit": "bytes"}},
+   "allocator": {"from_system": 0, "to_system": 0, "leaked": 0}}]}"#;
+        let dir = TempDir::new("example");
+        let path = dir.0.join("example.json");
+        fs::write(&path, text).unwrap();
+        let mut want = sample_file();
+        want.git_sha = "...".into();
+        want.timestamp = "2026-11-23T12:00:00Z".into();
+        want.host.cpu_model = "...".into();
+        want.host.kernel = "...".into();
+        assert_eq!(read_result_file(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn atomic_write_round_trips_and_leaves_no_tmp() {
+        let dir = TempDir::new("roundtrip");
+        let path = dir.0.join("out.json");
+        fs::write(&path, "old contents").unwrap();
+        let f = sample_file();
+        write_atomic(&path, &f).unwrap();
+        assert_eq!(read_result_file(&path).unwrap(), f);
+        let names: Vec<_> = fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["out.json"]);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\n  \"schema_version\": 1,"), "{text}");
+        assert!(text.ends_with("}\n"));
+    }
+
+    #[test]
+    fn atomic_write_failure_is_reported_and_cleaned_up() {
+        let dir = TempDir::new("fail");
+        // Renaming a file over a non-empty directory fails.
+        let target = dir.0.join("taken");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("x"), "").unwrap();
+        let e = write_atomic(&target, &sample_file()).unwrap_err();
+        assert!(e.contains("taken") && e.contains("cannot write"), "{e}");
+        let mut names: Vec<_> = fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["taken"]);
+
+        let e = write_atomic(&dir.0.join("no/such/dir/out.json"), &sample_file()).unwrap_err();
+        assert!(e.contains("out.json"), "{e}");
+    }
+
+    fn read_err(tag: &str, contents: &str) -> (String, String) {
+        let dir = TempDir::new(tag);
+        let path = dir.0.join(format!("{tag}.json"));
+        fs::write(&path, contents).unwrap();
+        (
+            read_result_file(&path).unwrap_err(),
+            path.display().to_string(),
+        )
+    }
+
+    #[test]
+    fn read_missing_file() {
+        let e = read_result_file(Path::new("/nonexistent/htab-mem.json")).unwrap_err();
+        assert!(
+            e.starts_with("/nonexistent/htab-mem.json: cannot read:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn read_empty_file() {
+        for (tag, s) in [("empty", ""), ("blank", " \n\t\n")] {
+            let (e, p) = read_err(tag, s);
+            assert_eq!(e, format!("{p}: file is empty"));
+        }
+    }
+
+    #[test]
+    fn read_truncated_file() {
+        let full = serde_json::to_string_pretty(&sample_file()).unwrap();
+        let (e, p) = read_err("truncated", &full[..full.len() / 2]);
+        assert!(e.starts_with(&format!("{p}: truncated JSON")), "{e}");
+    }
+
+    #[test]
+    fn read_not_json() {
+        let (e, p) = read_err("notjson", "Iter   1 (  0.123us): per-prod-op");
+        assert!(e.starts_with(&format!("{p}: not JSON:")), "{e}");
+    }
+
+    #[test]
+    fn read_not_our_schema() {
+        for (tag, s) in [
+            ("array", "[1, 2]"),
+            ("other", r#"{"benchmarks": []}"#),
+            ("strver", r#"{"schema_version": "1"}"#),
+        ] {
+            let (e, p) = read_err(tag, s);
+            assert_eq!(
+                e,
+                format!("{p}: not an htab-mem result file (no numeric \"schema_version\")")
+            );
+        }
+        // Right version, wrong shape.
+        let (e, p) = read_err("shape", r#"{"schema_version": 1, "tool": "x"}"#);
+        assert!(
+            e.starts_with(&format!("{p}: not an htab-mem result file (schema 1):")),
+            "{e}"
+        );
+        let (e, p) = read_err("zero", r#"{"schema_version": 0}"#);
+        assert_eq!(e, format!("{p}: invalid schema_version 0"));
+    }
+
+    #[test]
+    fn read_newer_schema() {
+        let (e, p) = read_err("newer", r#"{"schema_version": 2, "whatever": true}"#);
+        assert_eq!(
+            e,
+            format!(
+                "{p}: schema_version 2 is newer than this tool supports (1); use a newer htab-mem"
+            )
+        );
+    }
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(951_868_799), "2000-02-29T23:59:59Z");
+        assert_eq!(format_utc(4_107_542_400), "2100-03-01T00:00:00Z");
+        assert_eq!(format_utc(1_735_689_599), "2024-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn utc_timestamp_shape() {
+        let t = utc_timestamp();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.ends_with('Z') && &t[10..11] == "T", "{t}");
+        assert!(t.as_str() >= "2024-01-01T00:00:00Z", "{t}");
+    }
+
+    #[test]
+    fn git_sha_sources() {
+        assert_eq!(
+            git_sha_from(Some("0123456789abcdef0123456789abcdef01234567".into())),
+            "0123456789ab"
+        );
+        // Empty env falls through to git, which gives a short hash or "unknown".
+        let s = git_sha_from(Some("  ".into()));
+        assert!(
+            s == "unknown" || (s.len() >= 12 && s.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{s}"
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! Runs one cell (use case x flavor x producers) in this process: pinned producer threads,
+//! a sampler on the calling thread, teardown with the allocator's leak check.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use allocators::{with_flavor, AllocConfig, AllocStats, Allocator, Env, FlavorVisitor};
+use crossbeam_utils::CachePadded;
+use workloads::htab::elem_size;
+use workloads::{with_use_case, HTab, Producer, UseCase, UseCaseVisitor};
+
+use crate::cli::Config;
+use crate::memory::{live_bytes, process_memory};
+use crate::result::{cell_id, AllocCounters, CellResult, Metric, Metrics, Sample};
+use crate::stats::{mean, stddev};
+
+/// How often the sampler reads live heap bytes for the peak.
+const PEAK_SAMPLE_PERIOD: Duration = Duration::from_millis(10);
+
+/// One per-second report, as bench.c's report_progress receives it.
+pub struct Tick {
+    pub iter: u64,
+    pub delta_ns: u64,
+    pub per_prod_op_k: f64,
+    pub mem_bytes: i64,
+}
+
+/// Validates the producer count for a use case (e.g. add_del_on_diff_cpu needs pairs).
+pub fn check_use_case(name: &str, producers: usize) -> Result<(), String> {
+    struct Check(usize);
+    impl UseCaseVisitor for Check {
+        type Output = Result<(), String>;
+        fn visit<U: UseCase>(self) -> Self::Output {
+            U::new(self.0).map(|_| ())
+        }
+    }
+    with_use_case(name, Check(producers)).unwrap_or_else(|| Err(format!("unknown use case '{name}'")))
+}
+
+/// Runs `flavor` with the configured use case; `on_tick` sees each per-second sample.
+pub fn run_cell(
+    cfg: &Config,
+    flavor: &str,
+    on_tick: &mut dyn FnMut(&Tick),
+) -> Result<CellResult, String> {
+    struct ByFlavor<'a> {
+        cfg: &'a Config,
+        on_tick: &'a mut dyn FnMut(&Tick),
+    }
+    struct ByUseCase<'a, A> {
+        cfg: &'a Config,
+        on_tick: &'a mut dyn FnMut(&Tick),
+        _a: PhantomData<A>,
+    }
+    impl FlavorVisitor for ByFlavor<'_> {
+        type Output = Result<CellResult, String>;
+        fn visit<A: Allocator>(self) -> Self::Output {
+            let v = ByUseCase::<A> {
+                cfg: self.cfg,
+                on_tick: self.on_tick,
+                _a: PhantomData,
+            };
+            with_use_case(&self.cfg.use_case, v)
+                .unwrap_or_else(|| Err(format!("unknown use case '{}'", self.cfg.use_case)))
+        }
+    }
+    impl<A: Allocator> UseCaseVisitor for ByUseCase<'_, A> {
+        type Output = Result<CellResult, String>;
+        fn visit<U: UseCase>(self) -> Self::Output {
+            run::<A, U>(self.cfg, self.on_tick)
+        }
+    }
+    with_flavor(flavor, ByFlavor { cfg, on_tick })
+        .unwrap_or_else(|| Err(format!("unknown allocator flavor '{flavor}'")))
+}
+
+fn run<A: Allocator, U: UseCase>(
+    cfg: &Config,
+    on_tick: &mut dyn FnMut(&Tick),
+) -> Result<CellResult, String> {
+    let p = cfg.producers;
+    let env = Env::new(
+        Duration::from_micros(cfg.rcu_gp_delay_us),
+        Duration::from_micros(cfg.ttrace_gp_delay_us),
+    );
+    // One cache per producer, plus one for setup and teardown on this thread.
+    let alloc = Arc::new(A::new(&AllocConfig {
+        obj_size: elem_size(cfg.value_size),
+        nr_caches: p + 1,
+        env: env.clone(),
+    }));
+    let map = HTab::new(
+        alloc.clone(),
+        env.rcu.clone(),
+        cfg.max_entries,
+        cfg.value_size,
+        p + 1,
+    );
+    let uc = U::new(p)?;
+    let loops: Vec<CachePadded<AtomicU64>> = (0..p).map(|_| CachePadded::default()).collect();
+    let stop = AtomicBool::new(false);
+    let unpinned = AtomicUsize::new(0);
+    let start = Barrier::new(p + 1);
+    let mut peak = live_bytes();
+    let mut samples = Vec::new();
+    let mut per_prod = Vec::new();
+
+    thread::scope(|s| {
+        for i in 0..p {
+            let (map, uc, stop, start, loops, unpinned) =
+                (&map, &uc, &stop, &start, &loops, &unpinned);
+            let cpu = cfg.cpus.as_ref().map(|c| c[i]);
+            thread::Builder::new()
+                .name(format!("producer-{i}"))
+                .spawn_scoped(s, move || {
+                    if let Some(id) = cpu {
+                        if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                            unpinned.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    let mut prod = Producer::new(i, p, map.cpu(i), cfg.value_size);
+                    start.wait();
+                    // Only this thread writes its counter: a plain store on its own line.
+                    let counter = &loops[i];
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += uc.run_loop(&mut prod);
+                        counter.store(n, Ordering::Relaxed);
+                    }
+                })
+                .expect("spawning a producer");
+        }
+        start.wait();
+        let t0 = Instant::now();
+        let (mut last_t, mut last_loops) = (t0, 0u64);
+        // bench.c: warmup + duration + 1 ticks; the first `warmup` are left out of the summary.
+        for iter in 0..cfg.warmup + cfg.duration + 1 {
+            let deadline = t0 + Duration::from_secs(iter + 1);
+            loop {
+                peak = peak.max(live_bytes());
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                thread::sleep(PEAK_SAMPLE_PERIOD.min(deadline - now));
+            }
+            let now = Instant::now();
+            let total: u64 = loops.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+            let delta_ns = (now - last_t).as_nanos() as u64;
+            let d = total - last_loops;
+            let per_prod_op_k = d as f64 / p as f64 / 1000.0 / (delta_ns as f64 / 1e9);
+            let mem = live_bytes();
+            peak = peak.max(mem);
+            samples.push(Sample {
+                t_ns: (now - t0).as_nanos() as u64,
+                loops: d,
+                mem_bytes: mem,
+                rss_bytes: process_memory().rss_bytes,
+            });
+            if iter >= cfg.warmup {
+                per_prod.push(per_prod_op_k);
+            }
+            on_tick(&Tick {
+                iter,
+                delta_ns,
+                per_prod_op_k,
+                mem_bytes: mem,
+            });
+            (last_t, last_loops) = (now, total);
+        }
+        stop.store(true, Ordering::Relaxed);
+        uc.stop();
+    });
+
+    let before_teardown = alloc.stats();
+    map.cpu(p).clear();
+    drop(map);
+    let drained = alloc.drain();
+    if let Some(f) = env.rcu.failure().or_else(|| env.tasks_trace.failure()) {
+        return Err(f);
+    }
+    Ok(build_result(
+        cfg,
+        A::NAME,
+        samples,
+        &per_prod,
+        peak,
+        before_teardown,
+        drained,
+        unpinned.load(Ordering::Relaxed),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_result(
+    cfg: &Config,
+    flavor: &str,
+    samples: Vec<Sample>,
+    per_prod_k: &[f64],
+    peak: i64,
+    during: AllocStats,
+    drained: AllocStats,
+    unpinned: usize,
+) -> CellResult {
+    let measured = &samples[cfg.warmup as usize..];
+    let per_prod: Vec<f64> = per_prod_k.iter().map(|k| k * 1000.0).collect();
+    let total: Vec<f64> = per_prod.iter().map(|x| x * cfg.producers as f64).collect();
+    let mem: Vec<f64> = measured.iter().map(|s| s.mem_bytes as f64).collect();
+    let hwm = process_memory().hwm_bytes;
+    let (status, error) = if drained.leaked != 0 {
+        (
+            "leak",
+            Some(format!(
+                "{} objects were never returned to the slab",
+                drained.leaked
+            )),
+        )
+    } else if unpinned > 0 {
+        ("ok", Some(format!("{unpinned} producers could not be pinned")))
+    } else {
+        ("ok", None)
+    };
+    CellResult {
+        id: cell_id(&cfg.use_case, flavor, cfg.producers),
+        use_case: cfg.use_case.clone(),
+        flavor: flavor.to_string(),
+        producers: cfg.producers,
+        status: status.to_string(),
+        error,
+        samples,
+        metrics: Metrics {
+            loops_per_sec: Metric::new(mean(&total), Some(stddev(&total)), "loops/s"),
+            loops_per_sec_per_producer: Metric::new(
+                mean(&per_prod),
+                Some(stddev(&per_prod)),
+                "loops/s",
+            ),
+            mem_avg: Metric::new(mean(&mem), Some(stddev(&mem)), "bytes"),
+            mem_peak: Metric::new(peak as f64, None, "bytes"),
+            rss_peak: Metric::new(hwm as f64, None, "bytes"),
+        },
+        allocator: AllocCounters {
+            from_system: drained.from_slab,
+            to_system: drained.to_slab,
+            leaked: drained.leaked,
+            cached: during.cached.max(0) as u64,
+            waiting_gp: during.waiting_gp.max(0) as u64,
+        },
+    }
+}
