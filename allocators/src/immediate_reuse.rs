@@ -106,8 +106,7 @@ impl MaCore {
             std::mem::take(&mut *c.extra.lock()).free_all(&self.slab, shard);
             c.extra_len.store(0, Ordering::Relaxed);
             let n = std::mem::take(&mut *c.free_by_rcu_ttrace.lock()).free_all(&self.slab, shard)
-                + std::mem::take(&mut *c.waiting_for_gp_ttrace.lock())
-                    .free_all(&self.slab, shard);
+                + std::mem::take(&mut *c.waiting_for_gp_ttrace.lock()).free_all(&self.slab, shard);
             self.gp_done.fetch_add(n as u64, Ordering::Relaxed);
         }
         self.stats()
@@ -239,7 +238,12 @@ fn do_call_rcu_ttrace(c: &MaShared, tt: &ThreadHandle) {
     }
     // SAFETY: we own rcu_ttrace while ttrace_in_progress is set; MaCore (and so `c`) outlives
     // its callbacks because drain and drop wait for them with barriers.
-    unsafe { tt.call(NonNull::new_unchecked(c.rcu_ttrace.get()), free_rcu_tasks_trace) };
+    unsafe {
+        tt.call(
+            NonNull::new_unchecked(c.rcu_ttrace.get()),
+            free_rcu_tasks_trace,
+        )
+    };
 }
 
 /// After an RCU-tasks-trace grace period (which implies an RCU one): back to the slab.

@@ -110,6 +110,10 @@ impl Drop for ObjList {
     fn drop(&mut self) {
         // Dropping a non-empty list would leak its objects silently; the leak check would
         // then report them, but catch the bug where it happens in debug builds.
-        debug_assert!(self.is_empty(), "ObjList dropped holding {} objects", self.len);
+        debug_assert!(
+            self.is_empty(),
+            "ObjList dropped holding {} objects",
+            self.len
+        );
     }
 }

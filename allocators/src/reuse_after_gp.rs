@@ -194,8 +194,7 @@ impl ReuseAfterGpCache {
         let me = &self.core.caches[self.idx];
         let do_free = {
             let mut r = me.reuse.lock();
-            if !r.reuse_ready.is_empty() && !me.free_cb_in_progress.swap(true, Ordering::AcqRel)
-            {
+            if !r.reuse_ready.is_empty() && !me.free_cb_in_progress.swap(true, Ordering::AcqRel) {
                 let ReuseLists {
                     reuse_ready,
                     wait_for_free,
@@ -221,7 +220,14 @@ impl ReuseAfterGpCache {
         }
         me.reuse_cb_in_progress.fetch_add(1, Ordering::Relaxed);
         // SAFETY: `me` lives in Core, which waits for callbacks before it goes.
-        unsafe { send_after_gp(&self.rcu, list, me as *const Shared as *const (), reuse_ready) };
+        unsafe {
+            send_after_gp(
+                &self.rcu,
+                list,
+                me as *const Shared as *const (),
+                reuse_ready,
+            )
+        };
     }
 }
 

@@ -160,7 +160,12 @@ fn concurrent_exclusive_ownership<A: Allocator>() {
     for h in handles {
         h.join().unwrap();
     }
-    assert_eq!(corrupt.load(Ordering::Relaxed), 0, "{}: object handed out twice", A::NAME);
+    assert_eq!(
+        corrupt.load(Ordering::Relaxed),
+        0,
+        "{}: object handed out twice",
+        A::NAME
+    );
     let s = a.drain();
     assert_eq!(s.leaked, 0, "{}: {s:?}", A::NAME);
     assert_eq!(s.in_use, 0);
@@ -223,7 +228,10 @@ fn reuse_after_gp_reuses_only_after_a_grace_period() {
     for n in 0..200_000u64 {
         let o = c.alloc().unwrap();
         if let Some(cookie) = freed_at.remove(&(o.as_ptr() as usize)) {
-            assert!(env.rcu.poll_state(cookie), "reused before a grace period elapsed");
+            assert!(
+                env.rcu.poll_state(cookie),
+                "reused before a grace period elapsed"
+            );
             reused += 1;
         }
         live.push(o);

@@ -38,7 +38,12 @@ pub struct Cli {
     pub warmup: u64,
 
     /// Measured seconds (> 0).
-    #[arg(short = 'd', long = "duration", default_value_t = 5, value_name = "SEC")]
+    #[arg(
+        short = 'd',
+        long = "duration",
+        default_value_t = 5,
+        value_name = "SEC"
+    )]
     pub duration: u64,
 
     /// no_op, overwrite, batch_add_batch_del or add_del_on_diff_cpu (even -p).
@@ -55,7 +60,12 @@ pub struct Cli {
 
     /// Allocator flavor, or `all`: immediate-reuse, reuse-after-gp, free-after-gp,
     /// call-rcu-free, malloc-call-rcu.
-    #[arg(short = 'A', long = "allocator", default_value = "all", value_name = "FLAVOR")]
+    #[arg(
+        short = 'A',
+        long = "allocator",
+        default_value = "all",
+        value_name = "FLAVOR"
+    )]
     pub allocator: String,
 
     /// Pacing of RCU grace periods in microseconds (0: none).
@@ -63,7 +73,11 @@ pub struct Cli {
     pub rcu_gp_delay_us: u64,
 
     /// Pacing of RCU-tasks-trace grace periods in microseconds (0: none).
-    #[arg(long = "ttrace-gp-delay-us", default_value_t = 10_000, value_name = "US")]
+    #[arg(
+        long = "ttrace-gp-delay-us",
+        default_value_t = 10_000,
+        value_name = "US"
+    )]
     pub ttrace_gp_delay_us: u64,
 
     /// Write the results in the native JSON schema to FILE (written whole, at the end).
@@ -104,7 +118,10 @@ impl Cli {
             return Err("-p/--producers must be at least 1".into());
         }
         if self.producers > 4096 {
-            return Err(format!("-p/--producers {} is above the limit of 4096", self.producers));
+            return Err(format!(
+                "-p/--producers {} is above the limit of 4096",
+                self.producers
+            ));
         }
         if self.warmup == 0 {
             return Err("-w/--warmup must be greater than 0".into());

@@ -37,7 +37,8 @@ pub fn check_use_case(name: &str, producers: usize) -> Result<(), String> {
             U::new(self.0).map(|_| ())
         }
     }
-    with_use_case(name, Check(producers)).unwrap_or_else(|| Err(format!("unknown use case '{name}'")))
+    with_use_case(name, Check(producers))
+        .unwrap_or_else(|| Err(format!("unknown use case '{name}'")))
 }
 
 /// Runs `flavor` with the configured use case; `on_tick` sees each per-second sample.
@@ -219,7 +220,10 @@ fn build_result(
             )),
         )
     } else if unpinned > 0 {
-        ("ok", Some(format!("{unpinned} producers could not be pinned")))
+        (
+            "ok",
+            Some(format!("{unpinned} producers could not be pinned")),
+        )
     } else {
         ("ok", None)
     };

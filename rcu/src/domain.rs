@@ -407,7 +407,10 @@ impl Inner {
                 } else {
                     // Hand the list to its owner, after whatever it has not taken yet. Only
                     // this thread publishes, so a list swapped out here cannot reappear.
-                    let old = rec.queue.ready.swap(std::ptr::null_mut(), Ordering::Acquire);
+                    let old = rec
+                        .queue
+                        .ready
+                        .swap(std::ptr::null_mut(), Ordering::Acquire);
                     // SAFETY: b.tail is the last node of the batch we own.
                     unsafe { (*b.tail).next = old };
                     rec.queue.ready_round.store(round, Ordering::Relaxed);

@@ -48,7 +48,10 @@ fn synchronize_waits_for_pre_existing_reader() {
         dn.store(true, Ordering::SeqCst);
     });
     thread::sleep(Duration::from_millis(100));
-    assert!(!done.load(Ordering::SeqCst), "synchronize returned while a reader held its section");
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "synchronize returned while a reader held its section"
+    );
     release_tx.send(()).unwrap();
     reader.join().unwrap();
     syncer.join().unwrap();
@@ -89,7 +92,10 @@ fn synchronize_ignores_later_readers() {
     a_release_tx.send(()).unwrap();
     a.join().unwrap();
     // Would hang (and time out) if synchronize waited for B.
-    assert!(eventually(|| syncer.is_finished()), "synchronize waited for a later reader");
+    assert!(
+        eventually(|| syncer.is_finished()),
+        "synchronize waited for a later reader"
+    );
     syncer.join().unwrap();
     b_release_tx.send(()).unwrap();
     b.join().unwrap();
@@ -164,7 +170,11 @@ fn callback_runs_only_after_its_grace_period() {
     // SAFETY: the box is leaked to the queue and freed by obj_cb.
     unsafe { h.call(NonNull::from(Box::leak(o)).cast(), obj_cb) };
     thread::sleep(Duration::from_millis(100));
-    assert_eq!(ran.load(Ordering::SeqCst), 0, "callback ran inside a reader's section");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "callback ran inside a reader's section"
+    );
     release_tx.send(()).unwrap();
     reader.join().unwrap();
     d.barrier();
@@ -230,7 +240,10 @@ fn implied_domain_waits_for_the_other_domain_readers() {
     let t2 = tt.clone();
     let syncer = thread::spawn(move || t2.synchronize());
     thread::sleep(Duration::from_millis(100));
-    assert!(!syncer.is_finished(), "tasks-trace GP ended while an RCU reader held on");
+    assert!(
+        !syncer.is_finished(),
+        "tasks-trace GP ended while an RCU reader held on"
+    );
     release_tx.send(()).unwrap();
     reader.join().unwrap();
     syncer.join().unwrap();
@@ -248,7 +261,10 @@ fn callback_panic_is_reported_with_the_domain_name() {
     let o = ok.clone();
     h.call_boxed(move || o.store(true, Ordering::SeqCst));
     d.barrier();
-    assert!(ok.load(Ordering::SeqCst), "the GP thread died with the panicking callback");
+    assert!(
+        ok.load(Ordering::SeqCst),
+        "the GP thread died with the panicking callback"
+    );
     let f = d.failure().expect("panic recorded");
     assert!(f.contains("test-domain") && f.contains("boom"), "{f}");
 }
@@ -325,7 +341,11 @@ fn poison_stress(fence_readers: bool, use_callbacks: bool) {
     stop.store(true, Ordering::Relaxed);
     let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     assert!(reads > 0);
-    assert_eq!(violations.load(Ordering::Relaxed), 0, "readers saw poisoned objects");
+    assert_eq!(
+        violations.load(Ordering::Relaxed),
+        0,
+        "readers saw poisoned objects"
+    );
     for p in graveyard.lock().unwrap().drain(..) {
         // SAFETY: every reader has exited.
         drop(unsafe { Box::from_raw(p as *mut Node) });

@@ -157,8 +157,7 @@ impl<A: Allocator> HTab<A> {
                 // not returned to the system before the section ends (every flavor frees
                 // to the slab only after an RCU grace period), though they may be reused.
                 let e = unsafe { &*(p as *const ElemHead) };
-                if e.hash.load(Ordering::Relaxed) == hash && e.key.load(Ordering::Relaxed) == key
-                {
+                if e.hash.load(Ordering::Relaxed) == hash && e.key.load(Ordering::Relaxed) == key {
                     return Some(ElemRef {
                         head: e,
                         words: self.value_words,
@@ -349,7 +348,10 @@ impl<'m, A: Allocator> MapCpu<'m, A> {
 fn value_words<'a>(e: NonNull<ElemHead>, n: usize) -> &'a [AtomicU64] {
     // SAFETY: the allocator object holds ELEM_HEAD + 8 * n bytes, 8-aligned.
     unsafe {
-        std::slice::from_raw_parts((e.as_ptr() as *const u8).add(ELEM_HEAD) as *const AtomicU64, n)
+        std::slice::from_raw_parts(
+            (e.as_ptr() as *const u8).add(ELEM_HEAD) as *const AtomicU64,
+            n,
+        )
     }
 }
 

@@ -18,7 +18,9 @@ impl PercpuCounter {
     pub fn new(nr_cpus: usize) -> Self {
         PercpuCounter {
             global: CachePadded::new(AtomicI64::new(0)),
-            local: (0..nr_cpus.max(1)).map(|_| CachePadded::default()).collect(),
+            local: (0..nr_cpus.max(1))
+                .map(|_| CachePadded::default())
+                .collect(),
         }
     }
 

@@ -75,7 +75,10 @@ fn matches_model<A: Allocator>() {
                     let g = rcu.read_lock();
                     let got = map.lookup(&g, key).map(|e| {
                         assert_eq!(e.key(), key);
-                        [e.value()[0].load(Ordering::Relaxed), e.value()[1].load(Ordering::Relaxed)]
+                        [
+                            e.value()[0].load(Ordering::Relaxed),
+                            e.value()[1].load(Ordering::Relaxed),
+                        ]
                     });
                     assert_eq!(got, model.get(&key).copied(), "lookup {key}");
                 }
@@ -189,7 +192,10 @@ impl FlavorVisitor for ConcurrentStress {
             }
             stop.store(true, Ordering::Relaxed);
         });
-        let (l, m) = (lookups.load(Ordering::Relaxed), misses.load(Ordering::Relaxed));
+        let (l, m) = (
+            lookups.load(Ordering::Relaxed),
+            misses.load(Ordering::Relaxed),
+        );
         assert!(m < l, "{}: every lookup missed", A::NAME);
         if grace_period_flavor {
             assert_eq!(

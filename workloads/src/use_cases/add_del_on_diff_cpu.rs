@@ -19,7 +19,7 @@ impl UseCase for AddDelOnDiffCpu {
     const NAME: &'static str = "add_del_on_diff_cpu";
 
     fn new(producers: usize) -> Result<Self, String> {
-        if producers % 2 != 0 {
+        if !producers.is_multiple_of(2) {
             return Err(format!(
                 "add_del_on_diff_cpu needs an even number of producers, got {producers}"
             ));
@@ -34,7 +34,7 @@ impl UseCase for AddDelOnDiffCpu {
         let pair = &self.pairs[p.idx / 2];
         let half = (p.nr / 2) as u32;
         let key = |j: u32| (p.idx / 2) as u32 + j * half;
-        if p.idx % 2 == 0 {
+        if p.idx.is_multiple_of(2) {
             {
                 let _g = p.rcu.read_lock();
                 for j in 0..OP_BATCH {

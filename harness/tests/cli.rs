@@ -1,0 +1,164 @@
+//! The binary end to end: bad input is one line and exit status 2; a real run prints the
+//! kernel's formats and writes a result file that reads back.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use harness::result::read_result_file;
+
+fn htab_mem(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_htab-mem"))
+        .args(args)
+        .output()
+        .expect("running htab-mem")
+}
+
+fn tmp_json(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("htab-mem-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+#[test]
+fn bad_input_is_one_line_and_status_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["-p", "0"], "producers"),
+        (&["-p", "abc"], "abc"),
+        (&["-d", "0"], "duration"),
+        (&["-w", "0"], "warmup"),
+        (&["--value-size", "0"], "value-size"),
+        (&["--value-size", "4097"], "value-size"),
+        (&["--use-case", "nope"], "unknown use case"),
+        (&["-A", "nope"], "unknown allocator flavor"),
+        (&["--use-case", "add_del_on_diff_cpu", "-p", "3"], "even"),
+        (&["--prod-affinity", "4096"], "does not exist"),
+        (&["--prod-affinity", "0-"], "--prod-affinity"),
+        (&["--max-entries", "0"], "max-entries"),
+        (&["--bogus-flag"], "bogus"),
+        (&["--json", "/nonexistent-dir/x.json"], "does not exist"),
+    ];
+    for (args, needle) in cases {
+        let json = tmp_json("never.json");
+        let mut a: Vec<&str> = args.to_vec();
+        let js = json.to_str().unwrap().to_string();
+        if !args.contains(&"--json") {
+            a.extend(["--json", &js]);
+        }
+        let out = htab_mem(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert!(!json.exists(), "{args:?} wrote a result file");
+    }
+}
+
+#[test]
+fn help_lists_every_option() {
+    let out = htab_mem(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--producers",
+        "--affinity",
+        "--prod-affinity",
+        "--warmup",
+        "--duration",
+        "--use-case",
+        "--value-size",
+        "--max-entries",
+        "--allocator",
+        "--json",
+        "--quiet",
+        "--rcu-gp-delay-us",
+        "--ttrace-gp-delay-us",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn a_short_run_reports_in_kernel_formats_and_writes_json() {
+    let json = tmp_json("run.json");
+    let out = htab_mem(&[
+        "-p",
+        "2",
+        "-w",
+        "1",
+        "-d",
+        "1",
+        "--use-case",
+        "batch_add_batch_del",
+        "-A",
+        "immediate-reuse,reuse-after-gp",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // bench.c: warmup + duration + 1 ticks per flavor.
+    let iters = stdout.lines().filter(|l| l.starts_with("Iter ")).count();
+    assert_eq!(iters, 2 * 3, "{stdout}");
+    let summaries: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("Summary: "))
+        .collect();
+    assert_eq!(summaries.len(), 2, "{stdout}");
+    for s in &summaries {
+        // The shape the kernel's wrapper script scrapes with sed.
+        assert!(
+            s.contains("k/s, memory usage")
+                && s.contains("MiB, peak memory usage")
+                && s.contains('\u{00B1}'),
+            "{s}"
+        );
+    }
+    assert!(stdout.contains("| flavor"), "{stdout}");
+    assert!(stdout.contains("| reuse-after-gp"), "{stdout}");
+
+    let file = read_result_file(&json).expect("result file reads back");
+    assert_eq!(file.results.len(), 2);
+    assert_eq!(file.config.use_case, "batch_add_batch_del");
+    assert_eq!(file.config.producers, 2);
+    for r in &file.results {
+        assert_eq!(r.status, "ok", "{r:?}");
+        assert_eq!(r.allocator.leaked, 0);
+        assert_eq!(r.samples.len(), 3);
+        assert!(r.metrics.loops_per_sec.value > 0.0);
+        assert_eq!(
+            r.id,
+            format!("htab-mem/batch_add_batch_del/{}/p2", r.flavor)
+        );
+    }
+}
+
+#[test]
+fn oversubscription_is_warned_about() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let p = (cpus * 2).to_string();
+    let out = htab_mem(&[
+        "-p",
+        &p,
+        "-w",
+        "1",
+        "-d",
+        "1",
+        "-A",
+        "immediate-reuse",
+        "--use-case",
+        "no_op",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("oversubscribed"), "{err}");
+}
