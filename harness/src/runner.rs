@@ -176,6 +176,14 @@ fn run<A: Allocator, U: UseCase>(
         uc.stop();
     });
 
+    if std::env::var_os("HTAB_MEM_DEBUG").is_some() {
+        eprintln!(
+            "rcu {:?} tt {:?} alloc {:?}",
+            env.rcu.stats(),
+            env.tasks_trace.stats(),
+            alloc.stats()
+        );
+    }
     let before_teardown = alloc.stats();
     map.cpu(p).clear();
     drop(map);

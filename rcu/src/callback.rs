@@ -1,7 +1,9 @@
 //! Callback heads and the per-thread callback queues.
 
+use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// The function a callback runs once its grace period has elapsed. It receives the head it was
 /// queued with and usually recovers the enclosing object from it (container_of).
@@ -39,23 +41,36 @@ impl Default for RcuHead {
     }
 }
 
-/// One thread's callback queue: the owner pushes, the domain's grace-period thread takes all.
+/// A list of callbacks linked through `next`, owned by whoever holds it.
+#[derive(Clone, Copy)]
+pub(crate) struct List(pub(crate) *mut RcuHead);
+
+// SAFETY: a list is handed between threads whole; only its holder touches the nodes.
+unsafe impl Send for List {}
+
+/// One thread's callback queue.
 ///
-/// A Treiber stack with a take-all consumer has no ABA problem: nothing ever pops one entry.
+/// `call` pushes on a Treiber stack that the domain's thread takes whole (no ABA: nothing
+/// pops single entries); the taken list waits for its grace period and then goes to `ready`,
+/// from which the owner invokes a few per `call` -- as the kernel invokes callbacks in softirq
+/// on the CPU that queued them, which makes a CPU that floods call_rcu pay for its callbacks.
+/// No step walks a list except the invoking one, so the domain's thread does O(threads) work
+/// per grace period however many callbacks are queued.
 #[derive(Default)]
 pub(crate) struct CallbackQueue {
     head: AtomicPtr<RcuHead>,
-    /// Callbacks whose grace period has completed, published by the GP thread for the owner
-    /// to invoke at its next `call` (as the kernel invokes callbacks in softirq on the CPU
-    /// that queued them, which throttles a CPU that floods call_rcu). Whoever swaps it out
-    /// invokes it; the GP thread takes back lists the owner left for a whole round.
-    pub(crate) ready: AtomicPtr<RcuHead>,
-    /// The GP thread's round in which `ready` was last published.
-    pub(crate) ready_round: AtomicU64,
+    /// Lists whose grace period has completed, oldest first.
+    ready: Mutex<VecDeque<List>>,
+    has_ready: AtomicBool,
     /// Callbacks ever queued (written by the owner only) and invoked;
     /// `barrier` waits until every thread's `invoked` reaches the `enqueued` it saw.
     pub(crate) enqueued: AtomicU64,
     pub(crate) invoked: AtomicU64,
+    /// The domain thread's view of the owner's activity: `enqueued` when last seen changing
+    /// and the round it changed in. An owner that stops queueing stops invoking, so after two
+    /// quiet rounds the domain's thread invokes its ready lists itself.
+    pub(crate) seen_enqueued: AtomicU64,
+    pub(crate) seen_round: AtomicU64,
 }
 
 impl CallbackQueue {
@@ -85,58 +100,50 @@ impl CallbackQueue {
         self.head.load(Ordering::SeqCst).is_null()
     }
 
-    /// Takes the list of callbacks ready to run, if any.
+    /// Takes every queued callback (newest first) and the cookie of the newest, which is the
+    /// largest: cookies only grow along one thread's queue.
+    pub(crate) fn take_all(&self) -> (List, u64) {
+        let p = self.head.swap(ptr::null_mut(), Ordering::SeqCst);
+        // SAFETY: a node stays valid until it runs (push's contract), and this one cannot
+        // run before we publish it.
+        let cookie = if p.is_null() {
+            0
+        } else {
+            unsafe { (*p).cookie }
+        };
+        (List(p), cookie)
+    }
+
+    /// Queues a list whose grace period has completed for invocation.
+    pub(crate) fn publish_ready(&self, l: List) {
+        let mut r = self.ready.lock().unwrap();
+        r.push_back(l);
+        self.has_ready.store(true, Ordering::Release);
+    }
+
+    /// Puts back what an invoker did not get to; it goes first next time.
+    pub(crate) fn return_ready(&self, l: List) {
+        let mut r = self.ready.lock().unwrap();
+        r.push_front(l);
+        self.has_ready.store(true, Ordering::Release);
+    }
+
+    /// The oldest ready list, if any. The check before the lock keeps `call` cheap.
     #[inline]
-    pub(crate) fn take_ready(&self) -> *mut RcuHead {
-        if self.ready.load(Ordering::Relaxed).is_null() {
-            return ptr::null_mut();
+    pub(crate) fn take_ready(&self) -> Option<List> {
+        if !self.has_ready.load(Ordering::Relaxed) {
+            return None;
         }
-        self.ready.swap(ptr::null_mut(), Ordering::Acquire)
+        let mut r = self.ready.lock().unwrap();
+        let l = r.pop_front();
+        if r.is_empty() {
+            self.has_ready.store(false, Ordering::Relaxed);
+        }
+        l
     }
 
     pub(crate) fn has_ready(&self) -> bool {
-        !self.ready.load(Ordering::Relaxed).is_null()
-    }
-
-    /// Takes every queued callback, oldest first.
-    pub(crate) fn take_all(&self) -> Batch {
-        let mut p = self.head.swap(ptr::null_mut(), Ordering::SeqCst);
-        let mut batch = Batch::default();
-        // The stack is newest-first; reverse it so callbacks run in queueing order.
-        let mut fifo: *mut RcuHead = ptr::null_mut();
-        batch.tail = p;
-        while !p.is_null() {
-            // SAFETY: every node was pushed by `push`, whose contract keeps it valid until it runs.
-            unsafe {
-                let next = (*p).next;
-                (*p).next = fifo;
-                batch.max_cookie = batch.max_cookie.max((*p).cookie);
-                fifo = p;
-                p = next;
-            }
-            batch.len += 1;
-        }
-        batch.head = fifo;
-        batch
-    }
-}
-
-/// A FIFO list of callbacks taken from one queue.
-pub(crate) struct Batch {
-    pub(crate) head: *mut RcuHead,
-    pub(crate) tail: *mut RcuHead,
-    pub(crate) len: u64,
-    pub(crate) max_cookie: u64,
-}
-
-impl Default for Batch {
-    fn default() -> Self {
-        Batch {
-            head: ptr::null_mut(),
-            tail: ptr::null_mut(),
-            len: 0,
-            max_cookie: 0,
-        }
+        self.has_ready.load(Ordering::Acquire)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::callback::Batch;
+use crate::callback::List;
 use crate::membarrier;
 use crate::reader::{current_record, ThreadHandle, ThreadRecord};
 use crate::seq::{seq_done, seq_snap};
@@ -46,6 +46,9 @@ pub struct DomainStats {
     pub grace_periods: u64,
     pub callbacks_invoked: u64,
     pub callbacks_pending: u64,
+    /// Total and longest grace-period duration (from its start to its end), nanoseconds.
+    pub gp_ns_total: u64,
+    pub gp_ns_max: u64,
 }
 
 /// One grace-period domain. Cheap to clone; the background thread stops when the last clone
@@ -79,6 +82,8 @@ pub(crate) struct Inner {
     done: Mutex<()>,
     done_cv: Condvar,
     grace_periods: AtomicU64,
+    gp_ns_total: AtomicU64,
+    gp_ns_max: AtomicU64,
     invoked: AtomicU64,
     failure: Mutex<Option<String>>,
 }
@@ -104,6 +109,8 @@ impl Domain {
             done: Mutex::new(()),
             done_cv: Condvar::new(),
             grace_periods: AtomicU64::new(0),
+            gp_ns_total: AtomicU64::new(0),
+            gp_ns_max: AtomicU64::new(0),
             invoked: AtomicU64::new(0),
             failure: Mutex::new(None),
         });
@@ -194,6 +201,8 @@ impl Domain {
             grace_periods: inner.grace_periods.load(Ordering::Relaxed),
             callbacks_invoked: inner.invoked.load(Ordering::Relaxed),
             callbacks_pending: pending,
+            gp_ns_total: inner.gp_ns_total.load(Ordering::Relaxed),
+            gp_ns_max: inner.gp_ns_max.load(Ordering::Relaxed),
         }
     }
 
@@ -258,6 +267,7 @@ impl Inner {
 
     /// One grace period. Caller holds `gp_lock`.
     fn run_gp(&self, scratch: &mut Vec<Arc<ThreadRecord>>) {
+        let started = Instant::now();
         let s = self.gp_seq.load(Ordering::Relaxed);
         debug_assert!(s & 1 == 0);
         self.gp_seq.store(s + 1, Ordering::Relaxed);
@@ -291,6 +301,9 @@ impl Inner {
         fence(Ordering::SeqCst);
         self.gp_seq.store(s + 2, Ordering::Release);
         self.grace_periods.fetch_add(1, Ordering::Relaxed);
+        let ns = started.elapsed().as_nanos() as u64;
+        self.gp_ns_total.fetch_add(ns, Ordering::Relaxed);
+        self.gp_ns_max.fetch_max(ns, Ordering::Relaxed);
     }
 
     /// Wakes the grace-period thread if it sleeps (called when a queue becomes non-empty).
@@ -311,8 +324,7 @@ impl Inner {
 
     fn barrier(&self) {
         if let Some(rec) = current_record(self.id) {
-            let list = rec.queue.take_ready();
-            if !list.is_null() {
+            while let Some(list) = rec.queue.take_ready() {
                 self.invoke_list(&rec, list);
             }
         }
@@ -340,8 +352,8 @@ impl Inner {
     }
 
     fn gp_thread(self: Arc<Self>) {
-        let mut batches: Vec<(Arc<ThreadRecord>, Batch)> = Vec::new();
-        let mut stale: Vec<(Arc<ThreadRecord>, *mut crate::RcuHead)> = Vec::new();
+        let mut batches: Vec<(Arc<ThreadRecord>, List, u64)> = Vec::new();
+        let mut stale: Vec<(Arc<ThreadRecord>, List)> = Vec::new();
         let mut round = 0u64;
         loop {
             round += 1;
@@ -349,17 +361,23 @@ impl Inner {
             {
                 let mut reg = self.registry.lock().unwrap();
                 for rec in reg.iter() {
-                    // Ready lists the owner left alone for a whole round run here.
-                    if rec.queue.has_ready()
-                        && rec.queue.ready_round.load(Ordering::Relaxed) + 2 <= round
+                    // An owner that queued nothing for two rounds invokes nothing either:
+                    // its ready lists run here.
+                    let q = &rec.queue;
+                    let e = q.enqueued.load(Ordering::Acquire);
+                    if e != q.seen_enqueued.load(Ordering::Relaxed) {
+                        q.seen_enqueued.store(e, Ordering::Relaxed);
+                        q.seen_round.store(round, Ordering::Relaxed);
+                    } else if rec.dead.load(Ordering::Acquire)
+                        || q.seen_round.load(Ordering::Relaxed) + 2 <= round
                     {
-                        let r = rec.queue.take_ready();
-                        if !r.is_null() {
+                        while let Some(r) = q.take_ready() {
                             stale.push((rec.clone(), r));
                         }
                     }
                     if !rec.queue.is_empty() {
-                        batches.push((rec.clone(), rec.queue.take_all()));
+                        let (list, cookie) = rec.queue.take_all();
+                        batches.push((rec.clone(), list, cookie));
                     }
                 }
                 // Forget exited threads once everything they queued has run.
@@ -399,22 +417,13 @@ impl Inner {
                 continue;
             }
             self.pace();
-            let cookie = batches.iter().map(|(_, b)| b.max_cookie).max().unwrap();
+            let cookie = batches.iter().map(|b| b.2).max().unwrap();
             self.wait_for_cookie(cookie);
-            for (rec, b) in batches.drain(..) {
+            for (rec, list, _) in batches.drain(..) {
                 if rec.dead.load(Ordering::Acquire) {
-                    self.invoke_list(&rec, b.head);
+                    self.invoke_list(&rec, list);
                 } else {
-                    // Hand the list to its owner, after whatever it has not taken yet. Only
-                    // this thread publishes, so a list swapped out here cannot reappear.
-                    let old = rec
-                        .queue
-                        .ready
-                        .swap(std::ptr::null_mut(), Ordering::Acquire);
-                    // SAFETY: b.tail is the last node of the batch we own.
-                    unsafe { (*b.tail).next = old };
-                    rec.queue.ready_round.store(round, Ordering::Relaxed);
-                    rec.queue.ready.store(b.head, Ordering::Release);
+                    rec.queue.publish_ready(list);
                 }
             }
         }
@@ -429,12 +438,23 @@ impl Inner {
     }
 
     /// Invokes a ready list of `rec`'s callbacks and accounts for them.
-    pub(crate) fn invoke_list(&self, rec: &ThreadRecord, list: *mut crate::RcuHead) {
-        let n = self.invoke(list);
+    pub(crate) fn invoke_list(&self, rec: &ThreadRecord, list: List) {
+        self.invoke_some(rec, list, u64::MAX);
+    }
+
+    /// Invokes up to `budget` callbacks of a ready list taken from `rec`; the rest goes back
+    /// to the front of `rec`'s ready lists.
+    pub(crate) fn invoke_some(&self, rec: &ThreadRecord, list: List, budget: u64) {
+        let (n, rest) = self.invoke(list.0, budget);
+        if !rest.is_null() {
+            rec.queue.return_ready(List(rest));
+        }
         rec.queue.invoked.fetch_add(n, Ordering::Release);
         self.invoked.fetch_add(n, Ordering::Relaxed);
-        let _g = self.done.lock().unwrap();
-        self.done_cv.notify_all();
+        if rest.is_null() {
+            let _g = self.done.lock().unwrap();
+            self.done_cv.notify_all();
+        }
     }
 
     /// Waits out the pacing delay, unless the domain is shutting down.
@@ -453,9 +473,10 @@ impl Inner {
         }
     }
 
-    fn invoke(&self, mut p: *mut crate::RcuHead) -> u64 {
+    /// Runs up to `budget` callbacks from `p`; returns how many, and the rest of the list.
+    fn invoke(&self, mut p: *mut crate::RcuHead, budget: u64) -> (u64, *mut crate::RcuHead) {
         let mut n = 0;
-        while !p.is_null() {
+        while !p.is_null() && n < budget {
             n += 1;
             // SAFETY: `p` was queued through `ThreadHandle::call`, whose contract keeps it valid
             // until its function runs; `next` is read before the function may free it.
@@ -479,7 +500,7 @@ impl Inner {
             }
             p = next;
         }
-        n
+        (n, p)
     }
 }
 

@@ -39,6 +39,9 @@ impl ThreadRecord {
     }
 }
 
+/// Callbacks a `call` invokes at most, each consuming capacity well above the one it queues.
+const READY_BUDGET: u64 = 32;
+
 thread_local! {
     /// This thread's records, one per domain it registered with (by domain id).
     static RECORDS: RefCell<Vec<(u64, Weak<ThreadRecord>)>> = const { RefCell::new(Vec::new()) };
@@ -162,12 +165,13 @@ impl ThreadHandle {
         self.run_ready();
     }
 
-    /// Invokes this thread's callbacks whose grace period has completed.
+    /// Invokes up to `READY_BUDGET` of this thread's callbacks whose grace period has
+    /// completed. The budget (the kernel's blimit) keeps a read-side section that queues a
+    /// callback from growing long, which would stretch the next grace period.
     #[inline]
     pub fn run_ready(&self) {
-        let list = self.rec.queue.take_ready();
-        if !list.is_null() {
-            self.inner().invoke_list(&self.rec, list);
+        if let Some(list) = self.rec.queue.take_ready() {
+            self.inner().invoke_some(&self.rec, list, READY_BUDGET);
         }
     }
 
