@@ -84,6 +84,11 @@ pub struct Cli {
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
 
+    /// After each Summary, print what the RCU domains did (grace periods, their average and
+    /// longest duration, callbacks); the JSON result always carries it.
+    #[arg(long = "rcu-stats")]
+    pub rcu_stats: bool,
+
     /// Print only Summary lines and the table.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,

@@ -146,6 +146,19 @@ fn parent_main(cli: &Cli, cfg: &Config, online: &[usize]) -> ExitCode {
                 )
             );
         }
+        if cli.rcu_stats {
+            for d in &cell.rcu {
+                println!(
+                    "{}: {} grace periods (avg {:.3} ms, max {:.3} ms), {} callbacks invoked, {} pending at the end",
+                    d.domain,
+                    d.grace_periods,
+                    d.gp_avg_ns as f64 / 1e6,
+                    d.gp_max_ns as f64 / 1e6,
+                    d.callbacks_invoked,
+                    d.callbacks_pending
+                );
+            }
+        }
         cells.push(cell);
     }
     println!();
@@ -251,6 +264,7 @@ fn run_child(cli: &Cli, cfg: &Config, flavor: &str) -> CellResult {
         samples: Vec::new(),
         metrics: Default::default(),
         allocator: Default::default(),
+        rcu: Vec::new(),
     };
     let exe = match std::env::current_exe() {
         Ok(e) => e,

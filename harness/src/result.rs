@@ -54,6 +54,20 @@ pub struct CellResult {
     pub samples: Vec<Sample>,
     pub metrics: Metrics,
     pub allocator: AllocCounters,
+    /// Grace-period statistics of the RCU domains during the cell.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rcu: Vec<DomainReport>,
+}
+
+/// What one RCU domain did during a cell.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct DomainReport {
+    pub domain: String,
+    pub grace_periods: u64,
+    pub gp_avg_ns: u64,
+    pub gp_max_ns: u64,
+    pub callbacks_invoked: u64,
+    pub callbacks_pending: u64,
 }
 
 /// One per-second sample.
@@ -309,6 +323,7 @@ mod tests {
                     rss_peak: Metric::new(40_000_000.0, None, "bytes"),
                 },
                 allocator: AllocCounters::default(),
+                rcu: Vec::new(),
             }],
         }
     }

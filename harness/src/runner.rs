@@ -14,7 +14,7 @@ use workloads::{with_use_case, HTab, Producer, UseCase, UseCaseVisitor};
 
 use crate::cli::Config;
 use crate::memory::{live_bytes, process_memory};
-use crate::result::{cell_id, AllocCounters, CellResult, Metric, Metrics, Sample};
+use crate::result::{cell_id, AllocCounters, CellResult, DomainReport, Metric, Metrics, Sample};
 use crate::stats::{mean, stddev};
 
 /// How often the sampler reads live heap bytes for the peak.
@@ -176,14 +176,21 @@ fn run<A: Allocator, U: UseCase>(
         uc.stop();
     });
 
-    if std::env::var_os("HTAB_MEM_DEBUG").is_some() {
-        eprintln!(
-            "rcu {:?} tt {:?} alloc {:?}",
-            env.rcu.stats(),
-            env.tasks_trace.stats(),
-            alloc.stats()
-        );
-    }
+    // Before teardown: its clear() and barriers are not part of the measurement.
+    let rcu = [&env.rcu, &env.tasks_trace]
+        .iter()
+        .map(|d| {
+            let st = d.stats();
+            DomainReport {
+                domain: d.name().to_string(),
+                grace_periods: st.grace_periods,
+                gp_avg_ns: st.gp_ns_total.checked_div(st.grace_periods).unwrap_or(0),
+                gp_max_ns: st.gp_ns_max,
+                callbacks_invoked: st.callbacks_invoked,
+                callbacks_pending: st.callbacks_pending,
+            }
+        })
+        .collect();
     let before_teardown = alloc.stats();
     map.cpu(p).clear();
     drop(map);
@@ -191,7 +198,7 @@ fn run<A: Allocator, U: UseCase>(
     if let Some(f) = env.rcu.failure().or_else(|| env.tasks_trace.failure()) {
         return Err(f);
     }
-    Ok(build_result(
+    let mut r = build_result(
         cfg,
         A::NAME,
         samples,
@@ -200,7 +207,9 @@ fn run<A: Allocator, U: UseCase>(
         before_teardown,
         drained,
         unpinned.load(Ordering::Relaxed),
-    ))
+    );
+    r.rcu = rcu;
+    Ok(r)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -261,5 +270,6 @@ fn build_result(
             cached: during.cached.max(0) as u64,
             waiting_gp: during.waiting_gp.max(0) as u64,
         },
+        rcu: Vec::new(),
     }
 }
