@@ -144,12 +144,12 @@ impl FlavorVisitor for ConcurrentStress {
                     let mut m = map.cpu(w);
                     let mut i = 0u32;
                     while !stop.load(Ordering::Relaxed) {
-                        let k = (i % STABLE) as u32;
+                        let k = i % STABLE;
                         m.update(k, &[k as u64], UpdateFlag::Any).unwrap();
                         // Churn on private keys moves elements between buckets.
                         let p = 1000 + w as u32 * 1000 + i % 512;
                         let _ = m.update(p, &[p as u64], UpdateFlag::Any);
-                        if i % 3 == 0 {
+                        if i.is_multiple_of(3) {
                             let _ = m.delete(1000 + w as u32 * 1000 + (i / 3) % 512);
                         }
                         i = i.wrapping_add(1);
