@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Userspace `bench htab-mem`: how bpf memory-allocator flavors trade loops/s for memory.
 ///
@@ -14,8 +14,42 @@ use clap::Parser;
 /// Memory is the process's live heap bytes (a counting global allocator: the analog of the
 /// cgroup's memory.current), not kernel memcg charges; there is no syscall trigger.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "htab-mem", version, max_term_width = 100)]
+#[command(
+    name = "htab-mem",
+    version,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Tools beside the htab-mem run; each lives in its own module under `cmd/`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Cmd {
+    /// Run use cases x flavors x producer counts, each cell in a fresh process, into one file.
+    Matrix(crate::cmd::matrix::Args),
+    /// Combine result files (matrix shards) into one.
+    Merge(crate::cmd::merge::Args),
+    /// Export a result file for dashboards: bmf, gab-bigger, gab-smaller, csv, markdown.
+    Export(crate::cmd::export::Args),
+    /// Compare two result files cell by cell; exit status 1 on a regression.
+    Compare(crate::cmd::compare::Args),
+    /// Render SVG plots of a result file.
+    Plot(crate::cmd::plot::Args),
+    /// The kernel's rcuscale kfree_rcu test: call_rcu per object vs batched kvfree_rcu.
+    KfreeRcu(crate::cmd::kfree_rcu::Args),
+    /// samples/bpf map_perf_test: hash, per-CPU hash, LRU and lookup tests.
+    MapPerfTest(crate::cmd::map_perf_test::Args),
+}
+
+/// The options of the htab-mem run (the kernel bench's, plus flavor and pacing).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
     /// Producer threads (each plays one CPU). More than the online CPUs is allowed and
     /// oversubscribes them: readers preempted inside read-side sections stretch grace periods.
     #[arg(short = 'p', long = "producers", default_value_t = 1, value_name = "N")]
@@ -116,7 +150,7 @@ pub struct Config {
     pub quiet: bool,
 }
 
-impl Cli {
+impl RunArgs {
     /// Checks every option; the error is one line for stderr.
     pub fn validate(&self, online: &[usize]) -> Result<Config, String> {
         if self.producers == 0 {

@@ -2,6 +2,7 @@
 //! result schema and reports. The binary (`main.rs`) wires them together.
 
 pub mod cli;
+pub mod cmd;
 pub mod cpuset;
 pub mod host;
 pub mod memory;
@@ -9,3 +10,9 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod stats;
+
+/// One line on stderr and exit status 2: the contract for bad input everywhere.
+pub fn bad_input(msg: &str) -> std::process::ExitCode {
+    eprintln!("htab-mem: {msg}");
+    std::process::ExitCode::from(2)
+}

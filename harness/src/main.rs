@@ -7,7 +7,7 @@ use std::process::{Command, ExitCode, Stdio};
 use clap::error::ErrorKind;
 use clap::Parser;
 
-use harness::cli::{Cli, Config};
+use harness::cli::{Cli, Config, RunArgs};
 use harness::result::{self, CellResult, ResultFile, RunConfig};
 use harness::{host, memory, report, runner};
 
@@ -20,7 +20,7 @@ const RESULT_TAG: &str = "@@htab-mem-result ";
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let top = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             return match e.kind() {
@@ -32,6 +32,10 @@ fn main() -> ExitCode {
             }
         }
     };
+    if let Some(cmd) = top.cmd {
+        return harness::cmd::run(cmd);
+    }
+    let cli = top.run;
     let online = host::online_cpus();
     let cfg = match cli.validate(&online) {
         Ok(c) => c,
@@ -48,11 +52,7 @@ fn main() -> ExitCode {
     parent_main(&cli, &cfg, &online)
 }
 
-/// One line on stderr and exit status 2: the contract for bad input.
-fn bad_input(msg: &str) -> ExitCode {
-    eprintln!("htab-mem: {msg}");
-    ExitCode::from(2)
-}
+use harness::bad_input;
 
 fn first_line(clap_msg: &str) -> String {
     let l = clap_msg.lines().next().unwrap_or("invalid arguments");
@@ -108,7 +108,7 @@ fn child_main(cfg: &Config) -> ExitCode {
 }
 
 /// Runs every flavor in its own child process, then the summary table and the JSON file.
-fn parent_main(cli: &Cli, cfg: &Config, online: &[usize]) -> ExitCode {
+fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
     if cfg.producers > online.len() {
         eprintln!(
             "htab-mem: warning: {} producers on {} online CPUs: CPUs are oversubscribed, so \
@@ -219,7 +219,7 @@ fn table_rows(cells: &[CellResult]) -> Vec<report::TableRow> {
 }
 
 /// The arguments that make a child run exactly `cfg` with one flavor.
-fn child_args(cli: &Cli, cfg: &Config, flavor: &str) -> Vec<String> {
+fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "--child".into(),
         "-A".into(),
@@ -253,7 +253,7 @@ fn child_args(cli: &Cli, cfg: &Config, flavor: &str) -> Vec<String> {
     a
 }
 
-fn run_child(cli: &Cli, cfg: &Config, flavor: &str) -> CellResult {
+fn run_child(cli: &RunArgs, cfg: &Config, flavor: &str) -> CellResult {
     let error_cell = |msg: String| CellResult {
         id: result::cell_id(&cfg.use_case, flavor, cfg.producers),
         use_case: cfg.use_case.clone(),

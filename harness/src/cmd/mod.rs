@@ -1,0 +1,25 @@
+//! Subcommands, one module each.
+
+pub mod compare;
+pub mod export;
+pub mod kfree_rcu;
+pub mod map_perf_test;
+pub mod matrix;
+pub mod merge;
+pub mod plot;
+
+use std::process::ExitCode;
+
+use crate::cli::Cmd;
+
+pub fn run(cmd: Cmd) -> ExitCode {
+    match cmd {
+        Cmd::Matrix(a) => matrix::run(a),
+        Cmd::Merge(a) => merge::run(a),
+        Cmd::Export(a) => export::run(a),
+        Cmd::Compare(a) => compare::run(a),
+        Cmd::Plot(a) => plot::run(a),
+        Cmd::KfreeRcu(a) => kfree_rcu::run(a),
+        Cmd::MapPerfTest(a) => map_perf_test::run(a),
+    }
+}
