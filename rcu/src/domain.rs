@@ -76,6 +76,12 @@ pub(crate) struct Inner {
     /// Serialises grace periods; holds a scratch snapshot of the registry.
     gp_lock: Mutex<Vec<Arc<ThreadRecord>>>,
     pub(crate) registry: Mutex<Vec<Arc<ThreadRecord>>>,
+    /// The largest cookie `start_poll` asked for: the GP thread runs grace periods until it
+    /// is done even with no callbacks queued.
+    requested: AtomicU64,
+    /// Set by `request_urgent`: the grace period in flight skips pacing and polls readers
+    /// without sleeping (the kernel's urgent quiescent-state request). Cleared at its end.
+    urgent: AtomicBool,
     work: Mutex<bool>, // true = shut down
     work_cv: Condvar,
     idle: AtomicBool,
@@ -103,6 +109,8 @@ impl Domain {
             implies: cfg.implies,
             gp_lock: Mutex::new(Vec::new()),
             registry: Mutex::new(Vec::new()),
+            requested: AtomicU64::new(0),
+            urgent: AtomicBool::new(false),
             work: Mutex::new(false),
             work_cv: Condvar::new(),
             idle: AtomicBool::new(false),
@@ -151,18 +159,49 @@ impl Domain {
     /// inside a read-side section of this domain (it would wait for itself).
     pub fn synchronize(&self) {
         let inner = self.inner();
-        if let Some(rec) = current_record(inner.id) {
-            assert!(
-                rec.nesting() == 0,
-                "synchronize() on domain '{}' inside its own read-side section would deadlock",
-                inner.name
-            );
-        }
+        inner.assert_not_reading("synchronize");
         let cookie = inner.get_state();
-        if !inner.gp_delay.is_zero() {
-            thread::sleep(inner.gp_delay);
-        }
+        inner.pace_caller(cookie);
         inner.wait_for_cookie(cookie);
+    }
+
+    /// Like `synchronize`, but starts at once: no pacing delay, and readers are polled without
+    /// sleeping (`synchronize_rcu_expedited`).
+    pub fn synchronize_expedited(&self) {
+        let inner = self.inner();
+        inner.assert_not_reading("synchronize_expedited");
+        let cookie = inner.get_state();
+        inner.request_urgent();
+        inner.wait_for_cookie(cookie);
+    }
+
+    /// A cookie like `get_state`'s, and a grace period is requested so that it completes
+    /// without anyone waiting (`start_poll_synchronize_rcu`).
+    pub fn start_poll(&self) -> u64 {
+        let inner = self.inner();
+        let cookie = inner.get_state();
+        inner.requested.fetch_max(cookie, Ordering::SeqCst);
+        inner.wake_gp_thread();
+        cookie
+    }
+
+    /// Waits only if the grace period named by `cookie` has not completed yet
+    /// (`cond_synchronize_rcu`).
+    pub fn cond_synchronize(&self, cookie: u64) {
+        let inner = self.inner();
+        inner.assert_not_reading("cond_synchronize");
+        if inner.poll(cookie) {
+            return;
+        }
+        inner.pace_caller(cookie);
+        inner.wait_for_cookie(cookie);
+    }
+
+    /// Asks the grace period in flight (or the next) to finish as soon as readers allow:
+    /// no pacing, no sleeping between reader polls. memalloc.c does this when a callback is
+    /// already pending, to keep memory from piling up.
+    pub fn request_urgent(&self) {
+        self.inner().request_urgent();
     }
 
     /// Waits until every callback queued (by any thread) before the call has been invoked.
@@ -241,6 +280,41 @@ impl Drop for Outer {
 }
 
 impl Inner {
+    fn assert_not_reading(&self, what: &str) {
+        if let Some(rec) = current_record(self.id) {
+            assert!(
+                rec.nesting() == 0,
+                "{what}() on domain '{}' inside its own read-side section would deadlock",
+                self.name
+            );
+        }
+    }
+
+    /// The pacing a normal grace-period request for `cookie` waits; cut short by an urgent
+    /// request or by someone else's grace period completing the cookie.
+    fn pace_caller(&self, cookie: u64) {
+        let end = Instant::now() + self.gp_delay;
+        while !self.urgent.load(Ordering::Relaxed) && !self.poll(cookie) {
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            thread::sleep((end - now).min(Duration::from_micros(500)));
+        }
+    }
+
+    fn request_urgent(&self) {
+        self.urgent.store(true, Ordering::SeqCst);
+        let _g = self.work.lock().unwrap();
+        self.work_cv.notify_all();
+    }
+
+    /// Wakes the grace-period thread whether or not it looks idle.
+    fn wake_gp_thread(&self) {
+        let _g = self.work.lock().unwrap();
+        self.work_cv.notify_all();
+    }
+
     pub(crate) fn get_state(&self) -> u64 {
         // Order the caller's prior updates before the read of gp_seq: a grace period that
         // this load does not see as started begins after those updates (rcu_seq_snap's mb).
@@ -291,7 +365,7 @@ impl Inner {
                 if v == 0 || v >= target {
                     break;
                 }
-                backoff(&mut tries);
+                backoff(&mut tries, self.urgent.load(Ordering::Relaxed));
             }
         }
         scratch.clear();
@@ -300,6 +374,7 @@ impl Inner {
         }
         fence(Ordering::SeqCst);
         self.gp_seq.store(s + 2, Ordering::Release);
+        self.urgent.store(false, Ordering::Relaxed);
         self.grace_periods.fetch_add(1, Ordering::Relaxed);
         let ns = started.elapsed().as_nanos() as u64;
         self.gp_ns_total.fetch_add(ns, Ordering::Relaxed);
@@ -392,13 +467,14 @@ impl Inner {
             for (rec, list) in stale.drain(..) {
                 self.invoke_list(&rec, list);
             }
-            if batches.is_empty() {
+            let requested = self.requested.load(Ordering::SeqCst);
+            if batches.is_empty() && self.poll(requested) {
                 let w = self.work.lock().unwrap();
                 if *w {
                     return;
                 }
                 self.idle.store(true, Ordering::SeqCst);
-                if self.any_queued() {
+                if self.any_queued() || !self.poll(self.requested.load(Ordering::SeqCst)) {
                     self.idle.store(false, Ordering::Relaxed);
                     continue;
                 }
@@ -417,8 +493,8 @@ impl Inner {
                 continue;
             }
             self.pace();
-            let cookie = batches.iter().map(|b| b.2).max().unwrap();
-            self.wait_for_cookie(cookie);
+            let cookie = batches.iter().map(|b| b.2).max().unwrap_or(0);
+            self.wait_for_cookie(cookie.max(requested));
             for (rec, list, _) in batches.drain(..) {
                 if rec.dead.load(Ordering::Acquire) {
                     self.invoke_list(&rec, list);
@@ -464,7 +540,7 @@ impl Inner {
         }
         let deadline = Instant::now() + self.gp_delay;
         let mut w = self.work.lock().unwrap();
-        while !*w {
+        while !*w && !self.urgent.load(Ordering::Relaxed) {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -504,11 +580,12 @@ impl Inner {
     }
 }
 
-/// Spin briefly, then yield (a preempted reader needs our CPU), then sleep with growing pauses.
-fn backoff(tries: &mut u32) {
+/// Spin briefly, then yield (a preempted reader needs our CPU), then sleep with growing pauses
+/// (never when urgent).
+fn backoff(tries: &mut u32, urgent: bool) {
     if *tries < 64 {
         std::hint::spin_loop();
-    } else if *tries < 64 + 32 {
+    } else if urgent || *tries < 64 + 32 {
         thread::yield_now();
     } else {
         let exp = (*tries - 96).min(7);

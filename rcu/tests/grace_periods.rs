@@ -368,3 +368,68 @@ fn readers_never_see_poison_fence_readers() {
     poison_stress(true, false);
     poison_stress(true, true);
 }
+
+#[test]
+fn start_poll_completes_without_a_waiter() {
+    let d = domain(false);
+    let c = d.start_poll();
+    assert!(
+        eventually(|| d.poll_state(c)),
+        "requested grace period never ran"
+    );
+    // A completed cookie makes cond_synchronize return at once; get_state starts nothing.
+    d.cond_synchronize(c);
+    let before = d.stats().grace_periods;
+    let idle = d.get_state();
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        d.stats().grace_periods,
+        before,
+        "get_state started a grace period"
+    );
+    assert!(!d.poll_state(idle));
+    d.cond_synchronize(idle);
+    assert!(d.poll_state(idle));
+}
+
+/// With an hour of pacing, only expedited and urgent requests can finish in a test's lifetime.
+fn slow_domain() -> Domain {
+    Domain::new(DomainConfig {
+        gp_delay: Duration::from_secs(3600),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn expedited_skips_pacing() {
+    let d = slow_domain();
+    let c = d.get_state();
+    let d2 = d.clone();
+    let t = thread::spawn(move || d2.synchronize_expedited());
+    assert!(
+        eventually(|| t.is_finished()),
+        "expedited waited for pacing"
+    );
+    t.join().unwrap();
+    assert!(d.poll_state(c));
+}
+
+#[test]
+fn urgent_request_cuts_a_paced_grace_period_short() {
+    let d = slow_domain();
+    let h = d.register();
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    h.call_boxed(move || r.store(true, Ordering::SeqCst));
+    let d2 = d.clone();
+    let t = thread::spawn(move || d2.synchronize());
+    thread::sleep(Duration::from_millis(20));
+    d.request_urgent();
+    assert!(
+        eventually(|| t.is_finished()),
+        "urgent request did not end the pacing"
+    );
+    t.join().unwrap();
+    d.barrier();
+    assert!(ran.load(Ordering::SeqCst));
+}
