@@ -26,6 +26,7 @@ pub struct CallRcuFreeCache(MaCache);
 impl Allocator for CallRcuFree {
     type Cache = CallRcuFreeCache;
     const NAME: &'static str = "call-rcu-free";
+    const REUSE_AFTER_GP: bool = true;
 
     fn new(cfg: &AllocConfig) -> Self {
         CallRcuFree {

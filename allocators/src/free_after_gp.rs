@@ -39,6 +39,7 @@ pub struct FreeAfterGpCache {
 impl Allocator for FreeAfterGp {
     type Cache = FreeAfterGpCache;
     const NAME: &'static str = "free-after-gp";
+    const REUSE_AFTER_GP: bool = true;
 
     fn new(cfg: &AllocConfig) -> Self {
         let slab = Slab::new(cfg.obj_size, cfg.nr_caches);

@@ -287,6 +287,7 @@ pub struct ImmediateReuseCache(MaCache);
 impl Allocator for ImmediateReuse {
     type Cache = ImmediateReuseCache;
     const NAME: &'static str = "immediate-reuse";
+    const REUSE_AFTER_GP: bool = false;
 
     fn new(cfg: &AllocConfig) -> Self {
         ImmediateReuse {

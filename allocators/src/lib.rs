@@ -16,6 +16,7 @@ mod call_rcu_free;
 mod free_after_gp;
 mod immediate_reuse;
 mod malloc_call_rcu;
+mod prealloc;
 mod reuse_after_gp;
 
 use std::ptr::NonNull;
@@ -26,6 +27,7 @@ pub use env::Env;
 pub use free_after_gp::FreeAfterGp;
 pub use immediate_reuse::ImmediateReuse;
 pub use malloc_call_rcu::MallocCallRcu;
+pub use prealloc::Prealloc;
 pub use reuse_after_gp::ReuseAfterGp;
 pub use slab::HEADER_SIZE;
 pub use watermarks::Watermarks;
@@ -38,6 +40,28 @@ pub struct AllocConfig {
     /// Number of per-CPU caches (= producer threads).
     pub nr_caches: usize,
     pub env: Env,
+    /// The map's max_entries: what a preallocating flavor sets up front.
+    pub capacity: usize,
+    /// Fault injection: every batch descriptor allocation of reuse-after-gp fails, forcing its
+    /// synchronize_rcu_expedited fallback.
+    pub fail_batch_alloc: bool,
+}
+
+impl AllocConfig {
+    pub fn new(obj_size: usize, nr_caches: usize, env: Env) -> Self {
+        AllocConfig {
+            obj_size,
+            nr_caches,
+            env,
+            capacity: 0,
+            fail_batch_alloc: false,
+        }
+    }
+
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
 }
 
 /// A fixed-size object allocator for RCU-protected data (`bpf_mem_alloc`).
@@ -45,6 +69,9 @@ pub trait Allocator: Send + Sync + Sized + 'static {
     type Cache: Cache;
     /// The CLI name of the flavor.
     const NAME: &'static str;
+    /// Whether a freed object is never handed out again before an RCU grace period has
+    /// elapsed since its free — what makes a lookup's element stay the one it found.
+    const REUSE_AFTER_GP: bool;
 
     fn new(cfg: &AllocConfig) -> Self;
 
@@ -73,6 +100,22 @@ pub trait Cache {
     /// `obj` came from `alloc` of a cache of the same allocator and is not used by the caller
     /// afterwards (concurrent RCU readers aside).
     unsafe fn free(&mut self, obj: NonNull<u8>);
+
+    /// An object for an update that replaces an existing element (which `free_replaced`
+    /// will get). The preallocated map takes the CPU's spare element here.
+    #[inline]
+    fn alloc_replacing(&mut self) -> Option<NonNull<u8>> {
+        self.alloc()
+    }
+
+    /// Frees the element an update replaced.
+    ///
+    /// # Safety
+    /// As `free`.
+    #[inline]
+    unsafe fn free_replaced(&mut self, obj: NonNull<u8>) {
+        self.free(obj)
+    }
 }
 
 /// Object counts of one allocator.
@@ -98,6 +141,7 @@ pub const FLAVORS: &[&str] = &[
     ReuseAfterGp::NAME,
     FreeAfterGp::NAME,
     CallRcuFree::NAME,
+    Prealloc::NAME,
 ];
 
 /// Monomorphises a computation over the flavor named at run time (the hot loop never goes
@@ -115,6 +159,7 @@ pub fn with_flavor<V: FlavorVisitor>(name: &str, v: V) -> Option<V::Output> {
         FreeAfterGp::NAME => v.visit::<FreeAfterGp>(),
         CallRcuFree::NAME => v.visit::<CallRcuFree>(),
         MallocCallRcu::NAME => v.visit::<MallocCallRcu>(),
+        Prealloc::NAME => v.visit::<Prealloc>(),
         _ => return None,
     })
 }

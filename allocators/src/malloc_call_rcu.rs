@@ -31,6 +31,7 @@ pub struct MallocCallRcuCache {
 impl Allocator for MallocCallRcu {
     type Cache = MallocCallRcuCache;
     const NAME: &'static str = "malloc-call-rcu";
+    const REUSE_AFTER_GP: bool = true;
 
     fn new(cfg: &AllocConfig) -> Self {
         MallocCallRcu {

@@ -72,6 +72,7 @@ pub struct ReuseAfterGpCache {
 impl Allocator for ReuseAfterGp {
     type Cache = ReuseAfterGpCache;
     const NAME: &'static str = "reuse-after-gp";
+    const REUSE_AFTER_GP: bool = true;
 
     fn new(cfg: &AllocConfig) -> Self {
         let slab = Slab::new(cfg.obj_size, cfg.nr_caches);

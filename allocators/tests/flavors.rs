@@ -8,16 +8,14 @@ use std::thread;
 
 use allocators::{
     AllocConfig, Allocator, Cache, CallRcuFree, Env, FreeAfterGp, ImmediateReuse, MallocCallRcu,
-    ReuseAfterGp,
+    Prealloc, ReuseAfterGp,
 };
 
 fn make<A: Allocator>(nr_caches: usize) -> (Arc<A>, Env) {
     let env = Env::default();
-    let a = Arc::new(A::new(&AllocConfig {
-        obj_size: 24,
-        nr_caches,
-        env: env.clone(),
-    }));
+    let a = Arc::new(A::new(
+        &AllocConfig::new(24, nr_caches, env.clone()).with_capacity(1 << 17),
+    ));
     (a, env)
 }
 
@@ -196,6 +194,42 @@ flavor_tests!(reuse_after_gp, ReuseAfterGp);
 flavor_tests!(free_after_gp, FreeAfterGp);
 flavor_tests!(call_rcu_free, CallRcuFree);
 flavor_tests!(malloc_call_rcu, MallocCallRcu);
+flavor_tests!(prealloc, Prealloc);
+
+/// The preallocated map never touches the system allocator after setup, runs dry at its
+/// capacity, steals from other CPUs' lists, and swaps replaced elements with the spare.
+#[test]
+fn prealloc_is_fixed_size_and_steals() {
+    let env = Env::default();
+    let a = Arc::new(Prealloc::new(
+        &AllocConfig::new(24, 2, env.clone()).with_capacity(100),
+    ));
+    let setup = a.stats().from_slab;
+    assert_eq!(setup, 100 + 2, "max_entries plus one spare per CPU");
+    let mut c0 = a.cache(0);
+    // CPU 0 holds 50 elements; the other 50 are stolen from CPU 1.
+    let mut got: Vec<_> = (0..100).map(|_| c0.alloc().unwrap()).collect();
+    assert!(
+        c0.alloc().is_none(),
+        "a full preallocated map has nothing left"
+    );
+    // A replacing update takes the spare; the replaced element becomes the spare.
+    let spare = c0.alloc_replacing().unwrap();
+    let old = got.pop().unwrap();
+    unsafe { c0.free_replaced(old) };
+    let again = c0.alloc_replacing().unwrap();
+    assert_eq!(again, old, "the replaced element is the next spare");
+    unsafe {
+        c0.free_replaced(spare);
+        c0.free(again);
+    }
+    for o in got {
+        unsafe { c0.free(o) };
+    }
+    assert_eq!(a.stats().from_slab, setup, "no allocation after setup");
+    drop(c0);
+    assert_eq!(a.drain().leaked, 0);
+}
 
 #[test]
 fn immediate_reuse_hands_back_the_object_just_freed() {

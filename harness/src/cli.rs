@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use allocators::Allocator;
 use clap::{Parser, Subcommand};
 
 /// Userspace `bench htab-mem`: how bpf memory-allocator flavors trade loops/s for memory.
@@ -92,8 +93,8 @@ pub struct RunArgs {
     #[arg(long = "max-entries", value_name = "N")]
     pub max_entries: Option<u32>,
 
-    /// Allocator flavor, or `all`: immediate-reuse, reuse-after-gp, free-after-gp,
-    /// call-rcu-free, malloc-call-rcu.
+    /// Allocator flavor, a comma-separated list, or `all`: malloc-call-rcu, immediate-reuse,
+    /// reuse-after-gp, free-after-gp, call-rcu-free, prealloc.
     #[arg(
         short = 'A',
         long = "allocator",
@@ -101,6 +102,10 @@ pub struct RunArgs {
         value_name = "FLAVOR"
     )]
     pub allocator: String,
+
+    /// Use the preallocated map (the kernel bench's --preallocated): the same as -A prealloc.
+    #[arg(long = "preallocated")]
+    pub preallocated: bool,
 
     /// Pacing of RCU grace periods in microseconds (0: none).
     #[arg(long = "rcu-gp-delay-us", default_value_t = 1000, value_name = "US")]
@@ -182,7 +187,15 @@ impl RunArgs {
             ));
         }
         crate::runner::check_use_case(&self.use_case, self.producers)?;
-        let flavors: Vec<String> = if self.allocator == "all" {
+        let flavors: Vec<String> = if self.preallocated {
+            if self.allocator != "all" && self.allocator != allocators::Prealloc::NAME {
+                return Err(format!(
+                    "--preallocated selects the prealloc flavor; it cannot be combined with -A {}",
+                    self.allocator
+                ));
+            }
+            vec![allocators::Prealloc::NAME.to_string()]
+        } else if self.allocator == "all" {
             allocators::FLAVORS.iter().map(|s| s.to_string()).collect()
         } else {
             let mut v = Vec::new();

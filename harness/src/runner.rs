@@ -88,11 +88,10 @@ fn run<A: Allocator, U: UseCase>(
         Duration::from_micros(cfg.ttrace_gp_delay_us),
     );
     // One cache per producer, plus one for setup and teardown on this thread.
-    let alloc = Arc::new(A::new(&AllocConfig {
-        obj_size: elem_size(cfg.value_size),
-        nr_caches: p + 1,
-        env: env.clone(),
-    }));
+    let alloc = Arc::new(A::new(
+        &AllocConfig::new(elem_size(cfg.value_size), p + 1, env.clone())
+            .with_capacity(cfg.max_entries as usize),
+    ));
     let map = HTab::new(
         alloc.clone(),
         env.rcu.clone(),

@@ -273,7 +273,9 @@ impl<'m, A: Allocator> MapCpu<'m, A> {
         // SAFETY: locked above.
         unsafe { b.lock.unlock() };
         if let Some(old) = old {
-            self.free_elem(old);
+            self.map.count.add(self.cpu, -1);
+            // SAFETY: `old` is unlinked and came from this allocator.
+            unsafe { self.cache.free_replaced(old.cast()) };
         }
         Ok(())
     }
@@ -307,7 +309,12 @@ impl<'m, A: Allocator> MapCpu<'m, A> {
             return Err(MapError::E2big);
         }
         map.count.add(self.cpu, 1);
-        match self.cache.alloc() {
+        let got = if replacing {
+            self.cache.alloc_replacing()
+        } else {
+            self.cache.alloc()
+        };
+        match got {
             Some(p) => Ok(p.cast()),
             None => {
                 map.count.add(self.cpu, -1);

@@ -16,11 +16,10 @@ use workloads::{
 
 fn new_map<A: Allocator>(max_entries: u32, value_size: usize, cpus: usize) -> (HTab<A>, Env) {
     let env = Env::default();
-    let alloc = Arc::new(A::new(&AllocConfig {
-        obj_size: elem_size(value_size),
-        nr_caches: cpus,
-        env: env.clone(),
-    }));
+    let alloc = Arc::new(A::new(
+        &AllocConfig::new(elem_size(value_size), cpus, env.clone())
+            .with_capacity(max_entries as usize),
+    ));
     (
         HTab::new(alloc, env.rcu.clone(), max_entries, value_size, cpus),
         env,
@@ -136,7 +135,7 @@ impl FlavorVisitor for ConcurrentStress {
         let misses = AtomicU64::new(0);
         let wrong_key = AtomicU64::new(0);
         let lookups = AtomicU64::new(0);
-        let grace_period_flavor = A::NAME != ImmediateReuse::NAME;
+        let grace_period_flavor = A::REUSE_AFTER_GP;
         thread::scope(|s| {
             for w in 0..WRITERS {
                 let (map, stop) = (&map, &stop);

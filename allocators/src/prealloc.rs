@@ -1,0 +1,169 @@
+//! `prealloc`: the preallocated hash map (no BPF_F_NO_PREALLOC; hashtab.c + percpu_freelist.c).
+//!
+//! max_entries elements are allocated up front and spread over per-CPU free lists; each CPU
+//! also holds one spare element (`extra_elems`). An update that replaces an element takes the
+//! spare and the replaced element becomes the new spare; an insert pops the CPU's list, or
+//! steals from another CPU's; a delete pushes on the deleting CPU's list. Reuse is immediate
+//! and memory never changes after setup.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::counters::{self, bump, Slot};
+use crate::list::ObjList;
+use crate::slab::{self, header, ObjHeader, Slab};
+use crate::{AllocConfig, AllocStats, Allocator, Cache};
+
+struct PerCpu {
+    slot: Slot,
+    /// pcpu_freelist head: locked because other CPUs steal from it.
+    free: Mutex<ObjList>,
+    /// extra_elems: the spare for replacing updates; only its CPU touches it.
+    spare: Mutex<Option<SendHeader>>,
+}
+
+struct SendHeader(NonNull<ObjHeader>);
+// SAFETY: a spare element is owned by the list it sits in, like ObjList's objects.
+unsafe impl Send for SendHeader {}
+
+struct Core {
+    slab: Slab,
+    cpus: Box<[PerCpu]>,
+}
+
+pub struct Prealloc {
+    core: Arc<Core>,
+}
+
+pub struct PreallocCache {
+    core: Arc<Core>,
+    idx: usize,
+}
+
+impl Allocator for Prealloc {
+    type Cache = PreallocCache;
+    const NAME: &'static str = "prealloc";
+    const REUSE_AFTER_GP: bool = false;
+
+    fn new(cfg: &AllocConfig) -> Self {
+        let n = cfg.nr_caches.max(1);
+        let slab = Slab::new(cfg.obj_size, n);
+        let cpus: Box<[PerCpu]> = (0..n)
+            .map(|_| PerCpu {
+                slot: Slot::default(),
+                free: Mutex::default(),
+                spare: Mutex::new(None),
+            })
+            .collect();
+        // pcpu_freelist_populate: elements dealt round-robin over the CPUs.
+        for i in 0..cfg.capacity {
+            let h = slab.alloc(i % n).expect("preallocating the map");
+            cpus[i % n].free.lock().push(h);
+        }
+        for (i, c) in cpus.iter().enumerate() {
+            let h = slab.alloc(i).expect("preallocating the spare elements");
+            *c.spare.lock() = Some(SendHeader(h));
+        }
+        Prealloc {
+            core: Arc::new(Core { slab, cpus }),
+        }
+    }
+
+    fn cache(self: &Arc<Self>, cpu: usize) -> Self::Cache {
+        self.core.cpus[cpu].slot.claim(Self::NAME, cpu);
+        PreallocCache {
+            core: self.core.clone(),
+            idx: cpu,
+        }
+    }
+
+    fn stats(&self) -> AllocStats {
+        counters::stats(&self.core.slab, self.core.cpus.iter().map(|c| &c.slot), 0)
+    }
+
+    fn drain(&self) -> AllocStats {
+        // Map teardown frees the whole preallocated area.
+        let shard = self.core.slab.gp_shard();
+        for c in self.core.cpus.iter() {
+            std::mem::take(&mut *c.free.lock()).free_all(&self.core.slab, shard);
+            if let Some(SendHeader(h)) = c.spare.lock().take() {
+                // SAFETY: the spare is referenced by nobody else.
+                unsafe { self.core.slab.free(h, shard) };
+            }
+        }
+        self.stats()
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let shard = self.slab.gp_shard();
+        for c in self.cpus.iter() {
+            std::mem::take(&mut *c.free.lock()).free_all(&self.slab, shard);
+            if let Some(SendHeader(h)) = c.spare.lock().take() {
+                // SAFETY: as in drain.
+                unsafe { self.slab.free(h, shard) };
+            }
+        }
+    }
+}
+
+impl PreallocCache {
+    fn me(&self) -> &PerCpu {
+        &self.core.cpus[self.idx]
+    }
+
+    /// pcpu_freelist_pop: this CPU's list, then the others' in order.
+    fn pop(&self) -> Option<NonNull<ObjHeader>> {
+        let n = self.core.cpus.len();
+        (0..n).find_map(|k| self.core.cpus[(self.idx + k) % n].free.lock().pop())
+    }
+}
+
+impl Cache for PreallocCache {
+    #[inline]
+    fn alloc(&mut self) -> Option<NonNull<u8>> {
+        let h = self.pop()?;
+        bump(&self.me().slot.counters.allocs, 1);
+        Some(slab::payload(h))
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, obj: NonNull<u8>) {
+        bump(&self.me().slot.counters.frees, 1);
+        self.me().free.lock().push(header(obj));
+    }
+
+    fn alloc_replacing(&mut self) -> Option<NonNull<u8>> {
+        let spare = self.me().spare.lock().take();
+        match spare {
+            Some(SendHeader(h)) => {
+                bump(&self.me().slot.counters.allocs, 1);
+                Some(slab::payload(h))
+            }
+            None => self.alloc(),
+        }
+    }
+
+    unsafe fn free_replaced(&mut self, obj: NonNull<u8>) {
+        bump(&self.me().slot.counters.frees, 1);
+        let mut spare = self.me().spare.lock();
+        match spare.take() {
+            // The replaced element becomes this CPU's spare.
+            None => *spare = Some(SendHeader(header(obj))),
+            Some(s) => {
+                *spare = Some(s);
+                drop(spare);
+                self.me().free.lock().push(header(obj));
+            }
+        }
+    }
+}
+
+impl Drop for PreallocCache {
+    fn drop(&mut self) {
+        self.me().slot.release();
+    }
+}
