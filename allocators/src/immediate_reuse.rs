@@ -30,6 +30,13 @@ pub(crate) struct MaShared {
     /// free_llist_extra: objects that callbacks free to this CPU, and a dropped cache's list.
     extra: Mutex<ObjList>,
     extra_len: AtomicUsize,
+    /// free-rcu only (bpf_mem_cache_free_rcu): the batch waiting for an RCU grace period,
+    /// whether its callback is in flight, and the head it is queued with.
+    pub(crate) waiting_for_gp: Mutex<ObjList>,
+    pub(crate) call_rcu_in_progress: AtomicBool,
+    pub(crate) rcu: UnsafeCell<RcuHead>,
+    /// The owner's `tgt`, for callbacks (the kernel's callback reads `c->tgt`).
+    pub(crate) tgt_hint: std::sync::atomic::AtomicPtr<MaShared>,
     core: *const MaCore,
 }
 
@@ -40,6 +47,11 @@ unsafe impl Sync for MaShared {}
 unsafe impl Send for MaShared {}
 
 impl MaShared {
+    /// Adds objects that have passed an RCU grace period to free_by_rcu_ttrace.
+    pub(crate) fn free_by_rcu_ttrace_push(&self, l: &mut ObjList) {
+        self.free_by_rcu_ttrace.lock().prepend(l);
+    }
+
     pub(crate) fn core_ptr(&self) -> *const MaCore {
         self.core
     }
@@ -79,6 +91,10 @@ impl MaCore {
                         rcu_ttrace: UnsafeCell::new(RcuHead::new()),
                         extra: Mutex::default(),
                         extra_len: AtomicUsize::new(0),
+                        waiting_for_gp: Mutex::default(),
+                        call_rcu_in_progress: AtomicBool::new(false),
+                        rcu: UnsafeCell::new(RcuHead::new()),
+                        tgt_hint: Default::default(),
                         core,
                     })
                     .collect(),
@@ -105,6 +121,8 @@ impl MaCore {
             debug_assert!(!c.ttrace_in_progress.load(Ordering::Acquire));
             std::mem::take(&mut *c.extra.lock()).free_all(&self.slab, shard);
             c.extra_len.store(0, Ordering::Relaxed);
+            debug_assert!(!c.call_rcu_in_progress.load(Ordering::Acquire));
+            std::mem::take(&mut *c.waiting_for_gp.lock()).free_all(&self.slab, shard);
             let n = std::mem::take(&mut *c.free_by_rcu_ttrace.lock()).free_all(&self.slab, shard)
                 + std::mem::take(&mut *c.waiting_for_gp_ttrace.lock()).free_all(&self.slab, shard);
             self.gp_done.fetch_add(n as u64, Ordering::Relaxed);
@@ -119,9 +137,9 @@ pub(crate) struct MaCache {
     pub(crate) idx: usize,
     free: ObjList,
     /// The allocating cache of the object freed last (memalloc.c's `c->tgt`).
-    tgt: *const MaShared,
+    pub(crate) tgt: *const MaShared,
     pub(crate) rcu: ThreadHandle,
-    tt: ThreadHandle,
+    pub(crate) tt: ThreadHandle,
 }
 
 impl MaCache {
@@ -144,6 +162,12 @@ impl MaCache {
     #[inline]
     pub(crate) fn me(&self) -> &MaShared {
         &self.core.caches[self.idx]
+    }
+
+    /// Whether the next allocation runs the refill work.
+    #[inline]
+    pub(crate) fn below_low(&self) -> bool {
+        self.free.len() < self.core.wm.low
     }
 
     #[inline]
@@ -227,7 +251,7 @@ impl MaCache {
 }
 
 /// Starts the tasks-trace callback of `c` unless one is in flight.
-fn do_call_rcu_ttrace(c: &MaShared, tt: &ThreadHandle) {
+pub(crate) fn do_call_rcu_ttrace(c: &MaShared, tt: &ThreadHandle) {
     if c.ttrace_in_progress.swap(true, Ordering::AcqRel) {
         return;
     }

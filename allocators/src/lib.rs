@@ -14,6 +14,7 @@ mod watermarks;
 
 mod call_rcu_free;
 mod free_after_gp;
+mod free_rcu;
 mod immediate_reuse;
 mod malloc_call_rcu;
 mod prealloc;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 pub use call_rcu_free::CallRcuFree;
 pub use env::Env;
 pub use free_after_gp::FreeAfterGp;
+pub use free_rcu::FreeRcu;
 pub use immediate_reuse::ImmediateReuse;
 pub use malloc_call_rcu::MallocCallRcu;
 pub use prealloc::Prealloc;
@@ -141,6 +143,7 @@ pub const FLAVORS: &[&str] = &[
     ReuseAfterGp::NAME,
     FreeAfterGp::NAME,
     CallRcuFree::NAME,
+    FreeRcu::NAME,
     Prealloc::NAME,
 ];
 
@@ -160,6 +163,7 @@ pub fn with_flavor<V: FlavorVisitor>(name: &str, v: V) -> Option<V::Output> {
         CallRcuFree::NAME => v.visit::<CallRcuFree>(),
         MallocCallRcu::NAME => v.visit::<MallocCallRcu>(),
         Prealloc::NAME => v.visit::<Prealloc>(),
+        FreeRcu::NAME => v.visit::<FreeRcu>(),
         _ => return None,
     })
 }

@@ -7,8 +7,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 
 use allocators::{
-    AllocConfig, Allocator, Cache, CallRcuFree, Env, FreeAfterGp, ImmediateReuse, MallocCallRcu,
-    Prealloc, ReuseAfterGp,
+    AllocConfig, Allocator, Cache, CallRcuFree, Env, FreeAfterGp, FreeRcu, ImmediateReuse,
+    MallocCallRcu, Prealloc, ReuseAfterGp,
 };
 
 fn make<A: Allocator>(nr_caches: usize) -> (Arc<A>, Env) {
@@ -195,6 +195,7 @@ flavor_tests!(free_after_gp, FreeAfterGp);
 flavor_tests!(call_rcu_free, CallRcuFree);
 flavor_tests!(malloc_call_rcu, MallocCallRcu);
 flavor_tests!(prealloc, Prealloc);
+flavor_tests!(free_rcu, FreeRcu);
 
 /// The preallocated map never touches the system allocator after setup, runs dry at its
 /// capacity, steals from other CPUs' lists, and swaps replaced elements with the spare.
@@ -248,6 +249,7 @@ fn grace_period_flavors_never_reuse_under_a_reader() {
     no_reuse_under_reader::<CallRcuFree>();
     no_reuse_under_reader::<FreeAfterGp>();
     no_reuse_under_reader::<MallocCallRcu>();
+    no_reuse_under_reader::<FreeRcu>();
 }
 
 /// Every object reuse-after-gp hands out again was freed at least a grace period earlier: the
@@ -298,5 +300,30 @@ fn free_after_gp_returns_everything_to_the_slab() {
     // Only the never-handed-out part of the last refill batch stays cached.
     assert!(s.to_slab >= 10_000 - 96, "{s:?}");
     assert_eq!(s.waiting_gp, 0);
+    assert_eq!(a.drain().leaked, 0);
+}
+
+/// free-rcu keeps one RCU callback in flight per cache; frees that arrive meanwhile ask for an
+/// urgent quiescent state, which is what ends a grace period that pacing would hold for an hour.
+#[test]
+fn free_rcu_requests_urgent_grace_periods() {
+    let env = Env::new(
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::ZERO,
+    );
+    let a = Arc::new(FreeRcu::new(&AllocConfig::new(24, 1, env.clone())));
+    let mut c = a.cache(0);
+    let mut rounds = 0;
+    while env.rcu.stats().grace_periods == 0 {
+        for _ in 0..200 {
+            let o = c.alloc().unwrap();
+            unsafe { c.free(o) };
+        }
+        rounds += 1;
+        assert!(rounds < 1_000_000, "the in-flight grace period never ended");
+        std::thread::yield_now();
+    }
+    assert!(env.rcu.stats().urgent_requests > 0);
+    drop(c);
     assert_eq!(a.drain().leaked, 0);
 }

@@ -49,6 +49,8 @@ pub struct DomainStats {
     /// Total and longest grace-period duration (from its start to its end), nanoseconds.
     pub gp_ns_total: u64,
     pub gp_ns_max: u64,
+    /// Urgent quiescent-state requests that found no request pending.
+    pub urgent_requests: u64,
 }
 
 /// One grace-period domain. Cheap to clone; the background thread stops when the last clone
@@ -88,6 +90,7 @@ pub(crate) struct Inner {
     done: Mutex<()>,
     done_cv: Condvar,
     grace_periods: AtomicU64,
+    urgent_requests: AtomicU64,
     gp_ns_total: AtomicU64,
     gp_ns_max: AtomicU64,
     invoked: AtomicU64,
@@ -117,6 +120,7 @@ impl Domain {
             done: Mutex::new(()),
             done_cv: Condvar::new(),
             grace_periods: AtomicU64::new(0),
+            urgent_requests: AtomicU64::new(0),
             gp_ns_total: AtomicU64::new(0),
             gp_ns_max: AtomicU64::new(0),
             invoked: AtomicU64::new(0),
@@ -242,6 +246,7 @@ impl Domain {
             callbacks_pending: pending,
             gp_ns_total: inner.gp_ns_total.load(Ordering::Relaxed),
             gp_ns_max: inner.gp_ns_max.load(Ordering::Relaxed),
+            urgent_requests: inner.urgent_requests.load(Ordering::Relaxed),
         }
     }
 
@@ -293,6 +298,9 @@ impl Inner {
     /// The pacing a normal grace-period request for `cookie` waits; cut short by an urgent
     /// request or by someone else's grace period completing the cookie.
     fn pace_caller(&self, cookie: u64) {
+        if self.gp_delay.is_zero() {
+            return;
+        }
         let end = Instant::now() + self.gp_delay;
         while !self.urgent.load(Ordering::Relaxed) && !self.poll(cookie) {
             let now = Instant::now();
@@ -304,7 +312,11 @@ impl Inner {
     }
 
     fn request_urgent(&self) {
-        self.urgent.store(true, Ordering::SeqCst);
+        // Cheap when one is pending: free paths call this on every refill.
+        if self.urgent.load(Ordering::Relaxed) || self.urgent.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.urgent_requests.fetch_add(1, Ordering::Relaxed);
         let _g = self.work.lock().unwrap();
         self.work_cv.notify_all();
     }
@@ -417,6 +429,8 @@ impl Inner {
         };
         let mut g = self.done.lock().unwrap();
         while !all_done() {
+            // A barrier is teardown: hurry the grace periods it waits for.
+            self.request_urgent();
             // The timeout only guards against a wake-up raced between the check and the wait.
             g = self
                 .done_cv

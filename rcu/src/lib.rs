@@ -12,11 +12,16 @@
 
 mod callback;
 mod domain;
+mod kfree;
 mod membarrier;
 mod reader;
 mod seq;
 
 pub use callback::{CallbackFn, RcuHead};
 pub use domain::{Domain, DomainConfig, DomainStats};
+pub use kfree::{
+    FreeFn, KfreeConfig, KfreeHandle, KfreeHead, KfreeRcu, KfreeStats, ReclaimMode, BLOCK_BYTES,
+    BLOCK_SLOTS, DEFAULT_CACHED_BLOCKS, DEFAULT_DRAIN_PERIOD, KFREE_N_BATCHES,
+};
 pub use reader::{ReadGuard, ThreadHandle};
 pub use seq::{seq_done, seq_snap};

@@ -3,6 +3,7 @@
 
 mod hash;
 pub mod htab;
+pub mod kfree_scale;
 mod percpu_counter;
 pub mod use_cases;
 

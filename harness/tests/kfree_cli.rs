@@ -1,0 +1,127 @@
+//! `htab-mem kfree-rcu`: bad input is one line and exit status 2; a tiny run prints the
+//! kernel's rcuscale line for every mode and frees everything.
+
+use std::process::{Command, Output};
+
+fn kfree_rcu(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_htab-mem"))
+        .arg("kfree-rcu")
+        .args(args)
+        .output()
+        .expect("running htab-mem kfree-rcu")
+}
+
+#[test]
+fn bad_input_is_one_line_and_status_2() {
+    let json = std::env::temp_dir().join(format!("kfree-never-{}.json", std::process::id()));
+    let js = json.to_str().unwrap().to_string();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--nthreads", "0"], "--nthreads"),
+        (&["--alloc-num", "0"], "--alloc-num"),
+        (&["--loops", "0"], "--loops"),
+        (&["--mult", "0"], "--mult"),
+        (&["--cached-blocks", "0"], "--cached-blocks"),
+        (&["--drain-ms", "0"], "--drain-ms"),
+        (&["--nthreads", "two"], "two"),
+        (&["--loops", "-1"], "-1"),
+        (&["--alloc-num", "1e3"], "1e3"),
+        (&["--mode", "lazy"], "unknown --mode"),
+        (&["--json", "/nonexistent-dir/x.json"], "does not exist"),
+    ];
+    for (args, needle) in cases {
+        let mut a = args.to_vec();
+        if !args.contains(&"--json") {
+            a.extend(["--json", &js]);
+        }
+        let out = kfree_rcu(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert!(!json.exists(), "{args:?} wrote a result file");
+    }
+}
+
+#[test]
+fn tiny_run_prints_the_kernel_line_per_mode() {
+    let json = std::env::temp_dir().join(format!("kfree-tiny-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&json);
+    let out = kfree_rcu(&[
+        "--nthreads",
+        "2",
+        "--alloc-num",
+        "100",
+        "--loops",
+        "2",
+        "--mode",
+        "all",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kernel_lines = stdout.lines().filter(|l| is_kernel_line(l, 2)).count();
+    assert_eq!(kernel_lines, 3, "{stdout}");
+    for mode in ["call-rcu", "batched", "batched-polled"] {
+        assert!(stdout.contains(&format!("kfree-rcu: {mode}: ")), "{stdout}");
+    }
+    assert!(stdout.contains("400 objects, 0 leaked"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for r in results {
+        assert_eq!(r["objects"], 400);
+        assert_eq!(r["leaked"], 0);
+    }
+    let polled = &results[2]["kfree"];
+    assert_eq!(polled["pointers_batched"], 400);
+    assert_eq!(polled["blocks_allocated"], polled["blocks_freed"]);
+    let _ = std::fs::remove_file(&json);
+}
+
+/// `Total time taken by all kfree'ers: N ns, loops: L, batches: B, memory footprint: M MB`
+fn is_kernel_line(l: &str, loops: u64) -> bool {
+    let num = |s: &str| s.strip_prefix('-').unwrap_or(s).parse::<u64>().is_ok();
+    let Some(rest) = l.strip_prefix("Total time taken by all kfree'ers: ") else {
+        return false;
+    };
+    let Some((ns, rest)) = rest.split_once(" ns, loops: ") else {
+        return false;
+    };
+    let Some((lo, rest)) = rest.split_once(", batches: ") else {
+        return false;
+    };
+    let Some((b, rest)) = rest.split_once(", memory footprint: ") else {
+        return false;
+    };
+    let Some(mb) = rest.strip_suffix(" MB") else {
+        return false;
+    };
+    ns.parse::<u64>().is_ok()
+        && lo.parse::<u64>() == Ok(loops)
+        && b.parse::<u64>().is_ok()
+        && num(mb)
+}
+
+#[test]
+fn kernel_line_matcher() {
+    assert!(is_kernel_line(
+        "Total time taken by all kfree'ers: 8535693700 ns, loops: 2, batches: 1188, memory footprint: 22 MB",
+        2
+    ));
+    assert!(!is_kernel_line(
+        "Total time taken by all kfree'ers: 85 ns, loops: 3, batches: 1, memory footprint: 22 MB",
+        2
+    ));
+    assert!(!is_kernel_line(
+        "Total time taken by all kfree'ers: x ns, loops: 2, batches: 1, memory footprint: 2 MB",
+        2
+    ));
+}

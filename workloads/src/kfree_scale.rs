@@ -1,0 +1,206 @@
+//! The kfree_rcu scalability test of kernel/rcu/rcuscale.c (`kfree_scale_thread`): threads
+//! started together each run `loops` x `alloc_num` rounds of allocate-then-free-via-RCU, and
+//! the last one to finish reports the time since its start and the grace periods elapsed.
+
+use std::alloc::{self, Layout};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use rcu::{Domain, KfreeConfig, KfreeHead, KfreeRcu, KfreeStats, RcuHead, ReclaimMode};
+
+/// How objects are freed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KfreeMode {
+    /// One `call_rcu` per object, its callback frees it (`kfree_by_call_rcu`).
+    CallRcu,
+    /// `kvfree_rcu` with whole-batch reclaim (the kernel before seed 002).
+    Batched,
+    /// `kvfree_rcu` with per-block polled reclaim (seed 002).
+    BatchedPolled,
+}
+
+impl KfreeMode {
+    pub const ALL: [KfreeMode; 3] = [
+        KfreeMode::CallRcu,
+        KfreeMode::Batched,
+        KfreeMode::BatchedPolled,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KfreeMode::CallRcu => "call-rcu",
+            KfreeMode::Batched => "batched",
+            KfreeMode::BatchedPolled => "batched-polled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KfreeMode> {
+        Self::ALL.into_iter().find(|m| m.name() == s)
+    }
+}
+
+/// The test's parameters (rcuscale's module parameters).
+#[derive(Clone, Debug)]
+pub struct ScaleConfig {
+    pub nthreads: usize,
+    pub alloc_num: usize,
+    pub loops: usize,
+    pub mult: usize,
+    pub mode: KfreeMode,
+    pub drain_period: Duration,
+    pub cached_blocks: usize,
+}
+
+/// rcuscale's `struct kfree_obj { char kfree_obj[8]; struct rcu_head rh; }`: the 8 bytes
+/// hold the allocation's size here (the kernel's slab knows it; our free needs it), and the
+/// head is an `RcuHead` (call-rcu) or a `KfreeHead` (kvfree_rcu), both 24 bytes.
+pub const OBJ_BASE: usize = 8 + HEAD_BYTES;
+const HEAD_BYTES: usize = 24;
+const _: () = assert!(std::mem::size_of::<RcuHead>() == HEAD_BYTES);
+const _: () = assert!(std::mem::size_of::<KfreeHead>() == HEAD_BYTES);
+
+/// What one run measured.
+#[derive(Clone, Debug, Default)]
+pub struct ScaleResult {
+    /// From the last-finishing thread's start to its end (rcuscale's "Total time").
+    pub total_ns: u64,
+    /// Grace periods completed between the last thread's start and the last thread's end.
+    pub batches: u64,
+    pub objects: u64,
+    /// kvfree_rcu counters after the final drain (batched modes).
+    pub kfree: Option<KfreeStats>,
+    /// Callbacks the domain invoked during the test and the drain (call-rcu mode).
+    pub callbacks_invoked: u64,
+}
+
+fn obj_layout(mult: usize) -> Layout {
+    Layout::from_size_align(mult * OBJ_BASE, 8).expect("object layout")
+}
+
+/// Allocates one object and records its size in its first 8 bytes.
+fn alloc_obj(layout: Layout) -> NonNull<u8> {
+    // SAFETY: the layout has a non-zero size (mult >= 1).
+    let p = unsafe { alloc::alloc(layout) };
+    let Some(p) = NonNull::new(p) else {
+        alloc::handle_alloc_error(layout)
+    };
+    // SAFETY: at least 32 bytes, 8-aligned, ours.
+    unsafe { (p.as_ptr() as *mut usize).write(layout.size()) };
+    p
+}
+
+/// Frees an object made by `alloc_obj` (`kfree`).
+unsafe fn free_obj(p: *mut u8) {
+    // SAFETY: `p` came from `alloc_obj`, whose first word is the allocation's size.
+    unsafe {
+        let size = (p as *const usize).read();
+        alloc::dealloc(p, Layout::from_size_align_unchecked(size, 8));
+    }
+}
+
+/// `kfree_call_rcu`: the callback recovers the object from its head (container_of).
+unsafe fn free_obj_cb(head: NonNull<RcuHead>) {
+    // SAFETY: the head sits 8 bytes into an object made by `alloc_obj`.
+    unsafe { free_obj((head.as_ptr() as *mut u8).sub(8)) }
+}
+
+/// Runs the test. `on_thread_start(i)` runs first on each thread (pinning); `on_tick` runs
+/// on the calling thread about every `tick` while the threads work (memory sampling).
+pub fn run(
+    cfg: &ScaleConfig,
+    domain: &Domain,
+    on_thread_start: &(dyn Fn(usize) + Sync),
+    tick: Duration,
+    on_tick: &mut dyn FnMut(),
+) -> ScaleResult {
+    let kfree = match cfg.mode {
+        KfreeMode::CallRcu => None,
+        m => Some(KfreeRcu::new(
+            domain,
+            KfreeConfig {
+                mode: if m == KfreeMode::Batched {
+                    ReclaimMode::Batched
+                } else {
+                    ReclaimMode::Polled
+                },
+                drain_period: cfg.drain_period,
+                cached_blocks: cfg.cached_blocks,
+            },
+        )),
+    };
+    let layout = obj_layout(cfg.mult);
+    let n = cfg.nthreads;
+    let go = Barrier::new(n + 1);
+    let started = AtomicUsize::new(0);
+    let ended = AtomicUsize::new(0);
+    let gp_start = AtomicU64::new(0);
+    let out = Mutex::new((0u64, 0u64));
+    let cb_base = domain.stats().callbacks_invoked;
+
+    std::thread::scope(|s| {
+        for i in 0..n {
+            let (go, started, ended, gp_start, out, kfree) =
+                (&go, &started, &ended, &gp_start, &out, &kfree);
+            s.spawn(move || {
+                on_thread_start(i);
+                let rcu_h = domain.register();
+                let kh = kfree.as_ref().map(|k| k.register());
+                go.wait();
+                let start = Instant::now();
+                if started.fetch_add(1, Ordering::AcqRel) + 1 == n {
+                    gp_start.store(domain.stats().grace_periods, Ordering::Release);
+                }
+                for _ in 0..cfg.loops {
+                    for _ in 0..cfg.alloc_num {
+                        let p = alloc_obj(layout);
+                        // SAFETY: the object is fresh and 32+ bytes; its head at offset 8
+                        // stays valid until the free below runs, which frees it once.
+                        unsafe {
+                            let head = p.as_ptr().add(8);
+                            match &kh {
+                                None => {
+                                    let h = head as *mut RcuHead;
+                                    h.write(RcuHead::new());
+                                    rcu_h.call(NonNull::new_unchecked(h), free_obj_cb);
+                                }
+                                Some(kh) => {
+                                    let h = head as *mut KfreeHead;
+                                    h.write(KfreeHead::new());
+                                    kh.kvfree_rcu_headed(p, NonNull::new_unchecked(h), free_obj);
+                                }
+                            }
+                        }
+                    }
+                    std::thread::yield_now(); // cond_resched()
+                }
+                if ended.fetch_add(1, Ordering::AcqRel) + 1 == n {
+                    let ns = start.elapsed().as_nanos() as u64;
+                    let gps = domain.stats().grace_periods - gp_start.load(Ordering::Acquire);
+                    *out.lock().unwrap() = (ns, gps);
+                }
+            });
+        }
+        go.wait();
+        while ended.load(Ordering::Acquire) < n {
+            on_tick();
+            std::thread::sleep(tick);
+        }
+        on_tick();
+    });
+
+    let (total_ns, batches) = *out.lock().unwrap();
+    let kstats = kfree.as_ref().map(|k| {
+        k.drain();
+        k.stats()
+    });
+    domain.barrier();
+    ScaleResult {
+        total_ns,
+        batches,
+        objects: (n * cfg.loops * cfg.alloc_num) as u64,
+        kfree: kstats,
+        callbacks_invoked: domain.stats().callbacks_invoked - cb_base,
+    }
+}
