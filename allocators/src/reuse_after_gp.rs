@@ -54,7 +54,25 @@ struct Core {
     env: Env,
     wm: Watermarks,
     gp_done: AtomicU64,
+    /// Fault injection: every batch descriptor "allocation" fails.
+    fail_batch_alloc: bool,
+    /// Batches that took the synchronize_rcu_expedited fallback.
+    expedited_fallbacks: AtomicU64,
+    /// The kworker of the fallback path, started on first use.
+    fallback: Mutex<Option<Fallback>>,
 }
+
+/// The fallback runs where the kernel's kworker runs it: off the freeing thread, which may be
+/// inside a read-side section and so could never wait for a grace period itself.
+struct Fallback {
+    tx: std::sync::mpsc::Sender<(usize, ObjList)>,
+    worker: std::thread::JoinHandle<()>,
+}
+
+/// A pointer to the Core for its own fallback worker, which Core joins before it goes.
+struct CorePtr(*const Core);
+// SAFETY: Core is Sync and outlives the worker (Drop joins it).
+unsafe impl Send for CorePtr {}
 
 pub struct ReuseAfterGp {
     core: Arc<Core>,
@@ -95,6 +113,9 @@ impl Allocator for ReuseAfterGp {
                 env: cfg.env.clone(),
                 wm,
                 gp_done: AtomicU64::new(0),
+                fail_batch_alloc: cfg.fail_batch_alloc,
+                expedited_fallbacks: AtomicU64::new(0),
+                fallback: Mutex::new(None),
             }
         });
         ReuseAfterGp { core }
@@ -135,11 +156,45 @@ impl Core {
         )
     }
 
+    /// Hands a batch to the fallback worker: synchronize_rcu_expedited, then reusable.
+    fn fallback(&self, idx: usize, list: ObjList) {
+        let mut f = self.fallback.lock();
+        let f = f.get_or_insert_with(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<(usize, ObjList)>();
+            let core = CorePtr(self);
+            let worker = std::thread::Builder::new()
+                .name("reuse-fallback".into())
+                .spawn(move || {
+                    let core = core;
+                    // SAFETY: see CorePtr.
+                    let core = unsafe { &*core.0 };
+                    while let Ok((idx, list)) = rx.recv() {
+                        core.env.rcu.synchronize_expedited();
+                        core.expedited_fallbacks.fetch_add(1, Ordering::Relaxed);
+                        let c = &core.caches[idx];
+                        // SAFETY: a grace period has passed since these were freed.
+                        unsafe { reuse_ready(c as *const Shared as *const (), list) };
+                    }
+                })
+                .expect("spawning the reuse fallback worker");
+            Fallback { tx, worker }
+        });
+        f.tx.send((idx, list))
+            .expect("the fallback worker lives as long as Core");
+    }
+
     fn drain(&self) -> AllocStats {
         self.env.barrier();
+        // Fallback batches in flight finish with their own expedited grace period.
+        while self
+            .caches
+            .iter()
+            .any(|c| c.reuse_cb_in_progress.load(Ordering::Acquire) != 0)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let shard = self.slab.gp_shard();
         for c in self.caches.iter() {
-            debug_assert_eq!(c.reuse_cb_in_progress.load(Ordering::Acquire), 0);
             let (a, b) = {
                 let mut r = c.reuse.lock();
                 r.abort = true;
@@ -159,6 +214,17 @@ impl Core {
 impl Drop for Core {
     fn drop(&mut self) {
         self.drain();
+        if let Some(f) = self.fallback.lock().take() {
+            drop(f.tx);
+            let _ = f.worker.join();
+        }
+    }
+}
+
+impl ReuseAfterGp {
+    /// Batches that fell back to synchronize_rcu_expedited (fault injection).
+    pub fn expedited_fallbacks(&self) -> u64 {
+        self.core.expedited_fallbacks.load(Ordering::Relaxed)
     }
 }
 
@@ -220,6 +286,11 @@ impl ReuseAfterGpCache {
             return;
         }
         me.reuse_cb_in_progress.fetch_add(1, Ordering::Relaxed);
+        if self.core.fail_batch_alloc {
+            // kmalloc of the batch descriptor failed.
+            self.core.fallback(self.idx, list);
+            return;
+        }
         // SAFETY: `me` lives in Core, which waits for callbacks before it goes.
         unsafe {
             send_after_gp(

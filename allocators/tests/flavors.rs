@@ -327,3 +327,41 @@ fn free_rcu_requests_urgent_grace_periods() {
     drop(c);
     assert_eq!(a.drain().leaked, 0);
 }
+
+/// With every batch descriptor allocation failing, reuse-after-gp falls back to an expedited
+/// grace period (off the freeing thread) and still never reuses an object early.
+#[test]
+fn reuse_after_gp_expedited_fallback_keeps_the_reuse_rule() {
+    let env = Env::default();
+    let mut cfg = AllocConfig::new(24, 1, env.clone());
+    cfg.fail_batch_alloc = true;
+    let a = Arc::new(ReuseAfterGp::new(&cfg));
+    let mut c = a.cache(0);
+    let mut freed_at: std::collections::HashMap<usize, u64> = Default::default();
+    let mut live = Vec::new();
+    let mut reused = 0;
+    for n in 0..100_000u64 {
+        let o = c.alloc().unwrap();
+        if let Some(cookie) = freed_at.remove(&(o.as_ptr() as usize)) {
+            assert!(
+                env.rcu.poll_state(cookie),
+                "reused before a grace period elapsed"
+            );
+            reused += 1;
+        }
+        live.push(o);
+        if live.len() > 100 || n % 2 == 0 {
+            let o = live.swap_remove(0);
+            freed_at.insert(o.as_ptr() as usize, env.rcu.get_state());
+            unsafe { c.free(o) };
+        }
+    }
+    for o in live {
+        unsafe { c.free(o) };
+    }
+    drop(c);
+    let s = a.drain();
+    assert!(a.expedited_fallbacks() > 0, "the fallback never ran");
+    assert!(reused > 0);
+    assert_eq!(s.leaked, 0);
+}

@@ -42,6 +42,8 @@ pub enum Cmd {
     Compare(crate::cmd::compare::Args),
     /// Render SVG plots of a result file.
     Plot(crate::cmd::plot::Args),
+    /// Render the static HTML dashboard of the result sets under results/.
+    Dashboard(crate::cmd::dashboard::Args),
     /// The kernel's rcuscale kfree_rcu test: call_rcu per object vs batched kvfree_rcu.
     KfreeRcu(crate::cmd::kfree_rcu::Args),
     /// samples/bpf map_perf_test: hash, per-CPU hash, LRU and lookup tests.
@@ -81,7 +83,8 @@ pub struct RunArgs {
     )]
     pub duration: u64,
 
-    /// no_op, overwrite, batch_add_batch_del or add_del_on_diff_cpu (even -p).
+    /// no_op, overwrite, batch_add_batch_del, add_del_on_diff_cpu (even -p) or lookup_verify
+    /// (the stale-read oracle; at least 2 producers).
     #[arg(long = "use-case", default_value = "overwrite", value_name = "NAME")]
     pub use_case: String,
 
@@ -102,6 +105,11 @@ pub struct RunArgs {
         value_name = "FLAVOR"
     )]
     pub allocator: String,
+
+    /// Fault injection: every batch descriptor allocation of reuse-after-gp fails, so each
+    /// batch takes the synchronize_rcu_expedited fallback.
+    #[arg(long = "fault-batch-alloc")]
+    pub fault_batch_alloc: bool,
 
     /// Use the preallocated map (the kernel bench's --preallocated): the same as -A prealloc.
     #[arg(long = "preallocated")]
@@ -152,6 +160,7 @@ pub struct Config {
     pub flavors: Vec<String>,
     pub rcu_gp_delay_us: u64,
     pub ttrace_gp_delay_us: u64,
+    pub fault_batch_alloc: bool,
     pub quiet: bool,
 }
 
@@ -247,6 +256,7 @@ impl RunArgs {
             flavors,
             rcu_gp_delay_us: self.rcu_gp_delay_us,
             ttrace_gp_delay_us: self.ttrace_gp_delay_us,
+            fault_batch_alloc: self.fault_batch_alloc,
             quiet: self.quiet,
         })
     }

@@ -4,8 +4,10 @@
 pub mod cli;
 pub mod cmd;
 pub mod cpuset;
+pub mod dashboard;
 pub mod host;
 pub mod memory;
+pub mod plot;
 pub mod report;
 pub mod result;
 pub mod runner;

@@ -180,8 +180,8 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
                 affinity: cfg.affinity_desc.clone(),
                 max_entries: cfg.max_entries as u64,
                 value_size: cfg.value_size as u64,
-                use_case: cfg.use_case.clone(),
-                producers: cfg.producers,
+                use_case: Some(cfg.use_case.clone()),
+                producers: Some(cfg.producers),
                 rcu_gp_delay_us: cfg.rcu_gp_delay_us,
                 ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
             },
@@ -213,6 +213,7 @@ fn table_rows(cells: &[CellResult]) -> Vec<report::TableRow> {
                 rss_peak_mib: m.rss_peak.value / MIB,
                 leaked: c.allocator.leaked,
                 status: c.status.clone(),
+                incorrect_per_m: m.incorrect_lookups_per_million.as_ref().map(|x| x.value),
             }
         })
         .collect()
@@ -249,6 +250,9 @@ fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
     }
     if cfg.quiet {
         a.push("-q".into());
+    }
+    if cfg.fault_batch_alloc {
+        a.push("--fault-batch-alloc".into());
     }
     a
 }

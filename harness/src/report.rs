@@ -63,6 +63,8 @@ pub struct TableRow {
     pub leaked: i64,
     /// "ok" | "leak" | "error".
     pub status: String,
+    /// lookup_verify: incorrect lookups per million; a column appears when any row has it.
+    pub incorrect_per_m: Option<f64>,
 }
 
 const HEADER: [&str; 6] = [
@@ -79,31 +81,41 @@ const HEADER: [&str; 6] = [
 /// non-"ok" status is appended to the flavor name; an "error" row has no
 /// numbers ("-") because its measurements are meaningless.
 pub fn comparison_table(rows: &[TableRow]) -> String {
-    let mut cells: Vec<Vec<String>> = vec![HEADER.iter().map(|h| h.to_string()).collect()];
+    let oracle = rows.iter().any(|r| r.incorrect_per_m.is_some());
+    let mut header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
+    if oracle {
+        header.push("incorrect lookups (per M)".into());
+    }
+    let ncols = header.len();
+    let mut cells: Vec<Vec<String>> = vec![header];
     for r in rows {
         let flavor = if r.status == "ok" {
             r.flavor.clone()
         } else {
             format!("{} ({})", r.flavor, r.status)
         };
-        let row = if r.status == "error" {
+        let row = if r.status == "error" && r.incorrect_per_m.is_none() {
             let mut v = vec![flavor];
-            v.resize(HEADER.len(), "-".to_string());
+            v.resize(ncols, "-".to_string());
             v
         } else {
-            vec![
+            let mut v = vec![
                 flavor,
                 format!("{:.2} \u{00B1} {:.2}", r.loops_k, r.loops_k_std),
                 format!("{:.2}", r.mem_avg_mib),
                 format!("{:.2}", r.mem_peak_mib),
                 format!("{:.2}", r.rss_peak_mib),
                 r.leaked.to_string(),
-            ]
+            ];
+            if oracle {
+                v.push(r.incorrect_per_m.map_or("-".into(), |x| format!("{x:.2}")));
+            }
+            v
         };
         cells.push(row);
     }
     // Widths in chars: '±' is one column but two bytes.
-    let widths: Vec<usize> = (0..HEADER.len())
+    let widths: Vec<usize> = (0..ncols)
         .map(|c| {
             cells
                 .iter()
@@ -201,6 +213,7 @@ mod tests {
                 rss_peak_mib: 12.0,
                 leaked: 0,
                 status: "ok".into(),
+                incorrect_per_m: None,
             },
             TableRow {
                 flavor: "free-after-gp".into(),
@@ -211,6 +224,7 @@ mod tests {
                 rss_peak_mib: 250.25,
                 leaked: 42,
                 status: "leak".into(),
+                incorrect_per_m: None,
             },
             TableRow {
                 flavor: "broken".into(),

@@ -34,8 +34,11 @@ pub struct RunConfig {
     pub affinity: String,
     pub max_entries: u64,
     pub value_size: u64,
-    pub use_case: String,
-    pub producers: usize,
+    /// Set by a single run; absent in a matrix file, whose cells vary in both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_case: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producers: Option<usize>,
     pub rcu_gp_delay_us: u64,
     pub ttrace_gp_delay_us: u64,
 }
@@ -107,6 +110,10 @@ pub struct Metrics {
     pub mem_avg: Metric,
     pub mem_peak: Metric,
     pub rss_peak: Metric,
+    /// lookup_verify only: lookups that returned a recycled or inconsistent element, per
+    /// million lookups that found one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incorrect_lookups_per_million: Option<Metric>,
 }
 
 /// Object-allocator counters at the end of a cell.
@@ -297,8 +304,8 @@ mod tests {
                 affinity: "0-1".into(),
                 max_entries: 8192,
                 value_size: 8,
-                use_case: "overwrite".into(),
-                producers: 16,
+                use_case: Some("overwrite".into()),
+                producers: Some(16),
                 rcu_gp_delay_us: 1000,
                 ttrace_gp_delay_us: 10000,
             },
@@ -321,6 +328,7 @@ mod tests {
                     mem_avg: Metric::new(25_176_309.0, Some(1_200_000.0), "bytes"),
                     mem_peak: Metric::new(33_302_118.0, None, "bytes"),
                     rss_peak: Metric::new(40_000_000.0, None, "bytes"),
+                    incorrect_lookups_per_million: None,
                 },
                 allocator: AllocCounters::default(),
                 rcu: Vec::new(),

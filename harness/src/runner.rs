@@ -88,10 +88,10 @@ fn run<A: Allocator, U: UseCase>(
         Duration::from_micros(cfg.ttrace_gp_delay_us),
     );
     // One cache per producer, plus one for setup and teardown on this thread.
-    let alloc = Arc::new(A::new(
-        &AllocConfig::new(elem_size(cfg.value_size), p + 1, env.clone())
-            .with_capacity(cfg.max_entries as usize),
-    ));
+    let mut alloc_cfg = AllocConfig::new(elem_size(cfg.value_size), p + 1, env.clone())
+        .with_capacity(cfg.max_entries as usize);
+    alloc_cfg.fail_batch_alloc = cfg.fault_batch_alloc;
+    let alloc = Arc::new(A::new(&alloc_cfg));
     let map = HTab::new(
         alloc.clone(),
         env.rcu.clone(),
@@ -197,6 +197,7 @@ fn run<A: Allocator, U: UseCase>(
     if let Some(f) = env.rcu.failure().or_else(|| env.tasks_trace.failure()) {
         return Err(f);
     }
+    let verify = uc.verify();
     let mut r = build_result(
         cfg,
         A::NAME,
@@ -208,6 +209,23 @@ fn run<A: Allocator, U: UseCase>(
         unpinned.load(Ordering::Relaxed),
     );
     r.rcu = rcu;
+    if let Some((found, bad)) = verify {
+        let per_m = if found == 0 {
+            0.0
+        } else {
+            bad as f64 * 1e6 / found as f64
+        };
+        r.metrics.incorrect_lookups_per_million =
+            Some(Metric::new(per_m, None, "incorrect lookups per million"));
+        if bad > 0 && A::REUSE_AFTER_GP {
+            r.status = "error".into();
+            r.error = Some(format!(
+                "{bad} of {found} lookups returned a recycled element under {}, which reuses \
+                 only after a grace period: a bug",
+                A::NAME
+            ));
+        }
+    }
     Ok(r)
 }
 
@@ -261,6 +279,7 @@ fn build_result(
             mem_avg: Metric::new(mean(&mem), Some(stddev(&mem)), "bytes"),
             mem_peak: Metric::new(peak as f64, None, "bytes"),
             rss_peak: Metric::new(hwm as f64, None, "bytes"),
+            incorrect_lookups_per_million: None,
         },
         allocator: AllocCounters {
             from_system: drained.from_slab,

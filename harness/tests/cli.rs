@@ -127,8 +127,8 @@ fn a_short_run_reports_in_kernel_formats_and_writes_json() {
 
     let file = read_result_file(&json).expect("result file reads back");
     assert_eq!(file.results.len(), 2);
-    assert_eq!(file.config.use_case, "batch_add_batch_del");
-    assert_eq!(file.config.producers, 2);
+    assert_eq!(file.config.use_case.as_deref(), Some("batch_add_batch_del"));
+    assert_eq!(file.config.producers, Some(2));
     for r in &file.results {
         assert_eq!(r.status, "ok", "{r:?}");
         assert_eq!(r.allocator.leaked, 0);
@@ -161,4 +161,30 @@ fn oversubscription_is_warned_about() {
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("oversubscribed"), "{err}");
+}
+
+#[test]
+fn fault_injected_reuse_after_gp_and_the_oracle_run_clean() {
+    let out = htab_mem(&[
+        "-p",
+        "2",
+        "-w",
+        "1",
+        "-d",
+        "1",
+        "-q",
+        "-A",
+        "reuse-after-gp",
+        "--fault-batch-alloc",
+        "--use-case",
+        "lookup_verify",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("incorrect lookups (per M)"), "{stdout}");
 }

@@ -4,6 +4,8 @@
 mod hash;
 pub mod htab;
 pub mod kfree_scale;
+pub mod lru;
+pub mod map_perf_test;
 mod percpu_counter;
 pub mod use_cases;
 

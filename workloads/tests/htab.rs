@@ -274,3 +274,43 @@ fn add_del_on_diff_cpu_needs_even_producers() {
     let e = workloads::use_cases::AddDelOnDiffCpu::new(3).err().unwrap();
     assert!(e.contains("even"), "{e}");
 }
+
+/// The stale-read oracle: flavors that reuse only after a grace period never let a lookup
+/// return a recycled element.
+#[test]
+fn lookup_verify_finds_no_stale_reads_under_grace_period_flavors() {
+    struct Oracle;
+    impl FlavorVisitor for Oracle {
+        type Output = ();
+        fn visit<A: Allocator>(self) {
+            if !A::REUSE_AFTER_GP {
+                return;
+            }
+            const P: usize = 4;
+            let (map, _env) = new_map::<A>(8192, 16, P + 1);
+            let uc = workloads::use_cases::LookupVerify::new(P).unwrap();
+            let stop = AtomicBool::new(false);
+            thread::scope(|s| {
+                for i in 0..P {
+                    let (map, uc, stop) = (&map, &uc, &stop);
+                    s.spawn(move || {
+                        let mut p = Producer::new(i, P, map.cpu(i), 16);
+                        while !stop.load(Ordering::Relaxed) {
+                            uc.run_loop(&mut p);
+                        }
+                    });
+                }
+                thread::sleep(Duration::from_millis(200));
+                stop.store(true, Ordering::Relaxed);
+            });
+            let (found, bad) = uc.verify().unwrap();
+            assert!(found > 0, "{}: readers found nothing", A::NAME);
+            assert_eq!(bad, 0, "{}: {bad} stale reads of {found}", A::NAME);
+            map.cpu(P).clear();
+            assert_eq!(map.allocator().drain().leaked, 0);
+        }
+    }
+    for f in FLAVORS {
+        with_flavor(f, Oracle).unwrap();
+    }
+}

@@ -1,10 +1,261 @@
-//! Placeholder until this subcommand is written; refuses to run.
+//! `htab-mem map-perf-test`: samples/bpf map_perf_test with the sample's positional
+//! arguments and output lines.
+//!
+//! One worker thread per "process", pinned to online CPU `i mod n`, runs every enabled test
+//! in order, all workers concurrently (the sample forks them and lets each run its tests);
+//! each prints `<i>:<test> <N> events per sec` as it finishes a test. What one event is:
+//! `workloads::map_perf_test`.
 
 use std::process::ExitCode;
+use std::sync::Barrier;
+use std::thread;
+use std::time::Duration;
 
+use allocators::{with_flavor, Allocator, Env, FlavorVisitor, ImmediateReuse, FLAVORS};
+use workloads::map_perf_test::{
+    check_flavor, per_sec, tests_from_flags, Config, Maps, Test, DEFAULT_ITERATIONS,
+    LRU_MAX_ENTRIES, MAX_ENTRIES, NR_TESTS,
+};
+
+use crate::bad_input;
+use crate::host::online_cpus;
+
+/// MAX_NR_CPUS of the sample.
+const MAX_WORKERS: u64 = 1024;
+/// The largest map this accepts (elements are allocated up front for the LRU maps).
+const MAX_MAP_ENTRIES: u64 = 1 << 24;
+
+/// samples/bpf map_perf_test: hash, per-CPU hash, LRU and lookup maps, each test a loop of
+/// "events" (one BPF program run each) per worker.
+///
+/// Tests (bit: name): 0 HASH_PREALLOC, 1 PERCPU_HASH_PREALLOC, 2 HASH_KMALLOC,
+/// 3 PERCPU_HASH_KMALLOC, 4 LRU_HASH_PREALLOC, 5 NOCOMMON_LRU_HASH_PREALLOC, 7 HASH_LOOKUP,
+/// 8 ARRAY_LOOKUP, 10 LRU_HASH_LOOKUP. Not implemented: 6 LPM_KMALLOC, 9
+/// INNER_LRU_HASH_PREALLOC. Example: `map-perf-test 4 8 16348 1000000`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
+pub struct Args {
+    /// Test bitmask, test t runs when FLAGS & (1 << t): 0 HASH_PREALLOC, 1
+    /// PERCPU_HASH_PREALLOC, 2 HASH_KMALLOC, 3 PERCPU_HASH_KMALLOC, 4 LRU_HASH_PREALLOC, 5
+    /// NOCOMMON_LRU_HASH_PREALLOC, 7 HASH_LOOKUP, 8 ARRAY_LOOKUP, 10 LRU_HASH_LOOKUP (6
+    /// LPM_KMALLOC and 9 INNER_LRU_HASH_PREALLOC are not implemented); 0 or absent = all of
+    /// these.
+    #[arg(value_name = "FLAGS")]
+    pub flags: Option<String>,
 
-pub fn run(_a: Args) -> ExitCode {
-    crate::bad_input("this subcommand is not available in this build")
+    /// Worker threads ("processes"), each pinned to online CPU i mod n; 0 or absent = the
+    /// online CPUs.
+    #[arg(value_name = "NUM_PROCS")]
+    pub num_procs: Option<String>,
+
+    /// max_entries of the enabled tests' maps; 0 or absent = each map's own (1000; 10000
+    /// for the LRU maps of tests 4 and 5).
+    #[arg(value_name = "MAX_ENTRIES")]
+    pub max_entries: Option<String>,
+
+    /// Events per worker per test (default 10000).
+    #[arg(value_name = "ITERATIONS")]
+    pub iterations: Option<String>,
+
+    /// bpf_mem_alloc flavor of the non-preallocated maps (tests 2 and 3), default
+    /// immediate-reuse. Preallocated maps (tests 0, 1, 7) always use prealloc, LRU maps their
+    /// own lists: a flavor that no enabled test would use is refused.
+    #[arg(short = 'A', long = "allocator", value_name = "FLAVOR")]
+    pub allocator: Option<String>,
+
+    /// Pacing of RCU grace periods in microseconds (0: none).
+    #[arg(long = "rcu-gp-delay-us", default_value_t = 1000, value_name = "US")]
+    pub rcu_gp_delay_us: u64,
+
+    /// Pacing of RCU-tasks-trace grace periods in microseconds (0: none).
+    #[arg(
+        long = "ttrace-gp-delay-us",
+        default_value_t = 10_000,
+        value_name = "US"
+    )]
+    pub ttrace_gp_delay_us: u64,
+}
+
+/// A positional argument as an unsigned number in `lo..=hi`, or `default` when absent.
+fn number(name: &str, v: &Option<String>, default: u64, lo: u64, hi: u64) -> Result<u64, String> {
+    let Some(s) = v else {
+        return Ok(default);
+    };
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("{name} must be a number in {lo}..={hi}, got '{s}'"))?;
+    if !(lo..=hi).contains(&n) {
+        return Err(format!("{name} must be in {lo}..={hi}, got {n}"));
+    }
+    Ok(n)
+}
+
+/// What a run needs besides the tests' config.
+struct Plan {
+    cfg: Config,
+    flavor: String,
+    online: Vec<usize>,
+    env_delays: (Duration, Duration),
+}
+
+fn plan(a: &Args) -> Result<Plan, String> {
+    let flags = number("FLAGS", &a.flags, 0, 0, (1 << NR_TESTS) - 1).map_err(|e| {
+        // A bit past the last test is an unknown test, not just a big number.
+        match a.flags.as_deref().and_then(|s| s.parse::<u32>().ok()) {
+            Some(f) => tests_from_flags(f).err().unwrap_or(e),
+            None => e,
+        }
+    })?;
+    let tests = tests_from_flags(flags as u32)?;
+    let online = online_cpus();
+    let procs = number("NUM_PROCS", &a.num_procs, 0, 0, MAX_WORKERS)?;
+    let nr_workers = if procs == 0 {
+        online.len()
+    } else {
+        procs as usize
+    };
+    let num_map_entries = number("MAX_ENTRIES", &a.max_entries, 0, 0, MAX_MAP_ENTRIES)? as u32;
+    let iterations = number(
+        "ITERATIONS",
+        &a.iterations,
+        DEFAULT_ITERATIONS as u64,
+        1,
+        u32::MAX as u64,
+    )? as u32;
+    let flavor = match &a.allocator {
+        Some(f) => {
+            if !FLAVORS.contains(&f.as_str()) {
+                return Err(format!(
+                    "unknown allocator flavor '{f}' (one of: {})",
+                    FLAVORS.join(", ")
+                ));
+            }
+            check_flavor(&tests, f)?;
+            f.clone()
+        }
+        None => ImmediateReuse::NAME.to_string(),
+    };
+    Ok(Plan {
+        cfg: Config {
+            tests,
+            nr_workers,
+            num_map_entries,
+            iterations,
+        },
+        flavor,
+        online,
+        env_delays: (
+            Duration::from_micros(a.rcu_gp_delay_us),
+            Duration::from_micros(a.ttrace_gp_delay_us),
+        ),
+    })
+}
+
+/// The sample's printf of each test, for worker `cpu` and figure `v`.
+pub fn line(t: Test, cpu: usize, v: u64) -> String {
+    match t {
+        Test::HashPrealloc => format!("{cpu}:hash_map_perf pre-alloc {v} events per sec"),
+        Test::PercpuHashPrealloc => {
+            format!("{cpu}:percpu_hash_map_perf pre-alloc {v} events per sec")
+        }
+        Test::HashKmalloc => format!("{cpu}:hash_map_perf kmalloc {v} events per sec"),
+        Test::PercpuHashKmalloc => format!("{cpu}:percpu_hash_map_perf kmalloc {v} events per sec"),
+        Test::LruHashPrealloc => format!("{cpu}:lru_hash_map_perf pre-alloc {v} events per sec"),
+        Test::NocommonLruHashPrealloc => {
+            format!("{cpu}:nocommon_lru_hash_map_perf pre-alloc {v} events per sec")
+        }
+        Test::LpmKmalloc => format!("{cpu}:lpm_perf kmalloc {v} events per sec"),
+        Test::HashLookup => format!("{cpu}:hash_lookup {v} lookups per sec"),
+        Test::ArrayLookup => format!("{cpu}:array_lookup {v} lookups per sec"),
+        Test::InnerLruHashPrealloc => {
+            format!("{cpu}:inner_lru_hash_map_perf pre-alloc {v} events per sec")
+        }
+        Test::LruHashLookup => format!("{cpu}:lru_hash_lookup_perf pre-alloc {v} events per sec"),
+    }
+}
+
+struct RunFlavor<'a>(&'a Plan);
+
+impl FlavorVisitor for RunFlavor<'_> {
+    type Output = Result<(), String>;
+    fn visit<A: Allocator>(self) -> Result<(), String> {
+        run_flavor::<A>(self.0)
+    }
+}
+
+fn run_flavor<A: Allocator>(p: &Plan) -> Result<(), String> {
+    let cfg = &p.cfg;
+    let env = Env::new(p.env_delays.0, p.env_delays.1);
+    let maps = Maps::<A>::new(cfg, env)?;
+    let n = cfg.nr_workers;
+    let start = Barrier::new(n);
+    thread::scope(|s| {
+        for i in 0..n {
+            let (maps, start) = (&maps, &start);
+            let cpu = p.online[i % p.online.len()];
+            thread::Builder::new()
+                .name(format!("map-perf-{i}"))
+                .spawn_scoped(s, move || {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                        eprintln!("htab-mem: warning: worker {i} could not be pinned to CPU {cpu}");
+                    }
+                    let mut w = maps.worker(i);
+                    start.wait();
+                    for &t in &cfg.tests {
+                        let took = w.run(t, cfg.iterations);
+                        println!("{}", line(t, i, per_sec(t, cfg.iterations, took)));
+                    }
+                })
+                .expect("spawning a worker");
+        }
+    });
+    maps.teardown()
+}
+
+pub fn run(a: Args) -> ExitCode {
+    let p = match plan(&a) {
+        Ok(p) => p,
+        Err(e) => return bad_input(&e),
+    };
+    let cfg = &p.cfg;
+    let names: Vec<String> = cfg
+        .tests
+        .iter()
+        .map(|t| format!("{} ({})", t.bit(), t.name()))
+        .collect();
+    let entries = match cfg.num_map_entries {
+        0 => format!("max_entries {MAX_ENTRIES} (LRU {LRU_MAX_ENTRIES})"),
+        n => format!("max_entries {n}"),
+    };
+    let flavor = if cfg.tests.iter().any(|t| t.uses_mem_alloc()) {
+        format!(", flavor {}", p.flavor)
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "htab-mem: map_perf_test: tests {}; {} workers, {entries}, {} iterations{flavor}",
+        names.join(", "),
+        cfg.nr_workers,
+        cfg.iterations
+    );
+    if a.flags.as_deref().is_none_or(|f| f.parse() == Ok(0u64)) {
+        eprintln!(
+            "htab-mem: note: tests 6 (LPM_KMALLOC) and 9 (INNER_LRU_HASH_PREALLOC) are not \
+             implemented and were skipped"
+        );
+    }
+    if cfg.nr_workers > p.online.len() {
+        eprintln!(
+            "htab-mem: warning: {} workers on {} online CPUs: workers share CPUs",
+            cfg.nr_workers,
+            p.online.len()
+        );
+    }
+    match with_flavor(&p.flavor, RunFlavor(&p)) {
+        Some(Ok(())) => ExitCode::SUCCESS,
+        Some(Err(e)) => {
+            eprintln!("htab-mem: error: {e}");
+            ExitCode::FAILURE
+        }
+        None => bad_input(&format!("unknown allocator flavor '{}'", p.flavor)),
+    }
 }

@@ -1,6 +1,7 @@
 //! Subcommands, one module each.
 
 pub mod compare;
+pub mod dashboard;
 pub mod export;
 pub mod kfree_rcu;
 pub mod map_perf_test;
@@ -19,6 +20,7 @@ pub fn run(cmd: Cmd) -> ExitCode {
         Cmd::Export(a) => export::run(a),
         Cmd::Compare(a) => compare::run(a),
         Cmd::Plot(a) => plot::run(a),
+        Cmd::Dashboard(a) => dashboard::run(a),
         Cmd::KfreeRcu(a) => kfree_rcu::run(a),
         Cmd::MapPerfTest(a) => map_perf_test::run(a),
     }

@@ -1,10 +1,59 @@
-//! Placeholder until this subcommand is written; refuses to run.
+//! `htab-mem plot RESULTS... --out DIR`: SVG plots of result files.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
+use crate::plot::{self, Dataset};
+use crate::result::read_result_file;
 
-pub fn run(_a: Args) -> ExitCode {
-    crate::bad_input("this subcommand is not available in this build")
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Result files (native JSON: a run's --json or a matrix); their cells are plotted
+    /// together, so no cell id may appear twice.
+    #[arg(value_name = "RESULTS", required = true)]
+    pub results: Vec<PathBuf>,
+    /// Directory for the SVGs (created if missing): per use case <use_case>-bars.svg and
+    /// <use_case>-scaling.svg, per use case and producer count <use_case>-p<N>-memory.svg.
+    #[arg(long = "out", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+pub fn run(a: Args) -> ExitCode {
+    match plot_files(&a) {
+        Ok(names) => {
+            for n in names {
+                println!("{}", a.out.join(n).display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(msg) => crate::bad_input(&msg),
+    }
+}
+
+/// Reads, renders, then writes: nothing is written unless every file read and every plot
+/// rendered.
+fn plot_files(a: &Args) -> Result<Vec<String>, String> {
+    let mut cells = Vec::new();
+    let mut warmup = None;
+    for path in &a.results {
+        let f = read_result_file(path)?;
+        warmup = warmup.or(Some(f.config.warmup_s));
+        cells.extend(f.results);
+    }
+    let ds = Dataset::new(cells).map_err(|e| format!("{}: {e}", join(&a.results)))?;
+    let plots = plot::render_all(&ds, warmup)?;
+    plot::ensure_dir(&a.out)?;
+    plot::write_files(
+        &a.out,
+        plots.iter().map(|p| (p.file.as_str(), p.svg.as_bytes())),
+    )?;
+    Ok(plots.into_iter().map(|p| p.file).collect())
+}
+
+fn join(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

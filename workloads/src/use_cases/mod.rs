@@ -4,6 +4,7 @@
 
 mod add_del_on_diff_cpu;
 mod batch_add_batch_del;
+mod lookup_verify;
 mod no_op;
 mod overwrite;
 
@@ -12,6 +13,7 @@ use rcu::ThreadHandle;
 
 pub use add_del_on_diff_cpu::AddDelOnDiffCpu;
 pub use batch_add_batch_del::BatchAddBatchDel;
+pub use lookup_verify::LookupVerify;
 pub use no_op::NoOp;
 pub use overwrite::Overwrite;
 
@@ -61,6 +63,12 @@ pub trait UseCase: Send + Sync + Sized + 'static {
 
     /// Releases producers blocked inside `run_loop` when the run ends.
     fn stop(&self) {}
+
+    /// For a use case that checks what lookups return: (lookups that found an element,
+    /// those that found an inconsistent one).
+    fn verify(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// Monomorphises a computation over the use case named at run time.
@@ -74,6 +82,7 @@ pub const USE_CASES: &[&str] = &[
     Overwrite::NAME,
     BatchAddBatchDel::NAME,
     AddDelOnDiffCpu::NAME,
+    LookupVerify::NAME,
 ];
 
 /// Runs `v` with the use case called `name`; None if there is no such use case.
@@ -83,6 +92,7 @@ pub fn with_use_case<V: UseCaseVisitor>(name: &str, v: V) -> Option<V::Output> {
         Overwrite::NAME => v.visit::<Overwrite>(),
         BatchAddBatchDel::NAME => v.visit::<BatchAddBatchDel>(),
         AddDelOnDiffCpu::NAME => v.visit::<AddDelOnDiffCpu>(),
+        LookupVerify::NAME => v.visit::<LookupVerify>(),
         _ => return None,
     })
 }

@@ -1,0 +1,328 @@
+//! The static page: the latest set's tables and plots, then the history across sets. Inline
+//! CSS, plots as <img> of SVG files beside the page, nothing fetched from the network.
+
+use std::fmt::Write;
+
+use super::history;
+use super::sets::ResultSet;
+use crate::plot::style::MIB;
+use crate::plot::{Dataset, Kind, Plot};
+use crate::result::{CellResult, Metric, ResultFile};
+
+/// Marks pages this tool wrote, so a re-render may tidy the folder's old SVGs.
+pub const GENERATOR: &str = "htab-mem dashboard";
+
+const CSS: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2329;background:#f6f7f9}
+header{background:#1d2a3a;color:#fff;padding:18px 28px}
+header h1{margin:0 0 6px;font-size:24px}
+header p{margin:2px 0;color:#c9d3de;font-size:14px}
+main{padding:8px 28px 40px;max-width:1200px}
+h2{margin-top:34px;border-bottom:2px solid #d5dae0;padding-bottom:4px}
+h3{margin:24px 0 8px}
+nav a{margin-right:14px}
+table{border-collapse:collapse;background:#fff;margin:8px 0 14px;font-size:14px}
+th,td{border:1px solid #d5dae0;padding:4px 10px}
+th{background:#eef1f4;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums;font-family:ui-monospace,Menlo,Consolas,monospace}
+td.bad{color:#b00020;font-weight:600}
+figure{margin:10px 0 22px;background:#fff;border:1px solid #d5dae0;padding:6px;display:inline-block;max-width:100%;box-sizing:border-box}
+figure img{max-width:100%;height:auto;display:block}
+.note{color:#56606b;font-size:14px;max-width:900px}
+";
+
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// "Intel Xeon, 2 CPUs, Linux 6.18, 24.0 GiB".
+pub fn machine(f: &ResultFile) -> String {
+    let h = &f.host;
+    let mut s = format!(
+        "{}, {} CPU{}, kernel {}",
+        h.cpu_model,
+        h.nr_cpus,
+        if h.nr_cpus == 1 { "" } else { "s" },
+        h.kernel
+    );
+    if h.mem_total_bytes > 0 {
+        let _ = write!(
+            s,
+            ", {:.1} GiB RAM",
+            h.mem_total_bytes as f64 / MIB / 1024.0
+        );
+    }
+    s
+}
+
+/// A number cell: the shown text and, for checking, the exact value from the file.
+fn num(metric: &str, m: &Metric, scale: f64, with_sd: bool) -> String {
+    let mut text = format!("{:.2}", m.value / scale);
+    if with_sd {
+        if let Some(sd) = m.stddev {
+            let _ = write!(text, " ± {:.2}", sd / scale);
+        }
+    }
+    format!(
+        "<td class=\"num\" data-metric=\"{metric}\" data-value=\"{}\">{text}</td>",
+        m.value
+    )
+}
+
+fn figure(p: &Plot) -> String {
+    format!(
+        "<figure><img src=\"{f}\" alt=\"{t}\" data-plot=\"{f}\"></figure>\n",
+        f = escape(&p.file),
+        t = escape(&p.title)
+    )
+}
+
+fn cell_row(c: &CellResult) -> String {
+    let m = &c.metrics;
+    let mut row = format!(
+        "<tr data-id=\"{}\"><td>{}</td>",
+        escape(&c.id),
+        escape(&c.flavor)
+    );
+    if c.status == "error" {
+        let _ = write!(
+            row,
+            "<td colspan=\"6\" class=\"bad\">{}</td><td class=\"bad\">error</td></tr>",
+            escape(c.error.as_deref().unwrap_or("failed"))
+        );
+        return row;
+    }
+    row.push_str(&num(
+        "loops_per_sec_per_producer",
+        &m.loops_per_sec_per_producer,
+        1e3,
+        true,
+    ));
+    row.push_str(&num("loops_per_sec", &m.loops_per_sec, 1e3, false));
+    row.push_str(&num("mem_avg", &m.mem_avg, MIB, false));
+    row.push_str(&num("mem_peak", &m.mem_peak, MIB, false));
+    row.push_str(&num("rss_peak", &m.rss_peak, MIB, false));
+    let leaked = c.allocator.leaked;
+    let _ = write!(
+        row,
+        "<td class=\"num{}\" data-metric=\"leaked\" data-value=\"{leaked}\">{leaked}</td>",
+        if leaked != 0 { " bad" } else { "" }
+    );
+    let _ = write!(
+        row,
+        "<td{}>{}</td></tr>",
+        if c.status == "ok" {
+            ""
+        } else {
+            " class=\"bad\""
+        },
+        escape(&c.status)
+    );
+    row
+}
+
+const HEAD_ROW: &str = "<tr><th>flavor</th><th>loop (k/s) per producer</th>\
+<th>loops/s, all producers (k/s)</th><th>average memory (MiB)</th><th>peak memory (MiB)</th>\
+<th>peak RSS (MiB)</th><th>leaked</th><th>status</th></tr>";
+
+pub struct Page<'a> {
+    pub sets: &'a [ResultSet],
+    pub latest: &'a Dataset,
+    pub plots: &'a [Plot],
+    /// (use case, producers, file, title) of the history plots.
+    pub history: &'a [(String, usize, String, String)],
+}
+
+impl Page<'_> {
+    pub fn render(&self) -> String {
+        let set = self.sets.last().expect("at least one set");
+        let head = set.head();
+        let c = &head.config;
+        let mut h = String::new();
+        let _ = write!(
+            h,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"generator\" content=\"{GENERATOR}\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>htab-mem dashboard: {name}</title><style>{CSS}</style></head><body>\n\
+<header><h1>htab-mem: allocator flavors compared</h1>\
+<p>Latest result set <b id=\"latest-set\">{name}</b>, {ts}, commit {sha}</p>\
+<p id=\"machine\">{machine}</p>\
+<p>{warm} s warm-up, {dur} s measured, value size {vs} B, max entries {me}, \
+RCU GP pacing {rgp} µs, tasks-trace GP pacing {tgp} µs, producers pinned to {aff}</p></header>\n<main>\n",
+            name = escape(&set.name),
+            ts = escape(&set.timestamp),
+            sha = escape(&head.git_sha),
+            machine = escape(&machine(head)),
+            warm = c.warmup_s,
+            dur = c.duration_s,
+            vs = c.value_size,
+            me = c.max_entries,
+            rgp = c.rcu_gp_delay_us,
+            tgp = c.ttrace_gp_delay_us,
+            aff = escape(&c.affinity),
+        );
+        h.push_str("<nav>");
+        for uc in &self.latest.use_cases {
+            let _ = write!(h, "<a href=\"#uc-{0}\">{0}</a>", escape(uc));
+        }
+        h.push_str("<a href=\"#history\">history</a></nav>\n");
+        h.push_str(
+            "<p class=\"note\">A loop is one BPF program run of 64 map operations; \"loop (k/s) \
+per producer\" is the kernel's per-prod-op, ± one standard deviation of the per-second \
+figures. Memory is the live heap (the analog of the cgroup's memory.current): average of \
+the per-second samples and peak of 100 Hz samples.</p>\n",
+        );
+        for uc in &self.latest.use_cases {
+            self.use_case(&mut h, uc);
+        }
+        self.history(&mut h);
+        let _ = writeln!(
+            h,
+            "</main><footer class=\"note\" style=\"padding:0 28px 20px\">Generated by {} \
+from {} result set{}.</footer></body></html>",
+            escape(crate::result::TOOL),
+            self.sets.len(),
+            if self.sets.len() == 1 { "" } else { "s" }
+        );
+        h
+    }
+
+    fn use_case(&self, h: &mut String, uc: &str) {
+        let ds = self.latest;
+        let _ = writeln!(h, "<section id=\"uc-{0}\"><h2>{0}</h2>", escape(uc));
+        let mut ps: Vec<usize> = ds
+            .cells
+            .iter()
+            .filter(|c| c.use_case == uc)
+            .map(|c| c.producers)
+            .collect();
+        ps.sort_unstable();
+        ps.dedup();
+        for p in ps {
+            let _ = write!(
+                h,
+                "<h3>{} with {p} producer{}</h3>\n<table class=\"results\" data-use-case=\"{}\" \
+data-producers=\"{p}\">{HEAD_ROW}\n",
+                escape(uc),
+                if p == 1 { "" } else { "s" },
+                escape(uc)
+            );
+            for f in &ds.flavors {
+                if let Some(c) = ds
+                    .cells
+                    .iter()
+                    .find(|c| c.use_case == uc && &c.flavor == f && c.producers == p)
+                {
+                    h.push_str(&cell_row(c));
+                    h.push('\n');
+                }
+            }
+            h.push_str("</table>\n");
+        }
+        for kind in [Kind::Bars, Kind::Scaling, Kind::Memory] {
+            for p in self
+                .plots
+                .iter()
+                .filter(|p| p.use_case == uc && p.kind == kind)
+            {
+                h.push_str(&figure(p));
+            }
+        }
+        h.push_str("</section>\n");
+    }
+
+    fn history(&self, h: &mut String) {
+        h.push_str("<section id=\"history\"><h2>History across result sets</h2>\n");
+        h.push_str(
+            "<table class=\"sets\"><tr><th>#</th><th>result set</th><th>time</th>\
+<th>commit</th><th>machine</th><th>cells</th></tr>\n",
+        );
+        for (i, s) in self.sets.iter().enumerate() {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"num\">#{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+<td class=\"num\">{}</td></tr>",
+                i + 1,
+                escape(&s.name),
+                escape(&s.timestamp),
+                escape(&s.head().git_sha),
+                escape(&machine(s.head())),
+                s.cells().count()
+            );
+        }
+        h.push_str(
+            "</table>\n<p class=\"note\">Each entry: loop (k/s) per producer / peak \
+memory (MiB). Compare sets from the same machine only.</p>\n",
+        );
+        for (uc, p, file, title) in self.history {
+            let _ = write!(
+                h,
+                "<h3>{} with {p} producer{}</h3>\n<table class=\"history\" data-use-case=\"{}\" \
+data-producers=\"{p}\"><tr><th>flavor</th>",
+                escape(uc),
+                if *p == 1 { "" } else { "s" },
+                escape(uc)
+            );
+            for i in 0..self.sets.len() {
+                let _ = write!(h, "<th>#{}</th>", i + 1);
+            }
+            h.push_str("</tr>\n");
+            for f in &self.latest_and_past_flavors() {
+                if !self
+                    .sets
+                    .iter()
+                    .any(|s| history::cell(s, uc, f, *p).is_some())
+                {
+                    continue;
+                }
+                let _ = write!(h, "<tr><td>{}</td>", escape(f));
+                for s in self.sets {
+                    match history::cell(s, uc, f, *p) {
+                        Some(c) => {
+                            let _ = write!(
+                                h,
+                                "<td class=\"num\">{:.2} / {:.2}</td>",
+                                c.metrics.loops_per_sec_per_producer.value / 1e3,
+                                c.metrics.mem_peak.value / MIB
+                            );
+                        }
+                        None => h.push_str("<td class=\"num\">–</td>"),
+                    }
+                }
+                h.push_str("</tr>\n");
+            }
+            h.push_str("</table>\n");
+            let _ = writeln!(
+                h,
+                "<figure><img src=\"{f}\" alt=\"{t}\" data-plot=\"{f}\"></figure>",
+                f = escape(file),
+                t = escape(title)
+            );
+        }
+        h.push_str("</section>\n");
+    }
+
+    fn latest_and_past_flavors(&self) -> Vec<String> {
+        let mut v = self.latest.flavors.clone();
+        for s in self.sets {
+            for c in s.cells() {
+                if !v.contains(&c.flavor) {
+                    v.push(c.flavor.clone());
+                }
+            }
+        }
+        v
+    }
+}

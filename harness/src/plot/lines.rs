@@ -1,0 +1,158 @@
+//! One panel of lines with points: the shape shared by the scaling, memory-over-time and
+//! history plots. The y axis is linear or logarithmic; the x axis has explicit ticks.
+
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::style::{fmt_num, FONT};
+
+/// A linear f64 axis with the ticks given (plotters' `with_key_points` wrapper loses the
+/// label formatting of f64 axes).
+pub struct TickedAxis {
+    pub range: Range<f64>,
+    pub ticks: Vec<f64>,
+}
+
+impl Ranged for TickedAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.range.end - self.range.start;
+        let frac = if span > 0.0 {
+            (v - self.range.start) / span
+        } else {
+            0.5
+        };
+        limit.0 + (frac * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, _hint: H) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.range.clone()
+    }
+}
+
+pub struct Series {
+    pub name: String,
+    pub color: RGBColor,
+    pub points: Vec<(f64, f64)>,
+}
+
+pub struct Panel<'a> {
+    pub caption: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    pub x_range: Range<f64>,
+    pub x_ticks: Vec<f64>,
+    pub x_fmt: &'a dyn Fn(f64) -> String,
+    pub log_y: bool,
+    /// An x interval to shade, with its label (the warm-up).
+    pub shade: Option<(f64, f64, String)>,
+}
+
+pub fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: &Panel,
+    series: &[Series],
+) -> Result<(), String> {
+    let ys = series.iter().flat_map(|s| s.points.iter().map(|pt| pt.1));
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
+        (l.min(y), h.max(y))
+    });
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    if p.log_y {
+        let range = (lo / 1.5)..(hi * 1.5);
+        draw_with(area, p, series, LogCoord::from(range.log_scale()))
+    } else {
+        let lo = lo.min(0.0);
+        let hi = if hi > lo { hi } else { lo + 1.0 };
+        let pad = (hi - lo) * 0.08;
+        draw_with(
+            area,
+            p,
+            series,
+            RangedCoordf64::from(lo - if lo < 0.0 { pad } else { 0.0 }..hi + pad),
+        )
+    }
+}
+
+fn draw_with<DB: DrawingBackend, Y>(
+    area: &DrawingArea<DB, Shift>,
+    p: &Panel,
+    series: &[Series],
+    y: Y,
+) -> Result<(), String>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let x = TickedAxis {
+        range: p.x_range.clone(),
+        ticks: p.x_ticks.clone(),
+    };
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(64);
+    if !p.caption.is_empty() {
+        builder.caption(&p.caption, (FONT, 16));
+    }
+    let mut chart = builder.build_cartesian_2d(x, y).map_err(e)?;
+    let (y_lo, y_hi) = {
+        let r = chart.y_range();
+        (r.start, r.end)
+    };
+    if let Some((a, b, label)) = &p.shade {
+        let grey = RGBColor(0, 0, 0).mix(0.07);
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(*a, y_lo), (*b, y_hi)],
+                grey.filled(),
+            )))
+            .map_err(e)?;
+        let text = EmptyElement::at((*a, y_hi))
+            + Text::new(
+                label.clone(),
+                (4, 4),
+                (FONT, 12).into_font().color(&RGBColor(90, 90, 90)),
+            );
+        chart.draw_series(std::iter::once(text)).map_err(e)?;
+    }
+    let x_fmt = |v: &f64| (p.x_fmt)(*v);
+    let y_fmt = |v: &f64| fmt_num(*v);
+    chart
+        .configure_mesh()
+        .x_desc(p.x_desc.as_str())
+        .y_desc(p.y_desc.as_str())
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .y_labels(8)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .light_line_style(TRANSPARENT)
+        .draw()
+        .map_err(e)?;
+    for s in series {
+        let style = s.color.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(s.points.iter().copied(), style))
+            .map_err(e)?;
+        chart
+            .draw_series(
+                s.points
+                    .iter()
+                    .map(|&pt| Circle::new(pt, 3, s.color.filled())),
+            )
+            .map_err(e)?;
+    }
+    Ok(())
+}
