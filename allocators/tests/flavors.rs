@@ -365,3 +365,24 @@ fn reuse_after_gp_expedited_fallback_keeps_the_reuse_rule() {
     assert!(reused > 0);
     assert_eq!(s.leaked, 0);
 }
+
+/// With tasks-trace callbacks chained into RCU instead of implying it, the tasks-trace paths
+/// (immediate-reuse's spill, reuse-after-gp's free pass) still balance.
+#[test]
+fn chained_tasks_trace_round_trips() {
+    fn run<A: Allocator>() {
+        let env = Env::with_implies(std::time::Duration::ZERO, std::time::Duration::ZERO, false);
+        let a = Arc::new(A::new(&AllocConfig::new(24, 1, env)));
+        {
+            let mut c = a.cache(0);
+            let objs: Vec<_> = (0..5000).map(|_| c.alloc().unwrap()).collect();
+            for o in objs {
+                unsafe { c.free(o) };
+            }
+        }
+        assert_eq!(a.drain().leaked, 0, "{}", A::NAME);
+    }
+    run::<ImmediateReuse>();
+    run::<ReuseAfterGp>();
+    run::<FreeRcu>();
+}

@@ -115,17 +115,33 @@ pub struct RunArgs {
     #[arg(long = "preallocated")]
     pub preallocated: bool,
 
-    /// Pacing of RCU grace periods in microseconds (0: none).
-    #[arg(long = "rcu-gp-delay-us", default_value_t = 1000, value_name = "US")]
+    /// Pacing of RCU grace periods: a duration such as 1ms, 500us or 0 (no pacing); a bare
+    /// number is microseconds.
+    #[arg(
+        long = "rcu-gp-delay",
+        alias = "rcu-gp-delay-us",
+        default_value = "1ms",
+        value_name = "DURATION",
+        value_parser = parse_delay_us,
+        allow_hyphen_values = true
+    )]
     pub rcu_gp_delay_us: u64,
 
-    /// Pacing of RCU-tasks-trace grace periods in microseconds (0: none).
+    /// Pacing of RCU-tasks-trace grace periods (as --rcu-gp-delay).
     #[arg(
-        long = "ttrace-gp-delay-us",
-        default_value_t = 10_000,
-        value_name = "US"
+        long = "ttrace-gp-delay",
+        alias = "ttrace-gp-delay-us",
+        default_value = "10ms",
+        value_name = "DURATION",
+        value_parser = parse_delay_us,
+        allow_hyphen_values = true
     )]
     pub ttrace_gp_delay_us: u64,
+
+    /// Tasks-trace callbacks chain into an RCU grace period instead of a tasks-trace grace
+    /// period implying one (the kernel's rcu_trace_implies_rcu_gp() returning false).
+    #[arg(long = "ttrace-chain")]
+    pub ttrace_chain: bool,
 
     /// Write the results in the native JSON schema to FILE (written whole, at the end).
     #[arg(long = "json", value_name = "FILE")]
@@ -161,6 +177,7 @@ pub struct Config {
     pub rcu_gp_delay_us: u64,
     pub ttrace_gp_delay_us: u64,
     pub fault_batch_alloc: bool,
+    pub ttrace_implies_rcu: bool,
     pub quiet: bool,
 }
 
@@ -257,7 +274,49 @@ impl RunArgs {
             rcu_gp_delay_us: self.rcu_gp_delay_us,
             ttrace_gp_delay_us: self.ttrace_gp_delay_us,
             fault_batch_alloc: self.fault_batch_alloc,
+            ttrace_implies_rcu: !self.ttrace_chain,
             quiet: self.quiet,
         })
+    }
+}
+
+/// A grace-period delay in microseconds from `0`, `250`, `250us`, `1.5ms` or `2s`.
+pub fn parse_delay_us(s: &str) -> Result<u64, String> {
+    let (num, scale) = if let Some(n) = s.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1e6)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (like 1ms, 500us, 0)"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("'{s}' is not a non-negative duration"));
+    }
+    let us = v * scale;
+    if us > 3.6e9 {
+        return Err(format!("'{s}' is longer than an hour"));
+    }
+    Ok(us.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_delay_us;
+
+    #[test]
+    fn delays_parse_with_units() {
+        assert_eq!(parse_delay_us("0"), Ok(0));
+        assert_eq!(parse_delay_us("250"), Ok(250));
+        assert_eq!(parse_delay_us("250us"), Ok(250));
+        assert_eq!(parse_delay_us("1.5ms"), Ok(1500));
+        assert_eq!(parse_delay_us("2s"), Ok(2_000_000));
+        for bad in ["-1ms", "abc", "", "ms", "nan", "inf", "2h"] {
+            assert!(parse_delay_us(bad).is_err(), "{bad}");
+        }
     }
 }

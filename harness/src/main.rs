@@ -148,15 +148,7 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
         }
         if cli.rcu_stats {
             for d in &cell.rcu {
-                println!(
-                    "{}: {} grace periods (avg {:.3} ms, max {:.3} ms), {} callbacks invoked, {} pending at the end",
-                    d.domain,
-                    d.grace_periods,
-                    d.gp_avg_ns as f64 / 1e6,
-                    d.gp_max_ns as f64 / 1e6,
-                    d.callbacks_invoked,
-                    d.callbacks_pending
-                );
+                println!("{}", report::rcu_stats_line(d));
             }
         }
         cells.push(cell);
@@ -184,6 +176,7 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
                 producers: Some(cfg.producers),
                 rcu_gp_delay_us: cfg.rcu_gp_delay_us,
                 ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
+                ttrace_implies_rcu: cfg.ttrace_implies_rcu,
             },
             results: cells,
         };
@@ -237,11 +230,14 @@ fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
         cfg.value_size.to_string(),
         "--max-entries".into(),
         cfg.max_entries.to_string(),
-        "--rcu-gp-delay-us".into(),
-        cfg.rcu_gp_delay_us.to_string(),
-        "--ttrace-gp-delay-us".into(),
-        cfg.ttrace_gp_delay_us.to_string(),
+        "--rcu-gp-delay".into(),
+        format!("{}us", cfg.rcu_gp_delay_us),
+        "--ttrace-gp-delay".into(),
+        format!("{}us", cfg.ttrace_gp_delay_us),
     ];
+    if !cfg.ttrace_implies_rcu {
+        a.push("--ttrace-chain".into());
+    }
     if cli.no_affinity {
         a.push("--no-affinity".into());
     } else if let Some(set) = &cli.prod_affinity {

@@ -50,6 +50,29 @@ pub fn summary_line(
     )
 }
 
+/// What `--rcu-stats` prints for one domain after a Summary.
+pub fn rcu_stats_line(d: &crate::result::DomainReport) -> String {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    format!(
+        "{}: {} grace periods (avg {:.3} ms, p50 {:.3}, p99 {:.3}, max {:.3}), {} callbacks \
+         invoked, {} pending at the end, latency p50 {:.3} ms p99 {:.3} max {:.3} ({} sampled), \
+         {} urgent requests",
+        d.domain,
+        d.grace_periods,
+        ms(d.gp_avg_ns),
+        ms(d.gp_p50_ns),
+        ms(d.gp_p99_ns),
+        ms(d.gp_max_ns),
+        d.callbacks_invoked,
+        d.callbacks_pending,
+        ms(d.cb_latency_p50_ns),
+        ms(d.cb_latency_p99_ns),
+        ms(d.cb_latency_max_ns),
+        d.cb_latency_samples,
+        d.urgent_requests
+    )
+}
+
 /// One flavor's row of the comparison table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TableRow {

@@ -41,6 +41,13 @@ pub struct RunConfig {
     pub producers: Option<usize>,
     pub rcu_gp_delay_us: u64,
     pub ttrace_gp_delay_us: u64,
+    /// false: tasks-trace callbacks were chained into RCU grace periods (--ttrace-chain).
+    #[serde(default = "yes")]
+    pub ttrace_implies_rcu: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One (use case, allocator flavor, producer count) measurement.
@@ -71,6 +78,21 @@ pub struct DomainReport {
     pub gp_max_ns: u64,
     pub callbacks_invoked: u64,
     pub callbacks_pending: u64,
+    #[serde(default)]
+    pub gp_p50_ns: u64,
+    #[serde(default)]
+    pub gp_p99_ns: u64,
+    /// Callback latency (call to invocation) over a sample of callbacks.
+    #[serde(default)]
+    pub cb_latency_samples: u64,
+    #[serde(default)]
+    pub cb_latency_p50_ns: u64,
+    #[serde(default)]
+    pub cb_latency_p99_ns: u64,
+    #[serde(default)]
+    pub cb_latency_max_ns: u64,
+    #[serde(default)]
+    pub urgent_requests: u64,
 }
 
 /// One per-second sample.
@@ -308,6 +330,7 @@ mod tests {
                 producers: Some(16),
                 rcu_gp_delay_us: 1000,
                 ttrace_gp_delay_us: 10000,
+                ttrace_implies_rcu: true,
             },
             results: vec![CellResult {
                 id: cell_id("overwrite", "reuse-after-gp", 16),

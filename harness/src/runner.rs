@@ -83,9 +83,10 @@ fn run<A: Allocator, U: UseCase>(
     on_tick: &mut dyn FnMut(&Tick),
 ) -> Result<CellResult, String> {
     let p = cfg.producers;
-    let env = Env::new(
+    let env = Env::with_implies(
         Duration::from_micros(cfg.rcu_gp_delay_us),
         Duration::from_micros(cfg.ttrace_gp_delay_us),
+        cfg.ttrace_implies_rcu,
     );
     // One cache per producer, plus one for setup and teardown on this thread.
     let mut alloc_cfg = AllocConfig::new(elem_size(cfg.value_size), p + 1, env.clone())
@@ -187,6 +188,13 @@ fn run<A: Allocator, U: UseCase>(
                 gp_max_ns: st.gp_ns_max,
                 callbacks_invoked: st.callbacks_invoked,
                 callbacks_pending: st.callbacks_pending,
+                gp_p50_ns: st.gp_p50_ns,
+                gp_p99_ns: st.gp_p99_ns,
+                cb_latency_samples: st.cb_latency_samples,
+                cb_latency_p50_ns: st.cb_latency_p50_ns,
+                cb_latency_p99_ns: st.cb_latency_p99_ns,
+                cb_latency_max_ns: st.cb_latency_max_ns,
+                urgent_requests: st.urgent_requests,
             }
         })
         .collect();

@@ -71,6 +71,10 @@ pub(crate) struct CallbackQueue {
     /// quiet rounds the domain's thread invokes its ready lists itself.
     pub(crate) seen_enqueued: AtomicU64,
     pub(crate) seen_round: AtomicU64,
+    /// The callback whose latency is being sampled (null: none in flight) and when it was
+    /// queued, on the domain's clock.
+    pub(crate) sample_head: AtomicPtr<RcuHead>,
+    pub(crate) sample_ns: AtomicU64,
 }
 
 impl CallbackQueue {

@@ -159,7 +159,15 @@ impl ThreadHandle {
         let h = head.as_ptr();
         (*h).func = Some(func);
         (*h).cookie = inner.get_state();
-        if self.rec.queue.push(h) {
+        let q = &self.rec.queue;
+        // Sampled before the push: once pushed, the callback may run (and free `h`).
+        if q.enqueued.load(Ordering::Relaxed).is_multiple_of(64)
+            && q.sample_head.load(Ordering::Relaxed).is_null()
+        {
+            q.sample_ns.store(inner.now_ns(), Ordering::Relaxed);
+            q.sample_head.store(h, Ordering::Release);
+        }
+        if q.push(h) {
             inner.kick_gp_thread();
         }
         self.run_ready();

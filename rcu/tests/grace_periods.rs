@@ -433,3 +433,39 @@ fn urgent_request_cuts_a_paced_grace_period_short() {
     d.barrier();
     assert!(ran.load(Ordering::SeqCst));
 }
+
+#[test]
+fn chained_callbacks_wait_for_the_other_domain_too() {
+    let rcu = domain(false);
+    let tt = Domain::new(DomainConfig {
+        name: "rcu-tasks-trace".into(),
+        chain: Some(rcu.clone()),
+        ..Default::default()
+    });
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let dr = rcu.clone();
+    let reader = thread::spawn(move || {
+        let h = dr.register();
+        let _g = h.read_lock();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    tt.register()
+        .call_boxed(move || r.store(true, Ordering::SeqCst));
+    // The tasks-trace grace period has no reader to wait for; the RCU one does.
+    tt.synchronize();
+    thread::sleep(Duration::from_millis(100));
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a chained callback ran under an RCU reader"
+    );
+    release_tx.send(()).unwrap();
+    reader.join().unwrap();
+    tt.barrier();
+    rcu.barrier();
+    assert!(ran.load(Ordering::SeqCst));
+}
