@@ -6,12 +6,14 @@ pub mod cmd;
 pub mod cpuset;
 pub mod dashboard;
 pub mod host;
+pub mod matrix_file;
 pub mod memory;
 pub mod plot;
 pub mod report;
 pub mod result;
 pub mod runner;
 pub mod stats;
+pub mod text_table;
 
 /// One line on stderr and exit status 2: the contract for bad input everywhere.
 pub fn bad_input(msg: &str) -> std::process::ExitCode {

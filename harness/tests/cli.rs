@@ -74,8 +74,12 @@ fn help_lists_every_option() {
         "--allocator",
         "--json",
         "--quiet",
-        "--rcu-gp-delay-us",
-        "--ttrace-gp-delay-us",
+        "--rcu-gp-delay",
+        "--ttrace-gp-delay",
+        "--ttrace-chain",
+        "--fault-batch-alloc",
+        "--preallocated",
+        "--rcu-stats",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }

@@ -241,8 +241,11 @@ fn headed_fallback_list_when_no_block_can_be_had() {
             }
         }
         let s = k.stats();
-        assert_eq!(s.pointers_batched, 2 * BLOCK_SLOTS as u64, "{mode:?}");
-        assert_eq!(s.fallback_list, 40);
+        // How full each cached block got depends on when the monitor detached it; what
+        // did not fit went to the list threaded through the objects.
+        assert_eq!(s.pointers_batched + s.fallback_list, n as u64, "{mode:?}");
+        assert!(s.pointers_batched <= 2 * BLOCK_SLOTS as u64, "{mode:?}");
+        assert!(s.fallback_list >= 40, "{mode:?}");
         assert_eq!(s.blocks_allocated, 2, "only the pre-allocated ones");
         thread::sleep(Duration::from_millis(30));
         assert_eq!(f.count(0..n), 0, "{mode:?}: freed under a reader");

@@ -1,10 +1,301 @@
-//! Placeholder until this subcommand is written; refuses to run.
+//! `htab-mem export`: a native result file in dashboard formats.
+//!
+//! Names, measure keys and units are an interface (dashboards key their history on them):
+//! never change them. Cells with status "error" have no meaningful numbers and are left
+//! out of bmf, gab-bigger and gab-smaller; csv and markdown show them.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
+use serde_json::{json, Map, Value};
 
-pub fn run(_a: Args) -> ExitCode {
-    crate::bad_input("this subcommand is not available in this build")
+use crate::matrix_file;
+use crate::result::{CellResult, ResultFile};
+use crate::{bad_input, text_table};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Bencher Metric Format: {"<cell id>": {"loops_per_sec": {...}, "mem_peak": ..., "mem_avg": ...}}.
+    Bmf,
+    /// github-action-benchmark customBiggerIsBetter: loops/s per cell.
+    GabBigger,
+    /// github-action-benchmark customSmallerIsBetter: peak and average memory per cell.
+    GabSmaller,
+    /// One row per cell, with a header.
+    Csv,
+    /// Per use case and producer count, a table with one row per flavor.
+    Markdown,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Native result file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    #[arg(long = "format", value_enum, value_name = "FORMAT")]
+    pub format: Format,
+
+    /// Write here (atomically) instead of stdout.
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> ExitCode {
+    if let Some(out) = &a.out {
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            return bad_input(&format!(
+                "--out {}: directory {} does not exist",
+                out.display(),
+                dir.display()
+            ));
+        }
+    }
+    let file = match matrix_file::load(&a.file) {
+        Ok(f) => f,
+        Err(e) => return bad_input(&e),
+    };
+    let text = render(&file, a.format);
+    let written = match &a.out {
+        Some(out) => write_text_atomic(out, &text),
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("stdout: {e}")),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("htab-mem: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The export as text, newline-terminated.
+pub fn render(f: &ResultFile, format: Format) -> String {
+    match format {
+        Format::Bmf => json_text(&bmf(f)),
+        Format::GabBigger => json_text(&gab_bigger(f)),
+        Format::GabSmaller => json_text(&gab_smaller(f)),
+        Format::Csv => csv(f),
+        Format::Markdown => markdown(f),
+    }
+}
+
+fn json_text(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("serialising JSON");
+    s.push('\n');
+    s
+}
+
+fn measured(f: &ResultFile) -> impl Iterator<Item = &CellResult> {
+    f.results.iter().filter(|c| c.status != "error")
+}
+
+/// Bencher: value with lower/upper = mean -/+ stddev where the metric has a stddev.
+fn bmf(f: &ResultFile) -> Value {
+    let mut top = Map::new();
+    for c in measured(f) {
+        let m = &c.metrics;
+        let with_range = |v: f64, s: Option<f64>| match s {
+            Some(s) => json!({"value": v, "lower_value": v - s, "upper_value": v + s}),
+            None => json!({"value": v}),
+        };
+        top.insert(
+            c.id.clone(),
+            json!({
+                "loops_per_sec": with_range(m.loops_per_sec.value, m.loops_per_sec.stddev),
+                "mem_peak": with_range(m.mem_peak.value, m.mem_peak.stddev),
+                "mem_avg": with_range(m.mem_avg.value, m.mem_avg.stddev),
+            }),
+        );
+    }
+    Value::Object(top)
+}
+
+/// Two decimals, without trailing zeros: a stable, readable range string.
+fn short(x: f64) -> String {
+    let r = (x * 100.0).round() / 100.0;
+    format!("{r}")
+}
+
+fn gab_entry(name: String, value: f64, stddev: Option<f64>, unit: &str) -> Value {
+    let mut e = json!({"name": name, "unit": unit, "value": value});
+    if let Some(s) = stddev {
+        e["range"] = Value::String(format!("\u{00B1} {}", short(s)));
+    }
+    e
+}
+
+fn gab_bigger(f: &ResultFile) -> Value {
+    Value::Array(
+        measured(f)
+            .map(|c| {
+                let m = &c.metrics.loops_per_sec;
+                gab_entry(
+                    format!("{} loops_per_sec", c.id),
+                    m.value,
+                    m.stddev,
+                    "loops/s",
+                )
+            })
+            .collect(),
+    )
+}
+
+fn gab_smaller(f: &ResultFile) -> Value {
+    let mut v = Vec::new();
+    for c in measured(f) {
+        let m = &c.metrics;
+        v.push(gab_entry(
+            format!("{} mem_peak", c.id),
+            m.mem_peak.value,
+            m.mem_peak.stddev,
+            "bytes",
+        ));
+        v.push(gab_entry(
+            format!("{} mem_avg", c.id),
+            m.mem_avg.value,
+            m.mem_avg.stddev,
+            "bytes",
+        ));
+    }
+    Value::Array(v)
+}
+
+pub const CSV_HEADER: &str = "id,use_case,flavor,producers,status,loops_per_sec,\
+loops_per_sec_stddev,loops_per_sec_per_producer,loops_per_sec_per_producer_stddev,\
+mem_avg_bytes,mem_avg_stddev_bytes,mem_peak_bytes,rss_peak_bytes,leaked";
+
+/// RFC 4180 quoting where needed (names are plain today; this keeps any future one safe).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv(f: &ResultFile) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for c in &f.results {
+        let m = &c.metrics;
+        let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+        let (nums, leaked): (Vec<String>, String) = if c.status == "error" {
+            (vec![String::new(); 8], String::new())
+        } else {
+            (
+                vec![
+                    m.loops_per_sec.value.to_string(),
+                    opt(m.loops_per_sec.stddev),
+                    m.loops_per_sec_per_producer.value.to_string(),
+                    opt(m.loops_per_sec_per_producer.stddev),
+                    m.mem_avg.value.to_string(),
+                    opt(m.mem_avg.stddev),
+                    m.mem_peak.value.to_string(),
+                    m.rss_peak.value.to_string(),
+                ],
+                c.allocator.leaked.to_string(),
+            )
+        };
+        let mut row = vec![
+            csv_field(&c.id),
+            csv_field(&c.use_case),
+            csv_field(&c.flavor),
+            c.producers.to_string(),
+            csv_field(&c.status),
+        ];
+        row.extend(nums);
+        row.push(leaked);
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+pub const MARKDOWN_HEADER: [&str; 4] = [
+    "name",
+    "loop (k/s)",
+    "average memory (MiB)",
+    "peak memory (MiB)",
+];
+
+/// Tables in the shape of the mailing-list ones (seed 001): loop is per producer, as the
+/// kernel's per-prod-op. One table per (use case, producer count), rows in flavor order.
+fn markdown(f: &ResultFile) -> String {
+    let mut cells: Vec<CellResult> = f.results.clone();
+    matrix_file::sort_cells(&mut cells);
+    let mut out = String::new();
+    let mut i = 0;
+    while i < cells.len() {
+        let (uc, p) = (cells[i].use_case.clone(), cells[i].producers);
+        let mut rows = Vec::new();
+        while i < cells.len() && cells[i].use_case == uc && cells[i].producers == p {
+            let c = &cells[i];
+            let m = &c.metrics;
+            rows.push(if c.status == "error" {
+                vec![
+                    format!("{} (error)", c.flavor),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                ]
+            } else {
+                let name = if c.status == "ok" {
+                    c.flavor.clone()
+                } else {
+                    format!("{} ({})", c.flavor, c.status)
+                };
+                vec![
+                    name,
+                    format!("{:.2}", m.loops_per_sec_per_producer.value / 1000.0),
+                    format!("{:.2}", m.mem_avg.value / MIB),
+                    format!("{:.2}", m.mem_peak.value / MIB),
+                ]
+            });
+            i += 1;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let plural = if p == 1 { "" } else { "s" };
+        out.push_str(&format!(
+            "{uc}, {p} producer{plural} ({}s warm-up, {}s measured):\n",
+            f.config.warmup_s, f.config.duration_s
+        ));
+        out.push_str(&text_table::render(&MARKDOWN_HEADER, &rows));
+    }
+    out
+}
+
+/// Writes `text` via a temp file in the same directory and a rename.
+fn write_text_atomic(path: &std::path::Path, text: &str) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file path", path.display()))?
+        .to_string_lossy();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let res = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    res.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: cannot write: {e}", path.display())
+    })
 }
