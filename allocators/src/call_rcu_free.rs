@@ -64,6 +64,8 @@ impl Cache for CallRcuFreeCache {
         // SAFETY: the object is ours until the callback; MaCore outlives its callbacks.
         c.rcu
             .call(NonNull::new_unchecked(&mut (*h).rcu), free_after_rcu_gp);
+        // The call may have run callbacks that returned objects here.
+        c.spill_extra_if_high();
     }
 }
 

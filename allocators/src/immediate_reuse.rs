@@ -193,6 +193,16 @@ impl MaCache {
         }
     }
 
+    /// Objects callbacks handed to this cache past the high watermark: run the refill work
+    /// now, as the callback's unit_free would raise it, so the surplus spills even on a CPU
+    /// that never allocates (add_del_on_diff_cpu's deleter).
+    #[inline]
+    pub(crate) fn spill_extra_if_high(&mut self) {
+        if self.me().extra_len.load(Ordering::Relaxed) > self.core.wm.high {
+            self.refill();
+        }
+    }
+
     /// The refill work: take objects callbacks freed here, then refill or spill.
     #[cold]
     fn refill(&mut self) {

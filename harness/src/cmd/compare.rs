@@ -47,8 +47,11 @@ pub struct Args {
     #[arg(long = "max-slowdown", default_value_t = 0.80, value_name = "RATIO")]
     pub max_slowdown: f64,
 
-    /// A regression when the (normalised) peak-memory ratio new/base rises above this.
-    #[arg(long = "max-mem-growth", default_value_t = 1.25, value_name = "RATIO")]
+    /// A regression when the (normalised) peak-memory ratio new/base rises above this. Peak
+    /// memory of the grace-period flavors is a maximum over samples that tracks the longest
+    /// grace period, so it is noisier than loops/s: two runs of one commit on the 2-CPU
+    /// machine differed by up to 1.41x, hence 1.5.
+    #[arg(long = "max-mem-growth", default_value_t = 1.5, value_name = "RATIO")]
     pub max_mem_growth: f64,
 
     /// Peak-memory growth smaller than this many MiB (raw, new - base) is never a
