@@ -1,7 +1,6 @@
 //! `htab-mem`: the userspace reproduction of the kernel's `bench htab-mem`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 use clap::error::ErrorKind;
@@ -45,7 +44,7 @@ fn main() -> ExitCode {
         return child_main(&cfg);
     }
     if let Some(path) = &cli.json {
-        if let Err(e) = check_writable(path) {
+        if let Err(e) = result::check_output_path("--json", path) {
             return bad_input(&e);
         }
     }
@@ -57,24 +56,6 @@ use harness::bad_input;
 fn first_line(clap_msg: &str) -> String {
     let l = clap_msg.lines().next().unwrap_or("invalid arguments");
     l.strip_prefix("error: ").unwrap_or(l).to_string()
-}
-
-fn check_writable(path: &Path) -> Result<(), String> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(format!(
-            "--json {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        ));
-    }
-    if path.is_dir() {
-        return Err(format!("--json {}: is a directory", path.display()));
-    }
-    Ok(())
 }
 
 /// Runs the one flavor it was given and reports the result on stdout.

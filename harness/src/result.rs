@@ -151,6 +151,26 @@ pub struct AllocCounters {
     pub waiting_gp: u64,
 }
 
+/// Checks, before anything runs, that an output file can be written where `flag` says: its
+/// directory exists and it is not a directory itself.
+pub fn check_output_path(flag: &str, path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "{flag} {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("{flag} {}: is a directory", path.display()));
+    }
+    Ok(())
+}
+
 /// `htab-mem/{use_case}/{flavor}/p{producers}`.
 pub fn cell_id(use_case: &str, flavor: &str, producers: usize) -> String {
     format!("htab-mem/{use_case}/{flavor}/p{producers}")

@@ -328,7 +328,7 @@ fn compare_cancels_uniform_machine_drift() {
 #[test]
 fn compare_memory_growth_and_floor() {
     let mut new = sample();
-    scale(&mut new, Some("reuse-after-gp"), 1.0, 1.5);
+    scale(&mut new, Some("reuse-after-gp"), 1.0, 2.0);
     let out = compare(&sample(), &new, &[]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);

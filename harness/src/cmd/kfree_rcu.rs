@@ -164,7 +164,7 @@ fn validate(a: &Args) -> Result<Plan, String> {
         }
     };
     if let Some(p) = &a.json {
-        check_writable(p)?;
+        crate::result::check_output_path("--json", p)?;
     }
     Ok(Plan {
         cfg: ScaleConfig {
@@ -181,24 +181,6 @@ fn validate(a: &Args) -> Result<Plan, String> {
         cpus,
         pin: !a.no_affinity,
     })
-}
-
-fn check_writable(path: &Path) -> Result<(), String> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(format!(
-            "--json {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        ));
-    }
-    if path.is_dir() {
-        return Err(format!("--json {}: is a directory", path.display()));
-    }
-    Ok(())
 }
 
 pub fn run(a: Args) -> ExitCode {

@@ -261,7 +261,7 @@ fn make_plan(a: &Args) -> Result<Plan, String> {
             ttrace_implies_rcu: true,
         },
     };
-    check_out_path(&a.out)?;
+    crate::result::check_output_path("--out", &a.out)?;
     let existed = a.out.exists();
     let file = if existed {
         let f = matrix_file::load(&a.out)?;
@@ -350,24 +350,6 @@ fn shared_config_of(cfg: &Config) -> RunConfig {
         ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
         ttrace_implies_rcu: cfg.ttrace_implies_rcu,
     }
-}
-
-fn check_out_path(path: &Path) -> Result<(), String> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(format!(
-            "--out {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        ));
-    }
-    if path.is_dir() {
-        return Err(format!("--out {}: is a directory", path.display()));
-    }
-    Ok(())
 }
 
 /// Where progress goes: a bar on a terminal, plain lines otherwise or with -q.
