@@ -33,8 +33,9 @@ pub struct Args {
     /// batched-polled (kvfree_rcu, per-block polled reclaim), or all three.
     #[arg(long, default_value = "batched-polled", value_name = "MODE")]
     pub mode: String,
-    /// Pacing of RCU grace periods, microseconds (0: none).
-    #[arg(long, default_value_t = 1000, value_name = "US")]
+    /// Pacing of RCU grace periods: 1ms, 500us, 0 (none); a bare number is microseconds.
+    #[arg(long = "rcu-gp-delay", alias = "rcu-gp-delay-us", default_value_t = 1000,
+        value_name = "DURATION", value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
     pub rcu_gp_delay_us: u64,
     /// The kvfree_rcu monitor's period, milliseconds (KFREE_DRAIN_JIFFIES).
     #[arg(long, default_value_t = 20, value_name = "MS")]

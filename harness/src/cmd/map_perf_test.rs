@@ -62,16 +62,14 @@ pub struct Args {
     #[arg(short = 'A', long = "allocator", value_name = "FLAVOR")]
     pub allocator: Option<String>,
 
-    /// Pacing of RCU grace periods in microseconds (0: none).
-    #[arg(long = "rcu-gp-delay-us", default_value_t = 1000, value_name = "US")]
+    /// Pacing of RCU grace periods: 1ms, 500us, 0 (none); a bare number is microseconds.
+    #[arg(long = "rcu-gp-delay", alias = "rcu-gp-delay-us", default_value_t = 1000,
+        value_name = "DURATION", value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
     pub rcu_gp_delay_us: u64,
 
-    /// Pacing of RCU-tasks-trace grace periods in microseconds (0: none).
-    #[arg(
-        long = "ttrace-gp-delay-us",
-        default_value_t = 10_000,
-        value_name = "US"
-    )]
+    /// Pacing of RCU-tasks-trace grace periods (as --rcu-gp-delay).
+    #[arg(long = "ttrace-gp-delay", alias = "ttrace-gp-delay-us", default_value_t = 10_000,
+        value_name = "DURATION", value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
     pub ttrace_gp_delay_us: u64,
 }
 
