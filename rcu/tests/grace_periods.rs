@@ -15,6 +15,21 @@ fn domain(fence_readers: bool) -> Domain {
     })
 }
 
+/// A thread inside a read-side section of `d` until `release` is sent.
+fn hold_reader(d: &Domain) -> (mpsc::Sender<()>, thread::JoinHandle<()>) {
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let d = d.clone();
+    let reader = thread::spawn(move || {
+        let h = d.register();
+        let _g = h.read_lock();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    });
+    locked_rx.recv().unwrap();
+    (release_tx, reader)
+}
+
 /// Waits (bounded) for `cond`; returns whether it became true.
 fn eventually(cond: impl Fn() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(20);
@@ -31,16 +46,7 @@ fn eventually(cond: impl Fn() -> bool) -> bool {
 #[test]
 fn synchronize_waits_for_pre_existing_reader() {
     let d = domain(false);
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let dr = d.clone();
-    let reader = thread::spawn(move || {
-        let h = dr.register();
-        let _g = h.read_lock();
-        locked_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let (release_tx, reader) = hold_reader(&d);
     let done = Arc::new(AtomicBool::new(false));
     let (ds, dn) = (d.clone(), done.clone());
     let syncer = thread::spawn(move || {
@@ -148,16 +154,7 @@ unsafe fn obj_cb(h: NonNull<RcuHead>) {
 #[test]
 fn callback_runs_only_after_its_grace_period() {
     let d = domain(false);
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let dr = d.clone();
-    let reader = thread::spawn(move || {
-        let h = dr.register();
-        let _g = h.read_lock();
-        locked_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let (release_tx, reader) = hold_reader(&d);
     let ran = Arc::new(AtomicUsize::new(0));
     let cookie_ok = Arc::new(AtomicBool::new(false));
     let h = d.register();
@@ -227,16 +224,7 @@ fn implied_domain_waits_for_the_other_domain_readers() {
         implies: Some(rcu.clone()),
         ..Default::default()
     });
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let dr = rcu.clone();
-    let reader = thread::spawn(move || {
-        let h = dr.register();
-        let _g = h.read_lock();
-        locked_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let (release_tx, reader) = hold_reader(&rcu);
     let t2 = tt.clone();
     let syncer = thread::spawn(move || t2.synchronize());
     thread::sleep(Duration::from_millis(100));
@@ -442,16 +430,7 @@ fn chained_callbacks_wait_for_the_other_domain_too() {
         chain: Some(rcu.clone()),
         ..Default::default()
     });
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let dr = rcu.clone();
-    let reader = thread::spawn(move || {
-        let h = dr.register();
-        let _g = h.read_lock();
-        locked_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let (release_tx, reader) = hold_reader(&rcu);
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();
     tt.register()
