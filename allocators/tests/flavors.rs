@@ -32,6 +32,7 @@ fn balanced_round_trip<A: Allocator>() {
         }
         for _ in 0..10_000 {
             let o = c.alloc().unwrap();
+            // SAFETY: allocated from this allocator above and freed exactly once.
             unsafe { c.free(o) };
         }
     }
@@ -48,6 +49,7 @@ fn leak_is_reported<A: Allocator>() {
         let mut c = a.cache(0);
         let kept = c.alloc().unwrap();
         let o = c.alloc().unwrap();
+        // SAFETY: allocated from this allocator above and freed exactly once.
         unsafe { c.free(o) };
         kept
     };
@@ -55,6 +57,7 @@ fn leak_is_reported<A: Allocator>() {
     assert_eq!(s.leaked, 1, "{s:?}");
     // Give it back so the test itself does not leak.
     let mut c = a.cache(0);
+    // SAFETY: allocated from this allocator above and freed exactly once.
     unsafe { c.free(kept) };
     drop(c);
     assert_eq!(a.drain().leaked, 0);
@@ -77,6 +80,7 @@ fn no_reuse_under_reader<A: Allocator>() {
     let freed: Vec<_> = (0..500).map(|_| c.alloc().unwrap()).collect();
     let freed_set: HashSet<usize> = freed.iter().map(|p| p.as_ptr() as usize).collect();
     for o in freed {
+        // SAFETY: allocated from this allocator above and freed exactly once.
         unsafe { c.free(o) };
     }
     let mut live = Vec::new();
@@ -92,6 +96,7 @@ fn no_reuse_under_reader<A: Allocator>() {
     release_tx.send(()).unwrap();
     reader.join().unwrap();
     for o in live {
+        // SAFETY: allocated from this allocator above and freed exactly once.
         unsafe { c.free(o) };
     }
     drop(c);
@@ -125,10 +130,12 @@ fn concurrent_exclusive_ownership<A: Allocator>() {
                     mine.push((o, stamp));
                     if mine.len() > 64 || n % 3 == 0 {
                         let (o, s) = mine.swap_remove((n as usize * 7) % mine.len());
+                        // SAFETY: allocated from this allocator above and freed exactly once.
                         if unsafe { (o.as_ptr() as *const u64).read_volatile() } != s {
                             corrupt.fetch_add(1, Ordering::Relaxed);
                         }
                         if n % 2 == 0 {
+                            // SAFETY: allocated from this allocator above and freed exactly once.
                             unsafe { c.free(o) };
                         } else {
                             // Cross-CPU free: the neighbour frees it (add_del_on_diff_cpu).
@@ -136,19 +143,23 @@ fn concurrent_exclusive_ownership<A: Allocator>() {
                         }
                     }
                     while let Ok(p) = rx.try_recv() {
+                        // SAFETY: allocated from this allocator above and freed exactly once.
                         unsafe { c.free(NonNull::new(p as *mut u8).unwrap()) };
                     }
                 }
                 for (o, s) in mine {
+                    // SAFETY: allocated from this allocator above and freed exactly once.
                     if unsafe { (o.as_ptr() as *const u64).read_volatile() } != s {
                         corrupt.fetch_add(1, Ordering::Relaxed);
                     }
+                    // SAFETY: allocated from this allocator above and freed exactly once.
                     unsafe { c.free(o) };
                 }
                 drop(next);
                 // Once everyone has stopped sending, free what is still in flight to us.
                 done.wait();
                 while let Ok(p) = rx.try_recv() {
+                    // SAFETY: allocated from this allocator above and freed exactly once.
                     unsafe { c.free(NonNull::new(p as *mut u8).unwrap()) };
                 }
             })
@@ -217,14 +228,17 @@ fn prealloc_is_fixed_size_and_steals() {
     // A replacing update takes the spare; the replaced element becomes the spare.
     let spare = c0.alloc_replacing().unwrap();
     let old = got.pop().unwrap();
+    // SAFETY: allocated from this allocator above and freed exactly once.
     unsafe { c0.free_replaced(old) };
     let again = c0.alloc_replacing().unwrap();
     assert_eq!(again, old, "the replaced element is the next spare");
+    // SAFETY: allocated from this allocator above and freed exactly once.
     unsafe {
         c0.free_replaced(spare);
         c0.free(again);
     }
     for o in got {
+        // SAFETY: allocated from this allocator above and freed exactly once.
         unsafe { c0.free(o) };
     }
     assert_eq!(a.stats().from_slab, setup, "no allocation after setup");
@@ -237,9 +251,11 @@ fn immediate_reuse_hands_back_the_object_just_freed() {
     let (a, _env) = make::<ImmediateReuse>(1);
     let mut c = a.cache(0);
     let x = c.alloc().unwrap();
+    // SAFETY: allocated from this allocator above and freed exactly once.
     unsafe { c.free(x) };
     let y = c.alloc().unwrap();
     assert_eq!(x, y);
+    // SAFETY: allocated from this allocator above and freed exactly once.
     unsafe { c.free(y) };
 }
 
@@ -274,11 +290,13 @@ fn reuse_after_gp_reuses_only_after_a_grace_period() {
         if live.len() > 100 || n % 2 == 0 {
             let o = live.swap_remove(0);
             freed_at.insert(o.as_ptr() as usize, env.rcu.get_state());
+            // SAFETY: allocated from this allocator above and freed exactly once.
             unsafe { c.free(o) };
         }
     }
     assert!(reused > 0, "objects were never reused at all");
     for o in live {
+        // SAFETY: allocated from this allocator above and freed exactly once.
         unsafe { c.free(o) };
     }
     drop(c);
@@ -292,6 +310,7 @@ fn free_after_gp_returns_everything_to_the_slab() {
     let mut c = a.cache(0);
     for _ in 0..10_000 {
         let o = c.alloc().unwrap();
+        // SAFETY: allocated from this allocator above and freed exactly once.
         unsafe { c.free(o) };
     }
     drop(c);
@@ -317,6 +336,7 @@ fn free_rcu_requests_urgent_grace_periods() {
     while env.rcu.stats().grace_periods == 0 {
         for _ in 0..200 {
             let o = c.alloc().unwrap();
+            // SAFETY: allocated from this allocator above and freed exactly once.
             unsafe { c.free(o) };
         }
         rounds += 1;
@@ -353,10 +373,12 @@ fn reuse_after_gp_expedited_fallback_keeps_the_reuse_rule() {
         if live.len() > 100 || n % 2 == 0 {
             let o = live.swap_remove(0);
             freed_at.insert(o.as_ptr() as usize, env.rcu.get_state());
+            // SAFETY: allocated from this allocator above and freed exactly once.
             unsafe { c.free(o) };
         }
     }
     for o in live {
+        // SAFETY: allocated from this allocator above and freed exactly once.
         unsafe { c.free(o) };
     }
     drop(c);
@@ -377,6 +399,7 @@ fn chained_tasks_trace_round_trips() {
             let mut c = a.cache(0);
             let objs: Vec<_> = (0..5000).map(|_| c.alloc().unwrap()).collect();
             for o in objs {
+                // SAFETY: allocated from this allocator above and freed exactly once.
                 unsafe { c.free(o) };
             }
         }

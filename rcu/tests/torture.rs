@@ -116,31 +116,37 @@ fn torture(run_for: Duration, gp_delay: Duration) {
                     }));
                     let old = table[n.wrapping_mul(31) % SLOTS].swap(new, Ordering::AcqRel);
                     let old8 = old as *mut u8;
-                    // SAFETY (all arms): `old` was unpublished above and is retired once.
                     match n % 7 {
                         0 => {
                             d.synchronize();
+                            // SAFETY: unpublished, retired once, after its grace period.
                             unsafe { poison(old8) };
                         }
                         1 => {
                             d.synchronize_expedited();
+                            // SAFETY: unpublished, retired once, after its grace period.
                             unsafe { poison(old8) };
                         }
                         2 => {
                             let p = old as usize;
+                            // SAFETY: unpublished, retired once, after its grace period.
                             h.call_boxed(move || unsafe { poison(p as *mut u8) });
                         }
                         3 => pending.push((d.start_poll(), old as usize)),
                         4 => {
                             let c = d.get_state();
                             d.cond_synchronize(c);
+                            // SAFETY: unpublished, retired once, after its grace period.
                             unsafe { poison(old8) };
                         }
+                        // SAFETY: unpublished, retired once, after its grace period.
                         5 => unsafe { kp.kvfree_rcu_raw(NonNull::new(old8).unwrap(), poison) },
+                        // SAFETY: unpublished, retired once, after its grace period.
                         _ => unsafe { kb.kvfree_rcu_raw(NonNull::new(old8).unwrap(), poison) },
                     }
                     pending.retain(|&(c, p)| {
                         if d.poll_state(c) {
+                            // SAFETY: unpublished, retired once, after its grace period.
                             unsafe { poison(p as *mut u8) };
                             false
                         } else {
@@ -152,6 +158,7 @@ fn torture(run_for: Duration, gp_delay: Duration) {
                 }
                 for (c, p) in pending {
                     d.cond_synchronize(c);
+                    // SAFETY: unpublished, retired once, after its grace period.
                     unsafe { poison(p as *mut u8) };
                 }
             })
