@@ -268,16 +268,14 @@ fn grace_period_flavors_never_reuse_under_a_reader() {
     no_reuse_under_reader::<FreeRcu>();
 }
 
-/// Every object reuse-after-gp hands out again was freed at least a grace period earlier: the
-/// cookie taken just before its free has completed.
-#[test]
-fn reuse_after_gp_reuses_only_after_a_grace_period() {
-    let (a, env) = make::<ReuseAfterGp>(1);
-    let mut c = a.cache(0);
+/// Allocates and frees `rounds` times, asserting that every object handed out again was freed
+/// at least a grace period earlier (the cookie taken just before its free has completed), then
+/// frees what is left. Returns how many allocations reused a freed object.
+fn churn_checking_reuse<C: Cache>(c: &mut C, env: &Env, rounds: u64) -> u64 {
     let mut freed_at: std::collections::HashMap<usize, u64> = Default::default();
     let mut live = Vec::new();
     let mut reused = 0;
-    for n in 0..200_000u64 {
+    for n in 0..rounds {
         let o = c.alloc().unwrap();
         if let Some(cookie) = freed_at.remove(&(o.as_ptr() as usize)) {
             assert!(
@@ -294,11 +292,21 @@ fn reuse_after_gp_reuses_only_after_a_grace_period() {
             unsafe { c.free(o) };
         }
     }
-    assert!(reused > 0, "objects were never reused at all");
     for o in live {
         // SAFETY: allocated from this allocator above and freed exactly once.
         unsafe { c.free(o) };
     }
+    reused
+}
+
+/// Every object reuse-after-gp hands out again was freed at least a grace period earlier: the
+/// cookie taken just before its free has completed.
+#[test]
+fn reuse_after_gp_reuses_only_after_a_grace_period() {
+    let (a, env) = make::<ReuseAfterGp>(1);
+    let mut c = a.cache(0);
+    let reused = churn_checking_reuse(&mut c, &env, 200_000);
+    assert!(reused > 0, "objects were never reused at all");
     drop(c);
     assert_eq!(a.drain().leaked, 0);
 }
@@ -357,30 +365,7 @@ fn reuse_after_gp_expedited_fallback_keeps_the_reuse_rule() {
     cfg.fail_batch_alloc = true;
     let a = Arc::new(ReuseAfterGp::new(&cfg));
     let mut c = a.cache(0);
-    let mut freed_at: std::collections::HashMap<usize, u64> = Default::default();
-    let mut live = Vec::new();
-    let mut reused = 0;
-    for n in 0..100_000u64 {
-        let o = c.alloc().unwrap();
-        if let Some(cookie) = freed_at.remove(&(o.as_ptr() as usize)) {
-            assert!(
-                env.rcu.poll_state(cookie),
-                "reused before a grace period elapsed"
-            );
-            reused += 1;
-        }
-        live.push(o);
-        if live.len() > 100 || n % 2 == 0 {
-            let o = live.swap_remove(0);
-            freed_at.insert(o.as_ptr() as usize, env.rcu.get_state());
-            // SAFETY: allocated from this allocator above and freed exactly once.
-            unsafe { c.free(o) };
-        }
-    }
-    for o in live {
-        // SAFETY: allocated from this allocator above and freed exactly once.
-        unsafe { c.free(o) };
-    }
+    let reused = churn_checking_reuse(&mut c, &env, 100_000);
     drop(c);
     let s = a.drain();
     assert!(a.expedited_fallbacks() > 0, "the fallback never ran");

@@ -235,18 +235,7 @@ fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
 }
 
 fn run_child(cli: &RunArgs, cfg: &Config, flavor: &str) -> CellResult {
-    let error_cell = |msg: String| CellResult {
-        id: result::cell_id(&cfg.use_case, flavor, cfg.producers),
-        use_case: cfg.use_case.clone(),
-        flavor: flavor.to_string(),
-        producers: cfg.producers,
-        status: "error".into(),
-        error: Some(msg),
-        samples: Vec::new(),
-        metrics: Default::default(),
-        allocator: Default::default(),
-        rcu: Vec::new(),
-    };
+    let error_cell = |msg: String| CellResult::error(&cfg.use_case, flavor, cfg.producers, msg);
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => return error_cell(format!("cannot find own executable: {e}")),

@@ -95,6 +95,24 @@ pub struct DomainReport {
     pub urgent_requests: u64,
 }
 
+impl CellResult {
+    /// A cell that produced no measurement, with the reason.
+    pub fn error(use_case: &str, flavor: &str, producers: usize, msg: String) -> CellResult {
+        CellResult {
+            id: cell_id(use_case, flavor, producers),
+            use_case: use_case.to_string(),
+            flavor: flavor.to_string(),
+            producers,
+            status: "error".into(),
+            error: Some(msg),
+            samples: Vec::new(),
+            metrics: Default::default(),
+            allocator: Default::default(),
+            rcu: Vec::new(),
+        }
+    }
+}
+
 /// One per-second sample.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sample {

@@ -570,18 +570,8 @@ fn run_cell(
     stop: &AtomicBool,
 ) -> Option<(CellResult, Option<RunConfig>)> {
     let _ = std::fs::remove_file(tmp);
-    let error_cell = |msg: String| CellResult {
-        id: cell.id(),
-        use_case: cell.use_case.clone(),
-        flavor: cell.flavor.clone(),
-        producers: cell.producers,
-        status: "error".into(),
-        error: Some(msg),
-        samples: Vec::new(),
-        metrics: Default::default(),
-        allocator: Default::default(),
-        rcu: Vec::new(),
-    };
+    let error_cell =
+        |msg: String| CellResult::error(&cell.use_case, &cell.flavor, cell.producers, msg);
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => return Some((error_cell(format!("cannot find own executable: {e}")), None)),
