@@ -500,19 +500,23 @@ impl KfreeRcu {
 impl Inner {
     fn stats(&self) -> KfreeStats {
         let c = &self.counters;
+        // Under the registry lock: retire_dead moves a record's counts into the retired
+        // counters under it, so reading those outside it could miss a record in between.
+        let reg = self.registry.lock().unwrap();
         let mut s = KfreeStats {
             pointers_batched: c.retired_batched.load(Ordering::Relaxed),
             fallback_list: c.retired_list.load(Ordering::Relaxed),
             fallback_sync: c.retired_sync.load(Ordering::Relaxed),
             ..Default::default()
         };
-        for k in self.registry.lock().unwrap().iter() {
+        for k in reg.iter() {
             let (b, l, sy) = k.queued();
             s.pointers_batched += b;
             s.fallback_list += l;
             s.fallback_sync += sy;
             s.blocks_cached += k.inner.lock().unwrap().nr_cached as u64;
         }
+        drop(reg);
         s.blocks_allocated = c.blocks_allocated.load(Ordering::Relaxed);
         s.blocks_freed = c.blocks_freed.load(Ordering::Relaxed);
         s.objects_freed = c.objects_freed.load(Ordering::Relaxed);
