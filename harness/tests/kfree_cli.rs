@@ -22,6 +22,9 @@ fn bad_input_is_one_line_and_status_2() {
         (&["--mult", "0"], "--mult"),
         (&["--cached-blocks", "0"], "--cached-blocks"),
         (&["--drain-ms", "0"], "--drain-ms"),
+        (&["--qhimark", "0"], "--qhimark"),
+        (&["--lazy-flush", "-1s"], "-1s"),
+        (&["--lazy-flush", "soon"], "soon"),
         (&["--nthreads", "two"], "two"),
         (&["--loops", "-1"], "-1"),
         (&["--alloc-num", "1e3"], "1e3"),
@@ -67,20 +70,27 @@ fn tiny_run_prints_the_kernel_line_per_mode() {
         String::from_utf8_lossy(&out.stderr)
     );
     let kernel_lines = stdout.lines().filter(|l| is_kernel_line(l, 2)).count();
-    assert_eq!(kernel_lines, 3, "{stdout}");
-    for mode in ["call-rcu", "batched", "batched-polled"] {
+    assert_eq!(kernel_lines, 4, "{stdout}");
+    for mode in ["call-rcu", "call-rcu-lazy", "batched", "batched-polled"] {
         assert!(stdout.contains(&format!("kfree-rcu: {mode}: ")), "{stdout}");
     }
     assert!(stdout.contains("400 objects, 0 leaked"), "{stdout}");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = v["results"].as_array().unwrap();
-    assert_eq!(results.len(), 3);
+    assert_eq!(results.len(), 4);
     for r in results {
         assert_eq!(r["objects"], 400);
         assert_eq!(r["leaked"], 0);
     }
-    let polled = &results[2]["kfree"];
+    // 200 lazy callbacks per thread never reach qhimark (10000): flushed by the final
+    // barrier (or, on a very slow machine, the 10 s timer).
+    let lazy = &results[1]["lazy_flushes"];
+    assert_eq!(lazy["full"], 0, "{lazy}");
+    let flushes = lazy["timer"].as_u64().unwrap() + lazy["other"].as_u64().unwrap();
+    assert!(flushes >= 1, "{lazy}");
+    assert!(results[0]["lazy_flushes"].is_null());
+    let polled = &results[3]["kfree"];
     assert_eq!(polled["pointers_batched"], 400);
     assert_eq!(polled["blocks_allocated"], polled["blocks_freed"]);
     let _ = std::fs::remove_file(&json);

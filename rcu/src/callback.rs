@@ -75,6 +75,18 @@ pub(crate) struct CallbackQueue {
     /// queued, on the domain's clock.
     pub(crate) sample_head: AtomicPtr<RcuHead>,
     pub(crate) sample_ns: AtomicU64,
+    /// Lazy callbacks (`call_lazy`), the kernel's CONFIG_RCU_LAZY bypass list: no grace
+    /// period is started for them until the domain's thread flushes the stack into a batch
+    /// (too many, too old, a hurried callback on this thread, a barrier, the thread's exit).
+    lazy_head: AtomicPtr<RcuHead>,
+    /// Callbacks on the lazy stack: incremented by the owner, reset by the flusher (a count
+    /// for the flush threshold, not an exact one).
+    pub(crate) lazy_len: AtomicU64,
+    /// When the lazy stack went from empty to non-empty, on the domain's clock (0: not yet
+    /// recorded; the flusher then counts from when it first sees the stack).
+    pub(crate) lazy_since: AtomicU64,
+    /// The owner found the stack at the flush threshold (the kernel's qhimark).
+    pub(crate) lazy_full: AtomicBool,
 }
 
 impl CallbackQueue {
@@ -83,14 +95,29 @@ impl CallbackQueue {
     /// # Safety
     /// `head` is valid, not queued anywhere, and stays valid until its callback runs.
     pub(crate) unsafe fn push(&self, head: *mut RcuHead) -> bool {
-        let mut cur = self.head.load(Ordering::Relaxed);
+        // SAFETY: forwarded from the caller.
+        unsafe { self.push_on(&self.head, head) }
+    }
+
+    /// Pushes `head` on the lazy stack; returns true when that stack was empty.
+    ///
+    /// # Safety
+    /// As for [`push`](Self::push).
+    pub(crate) unsafe fn push_lazy(&self, head: *mut RcuHead) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.push_on(&self.lazy_head, head) }
+    }
+
+    /// Called by the owner only (it alone writes `enqueued`).
+    ///
+    /// # Safety
+    /// As for [`push`](Self::push).
+    unsafe fn push_on(&self, stack: &AtomicPtr<RcuHead>, head: *mut RcuHead) -> bool {
+        let mut cur = stack.load(Ordering::Relaxed);
         loop {
             (*head).next = cur;
             // SeqCst: pairs with the GP thread's idle flag (Dekker) so no wake-up is lost.
-            match self
-                .head
-                .compare_exchange_weak(cur, head, Ordering::SeqCst, Ordering::Relaxed)
-            {
+            match stack.compare_exchange_weak(cur, head, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(c) => cur = c,
             }
@@ -107,15 +134,23 @@ impl CallbackQueue {
     /// Takes every queued callback (newest first) and the cookie of the newest, which is the
     /// largest: cookies only grow along one thread's queue.
     pub(crate) fn take_all(&self) -> (List, u64) {
-        let p = self.head.swap(ptr::null_mut(), Ordering::SeqCst);
-        // SAFETY: a node stays valid until it runs (push's contract), and this one cannot
-        // run before we publish it.
-        let cookie = if p.is_null() {
-            0
-        } else {
-            unsafe { (*p).cookie }
-        };
-        (List(p), cookie)
+        take_stack(&self.head)
+    }
+
+    pub(crate) fn lazy_is_empty(&self) -> bool {
+        self.lazy_head.load(Ordering::SeqCst).is_null()
+    }
+
+    /// Takes the lazy stack whole (as `take_all`) and resets the flush state. The start time
+    /// is cleared only if the owner has not restarted the stack since `since` was read.
+    pub(crate) fn take_lazy(&self, since: u64) -> (List, u64) {
+        let taken = take_stack(&self.lazy_head);
+        self.lazy_len.store(0, Ordering::Relaxed);
+        self.lazy_full.store(false, Ordering::Relaxed);
+        let _ = self
+            .lazy_since
+            .compare_exchange(since, 0, Ordering::AcqRel, Ordering::Relaxed);
+        taken
     }
 
     /// Queues a list whose grace period has completed for invocation.
@@ -149,6 +184,18 @@ impl CallbackQueue {
     pub(crate) fn has_ready(&self) -> bool {
         self.has_ready.load(Ordering::Acquire)
     }
+}
+
+fn take_stack(stack: &AtomicPtr<RcuHead>) -> (List, u64) {
+    let p = stack.swap(ptr::null_mut(), Ordering::SeqCst);
+    // SAFETY: a node stays valid until it runs (push's contract), and this one cannot
+    // run before we publish it.
+    let cookie = if p.is_null() {
+        0
+    } else {
+        unsafe { (*p).cookie }
+    };
+    (List(p), cookie)
 }
 
 /// A heap-allocated callback for closures (`Domain::call_boxed`).

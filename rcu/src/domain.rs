@@ -1,6 +1,6 @@
 //! Grace-period domains: the writer side (grace periods, callbacks, barrier).
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -32,7 +32,17 @@ pub struct DomainConfig {
     /// Readers fence themselves instead of relying on membarrier (urcu-mb); forced when the
     /// kernel lacks `MEMBARRIER_CMD_PRIVATE_EXPEDITED`.
     pub fence_readers: bool,
+    /// Lazy callbacks (`call_lazy`) of a thread are flushed into a grace period at the latest
+    /// this long after the first of them was queued (the kernel's LAZY_FLUSH_JIFFIES, 10 s).
+    pub lazy_flush: Duration,
+    /// ... or as soon as a thread has this many (the kernel's qhimark, 10000).
+    pub lazy_qhimark: u64,
 }
+
+/// The kernel's LAZY_FLUSH_JIFFIES (10 * HZ).
+pub const DEFAULT_LAZY_FLUSH: Duration = Duration::from_secs(10);
+/// The kernel's qhimark.
+pub const DEFAULT_LAZY_QHIMARK: u64 = 10_000;
 
 impl Default for DomainConfig {
     fn default() -> Self {
@@ -42,6 +52,8 @@ impl Default for DomainConfig {
             implies: None,
             chain: None,
             fence_readers: false,
+            lazy_flush: DEFAULT_LAZY_FLUSH,
+            lazy_qhimark: DEFAULT_LAZY_QHIMARK,
         }
     }
 }
@@ -66,6 +78,11 @@ pub struct DomainStats {
     pub cb_latency_p50_ns: u64,
     pub cb_latency_p99_ns: u64,
     pub cb_latency_max_ns: u64,
+    /// Lazy-callback flushes by cause: a thread reached `lazy_qhimark`; the oldest waited
+    /// `lazy_flush`; anything else (a non-lazy callback on the thread, a barrier, its exit).
+    pub lazy_flushes_full: u64,
+    pub lazy_flushes_timer: u64,
+    pub lazy_flushes_other: u64,
 }
 
 /// One grace-period domain. Cheap to clone; the background thread stops when the last clone
@@ -100,6 +117,11 @@ pub(crate) struct Inner {
     /// Set by `request_urgent`: the grace period in flight skips pacing and polls readers
     /// without sleeping (the kernel's urgent quiescent-state request). Cleared at its end.
     urgent: AtomicBool,
+    lazy_flush_ns: u64,
+    pub(crate) lazy_qhimark: u64,
+    /// Barriers in progress: while non-zero every lazy callback is flushed.
+    barriers: AtomicUsize,
+    lazy_flushes: [AtomicU64; 3],
     work: Mutex<bool>, // true = shut down
     work_cv: Condvar,
     idle: AtomicBool,
@@ -116,6 +138,11 @@ pub(crate) struct Inner {
     gp_hist: Mutex<Histogram<u64>>,
     cb_hist: Mutex<Histogram<u64>>,
 }
+
+/// Indices of `Inner::lazy_flushes`.
+const LAZY_FULL: usize = 0;
+const LAZY_TIMER: usize = 1;
+const LAZY_OTHER: usize = 2;
 
 /// 1 ns to 1 hour at 3 significant digits.
 fn histogram() -> Histogram<u64> {
@@ -140,6 +167,10 @@ impl Domain {
             registry: Mutex::new(Vec::new()),
             requested: AtomicU64::new(0),
             urgent: AtomicBool::new(false),
+            lazy_flush_ns: cfg.lazy_flush.as_nanos().min(u64::MAX as u128) as u64,
+            lazy_qhimark: cfg.lazy_qhimark.max(1),
+            barriers: AtomicUsize::new(0),
+            lazy_flushes: Default::default(),
             work: Mutex::new(false),
             work_cv: Condvar::new(),
             idle: AtomicBool::new(false),
@@ -276,6 +307,9 @@ impl Domain {
             gp_ns_total: inner.gp_ns_total.load(Ordering::Relaxed),
             gp_ns_max: inner.gp_ns_max.load(Ordering::Relaxed),
             urgent_requests: inner.urgent_requests.load(Ordering::Relaxed),
+            lazy_flushes_full: inner.lazy_flushes[LAZY_FULL].load(Ordering::Relaxed),
+            lazy_flushes_timer: inner.lazy_flushes[LAZY_TIMER].load(Ordering::Relaxed),
+            lazy_flushes_other: inner.lazy_flushes[LAZY_OTHER].load(Ordering::Relaxed),
             ..inner.percentiles()
         }
     }
@@ -462,6 +496,14 @@ impl Inner {
     }
 
     fn barrier(&self) {
+        // Lazy callbacks are flushed while any barrier runs (rcu_barrier flushes the bypass).
+        self.barriers.fetch_add(1, Ordering::SeqCst);
+        self.wake_gp_thread();
+        self.barrier_wait();
+        self.barriers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn barrier_wait(&self) {
         if let Some(rec) = current_record(self.id) {
             while let Some(list) = rec.queue.take_ready() {
                 self.invoke_list(&rec, list);
@@ -501,6 +543,8 @@ impl Inner {
             let mut waiting_ready = false;
             {
                 let mut reg = self.registry.lock().unwrap();
+                let now = self.now_ns();
+                let flush_all = self.barriers.load(Ordering::SeqCst) > 0;
                 for rec in reg.iter() {
                     // An owner that queued nothing for two rounds invokes nothing either:
                     // its ready lists run here.
@@ -516,6 +560,10 @@ impl Inner {
                             stale.push((rec.clone(), r));
                         }
                     }
+                    // Lazy callbacks first: a flush keeps them ahead of later hurried ones.
+                    if let Some(b) = self.flush_lazy(rec, now, flush_all) {
+                        batches.push(b);
+                    }
                     if !rec.queue.is_empty() {
                         let (list, cookie) = rec.queue.take_all();
                         batches.push((rec.clone(), list, cookie));
@@ -525,6 +573,7 @@ impl Inner {
                 reg.retain(|r| {
                     !(r.dead.load(Ordering::Acquire)
                         && r.queue.is_empty()
+                        && r.queue.lazy_is_empty()
                         && !r.queue.has_ready()
                         && r.queue.invoked.load(Ordering::Acquire)
                             == r.queue.enqueued.load(Ordering::Acquire))
@@ -540,7 +589,11 @@ impl Inner {
                     return;
                 }
                 self.idle.store(true, Ordering::SeqCst);
-                if self.any_queued() || !self.poll(self.requested.load(Ordering::SeqCst)) {
+                let lazy = self.lazy_deadline();
+                if self.any_queued()
+                    || !self.poll(self.requested.load(Ordering::SeqCst))
+                    || lazy == Some(0)
+                {
                     self.idle.store(false, Ordering::Relaxed);
                     continue;
                 }
@@ -549,11 +602,16 @@ impl Inner {
                     self.idle.store(false, Ordering::Relaxed);
                     waiting_ready = true;
                 }
+                // Sleep until woken, or until ready lists are to be taken back, or until the
+                // first lazy flush is due.
+                let mut pause = lazy.map(Duration::from_nanos);
                 if waiting_ready {
-                    let pause = self.gp_delay.max(Duration::from_millis(1));
-                    let _w = self.work_cv.wait_timeout(w, pause).unwrap();
-                } else {
-                    let _w = self.work_cv.wait(w).unwrap();
+                    let p = self.gp_delay.max(Duration::from_millis(1));
+                    pause = Some(pause.map_or(p, |l| l.min(p)));
+                }
+                match pause {
+                    Some(p) => drop(self.work_cv.wait_timeout(w, p).unwrap()),
+                    None => drop(self.work_cv.wait(w).unwrap()),
                 }
                 self.idle.store(false, Ordering::Relaxed);
                 continue;
@@ -569,6 +627,63 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Takes `rec`'s lazy callbacks as a batch if they are due: too many, too old, a
+    /// non-lazy callback queued behind them, a barrier running, or the thread gone.
+    fn flush_lazy(
+        &self,
+        rec: &Arc<ThreadRecord>,
+        now: u64,
+        flush_all: bool,
+    ) -> Option<(Arc<ThreadRecord>, List, u64)> {
+        let q = &rec.queue;
+        if q.lazy_is_empty() {
+            return None;
+        }
+        let since = q.lazy_since.load(Ordering::Acquire);
+        let why = if q.lazy_full.load(Ordering::Acquire) {
+            LAZY_FULL
+        } else if since != 0 && now.saturating_sub(since) >= self.lazy_flush_ns {
+            LAZY_TIMER
+        } else if flush_all || rec.dead.load(Ordering::Acquire) || !q.is_empty() {
+            LAZY_OTHER
+        } else {
+            return None;
+        };
+        let (list, cookie) = q.take_lazy(since);
+        if list.0.is_null() {
+            return None;
+        }
+        self.lazy_flushes[why].fetch_add(1, Ordering::Relaxed);
+        Some((rec.clone(), list, cookie))
+    }
+
+    /// Nanoseconds until the first lazy flush is due (0: one is due now), or None when no
+    /// thread holds lazy callbacks. A stack whose start time is not yet recorded counts
+    /// from now.
+    fn lazy_deadline(&self) -> Option<u64> {
+        let now = self.now_ns();
+        let mut first: Option<u64> = None;
+        for r in self.registry.lock().unwrap().iter() {
+            let q = &r.queue;
+            if q.lazy_is_empty() {
+                continue;
+            }
+            let since = q.lazy_since.load(Ordering::Acquire);
+            let left = if q.lazy_full.load(Ordering::Acquire)
+                || r.dead.load(Ordering::Acquire)
+                || self.barriers.load(Ordering::SeqCst) > 0
+            {
+                0
+            } else if since == 0 {
+                self.lazy_flush_ns
+            } else {
+                (since + self.lazy_flush_ns).saturating_sub(now)
+            };
+            first = Some(first.map_or(left, |f| f.min(left)));
+        }
+        first
     }
 
     fn any_ready(&self) -> bool {

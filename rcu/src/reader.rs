@@ -155,22 +155,56 @@ impl ThreadHandle {
     /// `head` must be valid and not already queued, and stay valid until `func` runs; `func`
     /// must be sound to call from any thread with that head.
     pub unsafe fn call(&self, head: NonNull<RcuHead>, func: CallbackFn) {
+        let h = self.prepare(head, func);
+        if self.rec.queue.push(h) {
+            self.inner().kick_gp_thread();
+        }
+        self.run_ready();
+    }
+
+    /// Like [`call`](Self::call), but lazy (the kernel's `call_rcu` under CONFIG_RCU_LAZY;
+    /// `call` is its `call_rcu_hurry`): no grace period is started for the callback until
+    /// this thread has `lazy_qhimark` lazy callbacks, the oldest has waited `lazy_flush`,
+    /// this thread queues a non-lazy one, a `barrier` runs, or the thread exits. Batches
+    /// callbacks into fewer grace periods at the price of latency and memory.
+    ///
+    /// # Safety
+    /// As for [`call`](Self::call).
+    pub unsafe fn call_lazy(&self, head: NonNull<RcuHead>, func: CallbackFn) {
+        let inner = self.inner();
+        let h = self.prepare(head, func);
+        let q = &self.rec.queue;
+        if q.push_lazy(h) {
+            q.lazy_since.store(inner.now_ns().max(1), Ordering::Release);
+            // The domain's thread arms its flush timer.
+            inner.kick_gp_thread();
+        }
+        let n = q.lazy_len.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= inner.lazy_qhimark && !q.lazy_full.load(Ordering::Relaxed) {
+            q.lazy_full.store(true, Ordering::SeqCst);
+            inner.kick_gp_thread();
+        }
+        self.run_ready();
+    }
+
+    /// Fills in a head about to be queued and picks it as the latency sample if none is in
+    /// flight. Sampled before the push: once pushed, the callback may run (and free it).
+    ///
+    /// # Safety
+    /// `head` is valid and not queued (`call`'s contract), so it is ours to write.
+    unsafe fn prepare(&self, head: NonNull<RcuHead>, func: CallbackFn) -> *mut RcuHead {
         let inner = self.inner();
         let h = head.as_ptr();
         (*h).func = Some(func);
         (*h).cookie = inner.get_state();
         let q = &self.rec.queue;
-        // Sampled before the push: once pushed, the callback may run (and free `h`).
         if q.enqueued.load(Ordering::Relaxed).is_multiple_of(64)
             && q.sample_head.load(Ordering::Relaxed).is_null()
         {
             q.sample_ns.store(inner.now_ns(), Ordering::Relaxed);
             q.sample_head.store(h, Ordering::Release);
         }
-        if q.push(h) {
-            inner.kick_gp_thread();
-        }
-        self.run_ready();
+        h
     }
 
     /// Invokes up to `READY_BUDGET` of this thread's callbacks whose grace period has
@@ -188,6 +222,13 @@ impl ThreadHandle {
         let head = BoxedCallback::into_head(f);
         // SAFETY: the head is a fresh box owned by the queue until `run` frees it.
         unsafe { self.call(head, BoxedCallback::<F>::run) }
+    }
+
+    /// Like [`call_lazy`](Self::call_lazy) for a closure, at the price of one heap allocation.
+    pub fn call_lazy_boxed<F: FnOnce() + Send + 'static>(&self, f: F) {
+        let head = BoxedCallback::into_head(f);
+        // SAFETY: the head is a fresh box owned by the queue until `run` frees it.
+        unsafe { self.call_lazy(head, BoxedCallback::<F>::run) }
     }
 }
 

@@ -1,6 +1,7 @@
 //! rcutorture in miniature: readers walk a table of published objects and check that none
 //! is ever poisoned, while writers replace objects and retire the old ones through every
-//! reclamation path the crate has — synchronize, synchronize_expedited, call, the polled API
+//! reclamation path the crate has — synchronize, synchronize_expedited, call, call_lazy
+//! (flushed both by its timer and by its length threshold), the polled API
 //! (start_poll/poll_state and cond_synchronize), and kvfree_rcu in both reclaim modes.
 //! "Retiring" poisons the object instead of freeing it, so a violation is read as poison
 //! rather than as undefined behaviour; the objects are freed when every thread is done.
@@ -35,6 +36,9 @@ unsafe fn poison(p: *mut u8) {
 fn torture(run_for: Duration, gp_delay: Duration) {
     let d = Domain::new(DomainConfig {
         gp_delay,
+        // Short enough that both lazy flush causes fire within a run.
+        lazy_flush: Duration::from_millis(3),
+        lazy_qhimark: 16,
         ..Default::default()
     });
     let polled = KfreeRcu::new(
@@ -116,7 +120,7 @@ fn torture(run_for: Duration, gp_delay: Duration) {
                     }));
                     let old = table[n.wrapping_mul(31) % SLOTS].swap(new, Ordering::AcqRel);
                     let old8 = old as *mut u8;
-                    match n % 7 {
+                    match n % 8 {
                         0 => {
                             d.synchronize();
                             // SAFETY: unpublished, retired once, after its grace period.
@@ -133,6 +137,11 @@ fn torture(run_for: Duration, gp_delay: Duration) {
                             h.call_boxed(move || unsafe { poison(p as *mut u8) });
                         }
                         3 => pending.push((d.start_poll(), old as usize)),
+                        6 => {
+                            let p = old as usize;
+                            // SAFETY: unpublished, retired once, after its grace period.
+                            h.call_lazy_boxed(move || unsafe { poison(p as *mut u8) });
+                        }
                         4 => {
                             let c = d.get_state();
                             d.cond_synchronize(c);
@@ -182,7 +191,7 @@ fn torture(run_for: Duration, gp_delay: Duration) {
         "readers saw poisoned objects ({} retired)",
         retired.load(Ordering::Relaxed)
     );
-    assert!(retired.load(Ordering::Relaxed) > 7, "writers barely ran");
+    assert!(retired.load(Ordering::Relaxed) > 8, "writers barely ran");
     for p in table.iter() {
         // SAFETY: every thread is done.
         drop(unsafe { Box::from_raw(p.load(Ordering::Relaxed)) });

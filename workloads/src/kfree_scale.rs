@@ -13,8 +13,12 @@ use rcu::{Domain, KfreeConfig, KfreeHead, KfreeRcu, KfreeStats, RcuHead, Reclaim
 /// How objects are freed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KfreeMode {
-    /// One `call_rcu` per object, its callback frees it (`kfree_by_call_rcu`).
+    /// One `call_rcu` per object, its callback frees it (`kfree_by_call_rcu` on a kernel
+    /// without CONFIG_RCU_LAZY, or `call_rcu_hurry`).
     CallRcu,
+    /// The same with lazy callbacks (`kfree_by_call_rcu` under CONFIG_RCU_LAZY, the kernel
+    /// configuration rcuscale's call_rcu mode was written to test).
+    CallRcuLazy,
     /// `kvfree_rcu` with whole-batch reclaim (the kernel before seed 002).
     Batched,
     /// `kvfree_rcu` with per-block polled reclaim (seed 002).
@@ -22,8 +26,9 @@ pub enum KfreeMode {
 }
 
 impl KfreeMode {
-    pub const ALL: [KfreeMode; 3] = [
+    pub const ALL: [KfreeMode; 4] = [
         KfreeMode::CallRcu,
+        KfreeMode::CallRcuLazy,
         KfreeMode::Batched,
         KfreeMode::BatchedPolled,
     ];
@@ -31,6 +36,7 @@ impl KfreeMode {
     pub fn name(self) -> &'static str {
         match self {
             KfreeMode::CallRcu => "call-rcu",
+            KfreeMode::CallRcuLazy => "call-rcu-lazy",
             KfreeMode::Batched => "batched",
             KfreeMode::BatchedPolled => "batched-polled",
         }
@@ -71,8 +77,10 @@ pub struct ScaleResult {
     pub objects: u64,
     /// kvfree_rcu counters after the final drain (batched modes).
     pub kfree: Option<KfreeStats>,
-    /// Callbacks the domain invoked during the test and the drain (call-rcu mode).
+    /// Callbacks the domain invoked during the test and the drain (call-rcu modes).
     pub callbacks_invoked: u64,
+    /// Lazy-callback flushes during the test and the drain: threshold, timer, other.
+    pub lazy_flushes: [u64; 3],
 }
 
 fn obj_layout(mult: usize) -> Layout {
@@ -116,7 +124,7 @@ pub fn run(
     on_tick: &mut dyn FnMut(),
 ) -> ScaleResult {
     let kfree = match cfg.mode {
-        KfreeMode::CallRcu => None,
+        KfreeMode::CallRcu | KfreeMode::CallRcuLazy => None,
         m => Some(KfreeRcu::new(
             domain,
             KfreeConfig {
@@ -137,7 +145,8 @@ pub fn run(
     let ended = AtomicUsize::new(0);
     let gp_start = AtomicU64::new(0);
     let out = Mutex::new((0u64, 0u64));
-    let cb_base = domain.stats().callbacks_invoked;
+    let base = domain.stats();
+    let lazy = cfg.mode == KfreeMode::CallRcuLazy;
 
     std::thread::scope(|s| {
         for i in 0..n {
@@ -163,7 +172,11 @@ pub fn run(
                                 None => {
                                     let h = head as *mut RcuHead;
                                     h.write(RcuHead::new());
-                                    rcu_h.call(NonNull::new_unchecked(h), free_obj_cb);
+                                    if lazy {
+                                        rcu_h.call_lazy(NonNull::new_unchecked(h), free_obj_cb);
+                                    } else {
+                                        rcu_h.call(NonNull::new_unchecked(h), free_obj_cb);
+                                    }
                                 }
                                 Some(kh) => {
                                     let h = head as *mut KfreeHead;
@@ -196,11 +209,17 @@ pub fn run(
         k.stats()
     });
     domain.barrier();
+    let end = domain.stats();
     ScaleResult {
         total_ns,
         batches,
         objects: (n * cfg.loops * cfg.alloc_num) as u64,
         kfree: kstats,
-        callbacks_invoked: domain.stats().callbacks_invoked - cb_base,
+        callbacks_invoked: end.callbacks_invoked - base.callbacks_invoked,
+        lazy_flushes: [
+            end.lazy_flushes_full - base.lazy_flushes_full,
+            end.lazy_flushes_timer - base.lazy_flushes_timer,
+            end.lazy_flushes_other - base.lazy_flushes_other,
+        ],
     }
 }

@@ -1,5 +1,6 @@
 //! `htab-mem kfree-rcu`: the kernel's rcuscale kfree_rcu test (kernel/rcu/rcuscale.c) with
-//! per-object call_rcu, batched kvfree_rcu, and batched kvfree_rcu with polled reclaim.
+//! per-object call_rcu (hurried or lazy), batched kvfree_rcu, and batched kvfree_rcu with
+//! polled reclaim.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,14 +30,23 @@ pub struct Args {
     /// kfree_mult: object size multiplier (object = mult x 32 bytes: 8 + a 24-byte head).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub mult: usize,
-    /// call-rcu (one call_rcu per object), batched (kvfree_rcu, whole-batch reclaim),
-    /// batched-polled (kvfree_rcu, per-block polled reclaim), or all three.
+    /// call-rcu (one call_rcu per object), call-rcu-lazy (the same, lazy as under
+    /// CONFIG_RCU_LAZY), batched (kvfree_rcu, whole-batch reclaim), batched-polled
+    /// (kvfree_rcu, per-block polled reclaim), or all four.
     #[arg(long, default_value = "batched-polled", value_name = "MODE")]
     pub mode: String,
     /// Pacing of RCU grace periods: 1ms, 500us, 0 (none); a bare number is microseconds.
     #[arg(long = "rcu-gp-delay", alias = "rcu-gp-delay-us", default_value_t = 1000,
         value_name = "DURATION", value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
     pub rcu_gp_delay_us: u64,
+    /// call-rcu-lazy: a thread's lazy callbacks are flushed at the latest this long after the
+    /// first (the kernel's jiffies_lazy_flush): 10s, 500ms.
+    #[arg(long = "lazy-flush", default_value = "10s", value_name = "DURATION",
+        value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
+    pub lazy_flush_us: u64,
+    /// call-rcu-lazy: ... or as soon as a thread has this many (the kernel's qhimark).
+    #[arg(long, default_value_t = rcu::DEFAULT_LAZY_QHIMARK, value_name = "N")]
+    pub qhimark: u64,
     /// The kvfree_rcu monitor's period, milliseconds (KFREE_DRAIN_JIFFIES).
     #[arg(long, default_value_t = 20, value_name = "MS")]
     pub drain_ms: u64,
@@ -69,6 +79,8 @@ struct JsonConfig {
     rcu_gp_delay_us: u64,
     drain_ms: u64,
     cached_blocks: usize,
+    lazy_flush_us: u64,
+    qhimark: u64,
 }
 
 #[derive(Serialize, Clone)]
@@ -82,8 +94,17 @@ struct ModeOut {
     mem_footprint_bytes: i64,
     mem_peak_bytes: i64,
     callbacks_invoked: u64,
+    lazy_flushes: Option<LazyOut>,
     kfree: Option<KfreeOut>,
     leaked: u64,
+}
+
+/// Why lazy callbacks were flushed into grace periods (call-rcu-lazy).
+#[derive(Serialize, Clone)]
+struct LazyOut {
+    full: u64,
+    timer: u64,
+    other: u64,
 }
 
 #[derive(Serialize, Clone)]
@@ -118,6 +139,8 @@ struct Plan {
     cfg: ScaleConfig,
     modes: Vec<KfreeMode>,
     gp_delay: Duration,
+    lazy_flush: Duration,
+    qhimark: u64,
     cpus: Vec<usize>,
     pin: bool,
 }
@@ -132,6 +155,7 @@ fn validate(a: &Args) -> Result<Plan, String> {
         ("--mult", a.mult),
         ("--cached-blocks", a.cached_blocks),
         ("--drain-ms", a.drain_ms as usize),
+        ("--qhimark", a.qhimark.min(usize::MAX as u64) as usize),
     ];
     for (name, v) in positive {
         if v == 0 {
@@ -158,7 +182,7 @@ fn validate(a: &Args) -> Result<Plan, String> {
             Some(m) => vec![m],
             None => {
                 return Err(format!(
-                    "unknown --mode '{}' (call-rcu, batched, batched-polled, all)",
+                    "unknown --mode '{}' (call-rcu, call-rcu-lazy, batched, batched-polled, all)",
                     a.mode
                 ))
             }
@@ -179,6 +203,8 @@ fn validate(a: &Args) -> Result<Plan, String> {
         },
         modes,
         gp_delay: Duration::from_micros(a.rcu_gp_delay_us),
+        lazy_flush: Duration::from_micros(a.lazy_flush_us),
+        qhimark: a.qhimark,
         cpus,
         pin: !a.no_affinity,
     })
@@ -232,6 +258,8 @@ pub fn run(a: Args) -> ExitCode {
                 rcu_gp_delay_us: a.rcu_gp_delay_us,
                 drain_ms: a.drain_ms,
                 cached_blocks: a.cached_blocks,
+                lazy_flush_us: a.lazy_flush_us,
+                qhimark: a.qhimark,
             },
             results: outs.clone(),
         };
@@ -251,6 +279,8 @@ fn run_mode(plan: &Plan, cfg: &ScaleConfig) -> ModeOut {
     let domain = Domain::new(DomainConfig {
         name: "rcu".into(),
         gp_delay: plan.gp_delay,
+        lazy_flush: plan.lazy_flush,
+        lazy_qhimark: plan.qhimark,
         ..Default::default()
     });
     let cpus = &plan.cpus;
@@ -284,6 +314,11 @@ fn run_mode(plan: &Plan, cfg: &ScaleConfig) -> ModeOut {
         mem_footprint_bytes: avg - base,
         mem_peak_bytes: peak - base,
         callbacks_invoked: r.callbacks_invoked,
+        lazy_flushes: (cfg.mode == KfreeMode::CallRcuLazy).then(|| LazyOut {
+            full: r.lazy_flushes[0],
+            timer: r.lazy_flushes[1],
+            other: r.lazy_flushes[2],
+        }),
         kfree: r.kfree.map(KfreeOut::from),
         leaked: r.objects.saturating_sub(freed),
     }
@@ -311,6 +346,12 @@ fn detail_line(o: &ModeOut) -> String {
         );
     } else {
         s += &format!("; {} callbacks invoked", o.callbacks_invoked);
+    }
+    if let Some(l) = &o.lazy_flushes {
+        s += &format!(
+            "; lazy flushes {} full / {} timer / {} other",
+            l.full, l.timer, l.other
+        );
     }
     s
 }
