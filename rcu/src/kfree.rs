@@ -38,6 +38,9 @@ pub const BLOCK_SLOTS: usize = (BLOCK_BYTES - 4 * 8) / 8;
 pub const KFREE_N_BATCHES: usize = 2;
 /// Pre-allocated blocks per thread by default (`rcu_min_cached_objs`).
 pub const DEFAULT_CACHED_BLOCKS: usize = 5;
+/// How long after a block fills the monitor runs: one jiffy at HZ=1000 (the kernel schedules
+/// the monitor with a 1-jiffy delay when a page is full).
+pub const FULL_BLOCK_DELAY: Duration = Duration::from_millis(1);
 /// Monitor period by default (`KFREE_DRAIN_JIFFIES` = HZ/50).
 pub const DEFAULT_DRAIN_PERIOD: Duration = Duration::from_millis(20);
 
@@ -186,6 +189,13 @@ struct KrcInner {
     /// The fallback list of headed objects and the cookie of its newest entry.
     head: *mut KfreeHead,
     head_cookie: u64,
+    /// Blocks past their grace period, left for the owner to free: the kernel's reclaim work
+    /// runs on the CPU that queued the pointers (per-CPU workqueues), where the slab's
+    /// per-CPU caches take the objects back. The owner frees one per `kvfree_rcu` call; the
+    /// monitor frees them for an owner that has gone idle or exited.
+    ready: *mut Block,
+    /// `batched` at the monitor's last pass: unchanged means the owner was idle since.
+    seen_batched: u64,
     /// Pre-allocated empty blocks, linked through `next`.
     cache: *mut Block,
     nr_cached: usize,
@@ -298,14 +308,39 @@ impl Krc {
 
     fn is_idle(&self) -> bool {
         let g = self.inner.lock().unwrap();
-        g.bulk.is_null() && g.head.is_null() && self.in_flight.load(Ordering::Acquire) == 0
+        g.bulk.is_null()
+            && g.head.is_null()
+            && g.ready.is_null()
+            && self.in_flight.load(Ordering::Acquire) == 0
+    }
+
+    /// Hands blocks past their grace period to the owner to free, or frees them here if the
+    /// owner has exited.
+    ///
+    /// # Safety
+    /// As for `reclaim_blocks`.
+    unsafe fn hand_back(&self, b: *mut Block) {
+        if b.is_null() {
+            return;
+        }
+        if self.dead.load(Ordering::Acquire) {
+            self.reclaim_blocks(b);
+            return;
+        }
+        let mut tail = b;
+        while !(*tail).next.is_null() {
+            tail = (*tail).next;
+        }
+        let mut g = self.inner.lock().unwrap();
+        (*tail).next = g.ready;
+        g.ready = b;
     }
 }
 
 impl Drop for Krc {
     fn drop(&mut self) {
         let g = self.inner.get_mut().unwrap();
-        debug_assert!(g.bulk.is_null() && g.head.is_null());
+        debug_assert!(g.bulk.is_null() && g.head.is_null() && g.ready.is_null());
         while !g.cache.is_null() {
             let b = g.take_cached();
             // SAFETY: a cached block is owned by the cache and now by no one else.
@@ -410,6 +445,8 @@ impl KfreeRcu {
             bulk: ptr::null_mut(),
             head: ptr::null_mut(),
             head_cookie: 0,
+            ready: ptr::null_mut(),
+            seen_batched: 0,
             cache: ptr::null_mut(),
             nr_cached: 0,
             max_cached: inner.cfg.cached_blocks,
@@ -481,7 +518,7 @@ impl Drop for Outer {
 impl KfreeRcu {
     fn drain_inner(inner: &Arc<Inner>) {
         loop {
-            inner.pass();
+            inner.pass_with(true);
             if inner.pending() == 0 && inner.idle_workers() {
                 // Threads that exited meanwhile have nothing queued now.
                 inner.retire_dead();
@@ -564,6 +601,16 @@ impl Inner {
                     return;
                 }
             }
+            if g.0 {
+                // Kicked by a full block: the kernel's monitor then runs one jiffy later, not
+                // at once; kicks meanwhile are absorbed (g.0 stays set).
+                drop(g);
+                thread::sleep(FULL_BLOCK_DELAY);
+                g = self.monitor.lock().unwrap();
+                if g.1 {
+                    return;
+                }
+            }
             g.0 = false;
             drop(g);
             self.pass();
@@ -575,6 +622,11 @@ impl Inner {
     /// blocks already past their grace period (`kvfree_rcu_drain_ready`), then detach the rest
     /// into a batch if the thread has a batch slot free (`kvfree_rcu_queue_batch`).
     fn pass(&self) {
+        self.pass_with(false);
+    }
+
+    /// A pass; `force` also frees the blocks left for owners that are still active (drain).
+    fn pass_with(&self, force: bool) {
         let _p = self.pass_lock.lock().unwrap();
         let krcs: Vec<Arc<Krc>> = self.registry.lock().unwrap().clone();
         let polled = self.cfg.mode == ReclaimMode::Polled;
@@ -582,8 +634,14 @@ impl Inner {
             let mut ready = ptr::null_mut();
             let mut ready_head = ptr::null_mut();
             let mut batch = None;
+            let mut orphaned = ptr::null_mut();
             {
                 let mut g = krc.inner.lock().unwrap();
+                let idle = g.batched == g.seen_batched;
+                g.seen_batched = g.batched;
+                if force || idle || krc.dead.load(Ordering::Acquire) {
+                    orphaned = std::mem::replace(&mut g.ready, ptr::null_mut());
+                }
                 if polled {
                     ready = g.cut_ready(|c| self.domain.poll_state(c));
                     if !g.head.is_null() && self.domain.poll_state(g.head_cookie) {
@@ -621,7 +679,11 @@ impl Inner {
                     .blocks_reclaimed_early
                     .fetch_add(n, Ordering::Relaxed);
                 // SAFETY: detached above, and every block's cookie has completed.
-                unsafe { krc.reclaim_blocks(ready) };
+                unsafe { krc.hand_back(ready) };
+            }
+            if !orphaned.is_null() {
+                // SAFETY: blocks left for the owner are detached and past their grace period.
+                unsafe { krc.reclaim_blocks(orphaned) };
             }
             if !ready_head.is_null() {
                 // SAFETY: detached above; the list's newest cookie has completed.
@@ -673,7 +735,7 @@ impl Inner {
             // From the tail: the oldest blocks are the likeliest to be done already.
             let ready = cut_ready(&mut b.blocks, |c| d.poll_state(c));
             // SAFETY: the batch owns these blocks; their cookies have completed.
-            unsafe { b.krc.reclaim_blocks(ready) };
+            unsafe { b.krc.hand_back(ready) };
             if !b.blocks.is_null() {
                 // One more grace period, only for what remains.
                 d.cond_synchronize(b.cookie);
@@ -682,7 +744,7 @@ impl Inner {
             d.cond_synchronize(b.cookie);
         }
         // SAFETY: the batch owns these blocks; the cookie covering all of them has completed.
-        unsafe { b.krc.reclaim_blocks(b.blocks) };
+        unsafe { b.krc.hand_back(b.blocks) };
         if !b.head.is_null() {
             let c = if self.cfg.mode == ReclaimMode::Polled {
                 b.head_cookie
@@ -721,8 +783,26 @@ impl KfreeHandle {
     /// Puts `ptr` in the thread's current block, starting a new one (from the cache, else the
     /// system unless refused) when there is none, it is full, or it frees another way.
     fn enqueue(&self, p: *mut u8, free: FreeFn) -> Queued {
-        let inner = self.rcu.inner();
         let mut g = self.krc.inner.lock().unwrap();
+        let reclaim = g.ready;
+        if !reclaim.is_null() {
+            // SAFETY: blocks left for the owner are valid and owned by the list.
+            unsafe {
+                g.ready = (*reclaim).next;
+                (*reclaim).next = ptr::null_mut();
+            }
+        }
+        let q = self.enqueue_locked(&mut g, p, free);
+        drop(g);
+        if !reclaim.is_null() {
+            // SAFETY: detached above; it was left here past its grace period.
+            unsafe { self.krc.reclaim_blocks(reclaim) };
+        }
+        q
+    }
+
+    fn enqueue_locked(&self, g: &mut KrcInner, p: *mut u8, free: FreeFn) -> Queued {
+        let inner = self.rcu.inner();
         // SAFETY: blocks on the list are valid; the head is only filled by this thread.
         let cur = unsafe { g.bulk.as_mut() };
         let fits =
@@ -759,7 +839,7 @@ impl KfreeHandle {
 
     fn after_enqueue(&self, full: bool) {
         if full {
-            // A full block: drain soon rather than at the period (the kernel's 1-jiffy delay).
+            // A full block: drain soon (FULL_BLOCK_DELAY) rather than at the period.
             self.rcu.inner().kick();
         }
     }

@@ -1,11 +1,12 @@
 //! kvfree_rcu: nothing is freed under a reader that predates the call, everything is freed
-//! after `drain`, polled reclaim frees exactly the blocks whose grace period passed, and the
-//! fallbacks (headed list, inline synchronize) run when no block can be had.
+//! after `drain`, polled reclaim frees exactly the blocks whose grace period passed, reclaimed
+//! blocks are freed by the thread that queued them (or by the monitor once it is idle), and
+//! the fallbacks (headed list, inline synchronize) run when no block can be had.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use rcu::{Domain, DomainConfig, KfreeConfig, KfreeHead, KfreeRcu, ReclaimMode, B
 struct Freed {
     flags: Vec<AtomicBool>,
     doubles: AtomicU64,
+    /// The threads that freed objects.
+    by: Mutex<Vec<thread::ThreadId>>,
 }
 
 impl Freed {
@@ -22,6 +25,7 @@ impl Freed {
         Arc::new(Freed {
             flags: (0..n).map(|_| AtomicBool::new(false)).collect(),
             doubles: AtomicU64::new(0),
+            by: Mutex::new(Vec::new()),
         })
     }
     fn count(&self, r: std::ops::Range<usize>) -> usize {
@@ -39,6 +43,7 @@ impl Drop for Obj {
         if self.freed.flags[self.idx].swap(true, Ordering::SeqCst) {
             self.freed.doubles.fetch_add(1, Ordering::SeqCst);
         }
+        self.freed.by.lock().unwrap().push(thread::current().id());
     }
 }
 
@@ -164,7 +169,7 @@ fn polled_frees_completed_blocks_and_keeps_the_rest() {
     let d = Domain::new(DomainConfig::default());
     // An hour: the monitor only runs when asked.
     let k = KfreeRcu::new(&d, cfg(ReclaimMode::Polled, 3_600_000, 5));
-    let f = Freed::new(20);
+    let f = Freed::new(21);
     let h = k.register();
     for i in 0..10 {
         // SAFETY: fresh boxes.
@@ -177,15 +182,46 @@ fn polled_frees_completed_blocks_and_keeps_the_rest() {
         unsafe { h.kvfree_rcu_raw(obj(i, &f), free_b) };
     }
     k.run_monitor();
-    assert_eq!(f.count(0..10), 10, "block A's grace period had passed");
-    assert_eq!(k.stats().blocks_reclaimed_early, 1);
+    assert_eq!(
+        k.stats().blocks_reclaimed_early,
+        1,
+        "block A's grace period had passed"
+    );
+    assert_eq!(f.count(0..10), 0, "block A is left for its owner");
+    // The owner's next kvfree_rcu frees it, on the owner's thread.
+    // SAFETY: a fresh box.
+    unsafe { h.kvfree_rcu_raw(obj(20, &f), free_b) };
+    assert_eq!(f.count(0..10), 10);
+    let me = thread::current().id();
+    assert!(f.by.lock().unwrap().iter().all(|t| *t == me));
     thread::sleep(Duration::from_millis(20));
-    assert_eq!(f.count(10..20), 0, "block B waits for the reader");
-    assert_eq!(k.stats().pending, 10);
+    assert_eq!(f.count(10..21), 0, "block B waits for the reader");
+    assert_eq!(k.stats().pending, 11);
     release.send(()).unwrap();
     reader.join().unwrap();
     k.drain();
-    assert_eq!(f.count(0..20), 20);
+    assert_eq!(f.count(0..21), 21);
+}
+
+/// Blocks left for an owner that stops calling kvfree_rcu are freed by the monitor's next
+/// pass after one in which the owner did nothing.
+#[test]
+fn idle_owner_blocks_are_freed_by_the_monitor() {
+    let d = Domain::new(DomainConfig::default());
+    let k = KfreeRcu::new(&d, cfg(ReclaimMode::Polled, 3_600_000, 5));
+    let f = Freed::new(10);
+    let h = k.register();
+    for i in 0..10 {
+        // SAFETY: fresh boxes.
+        unsafe { h.kvfree_rcu_raw(obj(i, &f), free_a) };
+    }
+    d.synchronize();
+    k.run_monitor(); // the owner was active since the last pass: left for it
+    assert_eq!(f.count(0..10), 0);
+    k.run_monitor(); // idle for a whole pass: the monitor frees them
+    assert_eq!(f.count(0..10), 10);
+    assert_eq!(k.stats().pending, 0);
+    drop(h);
 }
 
 #[test]
