@@ -139,6 +139,10 @@ pub(crate) struct Inner {
     cb_hist: Mutex<Histogram<u64>>,
 }
 
+/// How long the domain's thread, otherwise idle, leaves ready lists to their owners before it
+/// looks again (after two quiet rounds it invokes them itself).
+const READY_TAKEBACK_PAUSE: Duration = Duration::from_millis(1);
+
 /// Indices of `Inner::lazy_flushes`.
 const LAZY_FULL: usize = 0;
 const LAZY_TIMER: usize = 1;
@@ -523,8 +527,11 @@ impl Inner {
         };
         let mut g = self.done.lock().unwrap();
         while !all_done() {
-            // A barrier is teardown: hurry the grace periods it waits for.
+            // A barrier is teardown: hurry the grace periods it waits for, and wake the
+            // domain's thread even when an urgent request is already pending (it may be
+            // sleeping before taking back ready lists whose owner is this waiting thread).
             self.request_urgent();
+            self.wake_gp_thread();
             // The timeout only guards against a wake-up raced between the check and the wait.
             g = self
                 .done_cv
@@ -606,7 +613,9 @@ impl Inner {
                 // first lazy flush is due.
                 let mut pause = lazy.map(Duration::from_nanos);
                 if waiting_ready {
-                    let p = self.gp_delay.max(Duration::from_millis(1));
+                    // Not the pacing delay: with long pacing, ready callbacks of an owner
+                    // that stopped calling would wait that long.
+                    let p = READY_TAKEBACK_PAUSE;
                     pause = Some(pause.map_or(p, |l| l.min(p)));
                 }
                 match pause {

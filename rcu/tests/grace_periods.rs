@@ -4,42 +4,18 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rcu::{Domain, DomainConfig, RcuHead};
+
+mod common;
+use common::{eventually, hold_reader};
 
 fn domain(fence_readers: bool) -> Domain {
     Domain::new(DomainConfig {
         fence_readers,
         ..Default::default()
     })
-}
-
-/// A thread inside a read-side section of `d` until `release` is sent.
-fn hold_reader(d: &Domain) -> (mpsc::Sender<()>, thread::JoinHandle<()>) {
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let d = d.clone();
-    let reader = thread::spawn(move || {
-        let h = d.register();
-        let _g = h.read_lock();
-        locked_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    locked_rx.recv().unwrap();
-    (release_tx, reader)
-}
-
-/// Waits (bounded) for `cond`; returns whether it became true.
-fn eventually(cond: impl Fn() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    false
 }
 
 /// A reader holding its section blocks a later synchronize until it unlocks.
@@ -70,16 +46,7 @@ fn synchronize_ignores_later_readers() {
     let d = domain(false);
     let ctr0 = d.debug_reader_ctr();
     // Reader A (pre-existing) pins the grace period until told.
-    let (a_locked_tx, a_locked_rx) = mpsc::channel();
-    let (a_release_tx, a_release_rx) = mpsc::channel::<()>();
-    let da = d.clone();
-    let a = thread::spawn(move || {
-        let h = da.register();
-        let _g = h.read_lock();
-        a_locked_tx.send(()).unwrap();
-        a_release_rx.recv().unwrap();
-    });
-    a_locked_rx.recv().unwrap();
+    let (a_release_tx, a) = hold_reader(&d);
     let ds = d.clone();
     let syncer = thread::spawn(move || ds.synchronize());
     // The grace period has started and advanced the reader counter.

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use rcu::{Domain, DomainConfig, KfreeConfig, KfreeHead, KfreeRcu, ReclaimMode, BLOCK_SLOTS};
 
+mod common;
+use common::hold_reader;
+
 /// Which objects were freed, and any double free.
 struct Freed {
     flags: Vec<AtomicBool>,
@@ -82,21 +85,6 @@ fn cfg(mode: ReclaimMode, drain_ms: u64, cached: usize) -> KfreeConfig {
         drain_period: Duration::from_millis(drain_ms),
         cached_blocks: cached,
     }
-}
-
-/// A thread inside a read-side section until `release` is sent.
-fn hold_reader(d: &Domain) -> (mpsc::Sender<()>, thread::JoinHandle<()>) {
-    let (in_tx, in_rx) = mpsc::channel();
-    let (rel_tx, rel_rx) = mpsc::channel::<()>();
-    let d = d.clone();
-    let t = thread::spawn(move || {
-        let h = d.register();
-        let _g = h.read_lock();
-        in_tx.send(()).unwrap();
-        rel_rx.recv().unwrap();
-    });
-    in_rx.recv().unwrap();
-    (rel_tx, t)
 }
 
 #[test]

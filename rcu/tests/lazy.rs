@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use rcu::{Domain, DomainConfig};
 
+mod common;
+use common::{eventually, hold_reader};
+
 fn lazy_domain(lazy_flush: Duration, lazy_qhimark: u64) -> Domain {
     Domain::new(DomainConfig {
         lazy_flush,
@@ -21,18 +24,6 @@ fn lazy_domain(lazy_flush: Duration, lazy_qhimark: u64) -> Domain {
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-/// Waits (bounded) for `cond`; returns whether it became true.
-fn eventually(cond: impl Fn() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    false
-}
 
 fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
@@ -170,16 +161,7 @@ fn exiting_thread_lazy_callbacks_run() {
 #[test]
 fn lazy_callback_waits_for_a_pre_existing_reader() {
     let d = lazy_domain(Duration::ZERO, 1);
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let dr = d.clone();
-    let reader = thread::spawn(move || {
-        let h = dr.register();
-        let _g = h.read_lock();
-        locked_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let (release_tx, reader) = hold_reader(&d);
     let h = d.register();
     let ran = counter();
     h.call_lazy_boxed(bump(&ran));
