@@ -6,14 +6,20 @@
 //!   pre-allocated blocks (the kernel's `rcu_min_cached_objs`, 5) so that freeing does not
 //!   need memory; when no block can be had it falls back to a list threaded through the
 //!   objects (`kvfree_rcu_headed`) or, for headless objects, an inline `synchronize()`.
-//! * A monitor thread wakes every drain period (`KFREE_DRAIN_JIFFIES`, 20 ms) or when a block
-//!   fills, and detaches each thread's blocks into a batch for the reclaim worker; at most
-//!   `KFREE_N_BATCHES` batches per thread are in flight, the rest waits in the thread's list.
+//! * A monitor thread wakes every drain period (`KFREE_DRAIN_JIFFIES`, 20 ms) or one jiffy
+//!   after a block fills, and detaches each thread's blocks into a batch for the reclaim
+//!   worker; at most `KFREE_N_BATCHES` batches per thread are in flight, the rest waits in the
+//!   thread's list.
 //! * [`ReclaimMode::Batched`] is the kernel before seed 002: a detached batch waits for a full
 //!   grace period from its detach time, then all of it is freed.
-//!   [`ReclaimMode::Polled`] is seed 002: the monitor first frees, from the oldest end, every
+//!   [`ReclaimMode::Polled`] is seed 002: the monitor first reclaims, from the oldest end, every
 //!   block whose own cookie has completed (`poll_state`), and the worker does the same with a
 //!   detached batch before asking for one more grace period only for what remains.
+//! * Blocks whose grace period has passed go back to the thread that queued them, which frees
+//!   one per `kvfree_rcu` call: the kernel's reclaim work runs on the queueing CPU, so the
+//!   slab's per-CPU caches take the objects back (with glibc, frees from another thread cost
+//!   the allocating thread its tcache hits). The monitor frees them for an idle or exited
+//!   thread, and `drain` frees them all.
 
 use std::alloc::{self, Layout};
 use std::marker::PhantomData;
