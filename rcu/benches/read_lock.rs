@@ -40,6 +40,10 @@ fn writer_side(c: &mut Criterion) {
     let h = d.register();
     c.bench_function("synchronize (idle readers)", |b| b.iter(|| d.synchronize()));
     c.bench_function("call_boxed enqueue", |b| b.iter(|| h.call_boxed(|| {})));
+    // Lazy at the kernel's defaults: a grace period every 10000 callbacks of this thread.
+    c.bench_function("call_lazy_boxed enqueue", |b| {
+        b.iter(|| h.call_lazy_boxed(|| {}))
+    });
     d.barrier();
 }
 
