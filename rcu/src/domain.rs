@@ -653,7 +653,9 @@ impl Inner {
         let since = q.lazy_since.load(Ordering::Acquire);
         let why = if q.lazy_full.load(Ordering::Acquire) {
             LAZY_FULL
-        } else if since != 0 && now.saturating_sub(since) >= self.lazy_flush_ns {
+        } else if (since != 0 || self.lazy_flush_ns == 0)
+            && now.saturating_sub(since) >= self.lazy_flush_ns
+        {
             LAZY_TIMER
         } else if flush_all || rec.dead.load(Ordering::Acquire) || !q.is_empty() {
             LAZY_OTHER
@@ -688,7 +690,7 @@ impl Inner {
             } else if since == 0 {
                 self.lazy_flush_ns
             } else {
-                (since + self.lazy_flush_ns).saturating_sub(now)
+                since.saturating_add(self.lazy_flush_ns).saturating_sub(now)
             };
             first = Some(first.map_or(left, |f| f.min(left)));
         }
