@@ -153,6 +153,41 @@ impl CallbackQueue {
         taken
     }
 
+    /// Moves the lazy stack onto the main queue (owner only, before it queues a hurried
+    /// callback: the kernel flushes the bypass list ahead of a non-lazy callback). Returns
+    /// whether there was anything to move. Walks the lazy list once to find its tail.
+    ///
+    /// Every lazy callback still on the stack is newer than everything on the main queue
+    /// (each hurried call moved the older ones), so the main queue's newest-first cookie
+    /// order holds.
+    pub(crate) fn splice_lazy(&self) -> bool {
+        let since = self.lazy_since.load(Ordering::Acquire);
+        let (List(first), _) = self.take_lazy(since);
+        if first.is_null() {
+            return false;
+        }
+        let mut tail = first;
+        // SAFETY: queued nodes stay valid until they run, and this list is ours until the
+        // CAS below publishes it.
+        unsafe {
+            while !(*tail).next.is_null() {
+                tail = (*tail).next;
+            }
+        }
+        let mut cur = self.head.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: as above.
+            unsafe { (*tail).next = cur };
+            match self
+                .head
+                .compare_exchange_weak(cur, first, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
     /// Queues a list whose grace period has completed for invocation.
     pub(crate) fn publish_ready(&self, l: List) {
         let mut r = self.ready.lock().unwrap();

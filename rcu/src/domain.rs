@@ -567,7 +567,6 @@ impl Inner {
                             stale.push((rec.clone(), r));
                         }
                     }
-                    // Lazy callbacks first: a flush keeps them ahead of later hurried ones.
                     if let Some(b) = self.flush_lazy(rec, now, flush_all) {
                         batches.push(b);
                     }
@@ -638,8 +637,8 @@ impl Inner {
         }
     }
 
-    /// Takes `rec`'s lazy callbacks as a batch if they are due: too many, too old, a
-    /// non-lazy callback queued behind them, a barrier running, or the thread gone.
+    /// Takes `rec`'s lazy callbacks as a batch if they are due: too many, too old, a barrier
+    /// running, or the thread gone. (A hurried callback takes them along on its own thread.)
     fn flush_lazy(
         &self,
         rec: &Arc<ThreadRecord>,
@@ -657,7 +656,7 @@ impl Inner {
             && now.saturating_sub(since) >= self.lazy_flush_ns
         {
             LAZY_TIMER
-        } else if flush_all || rec.dead.load(Ordering::Acquire) || !q.is_empty() {
+        } else if flush_all || rec.dead.load(Ordering::Acquire) {
             LAZY_OTHER
         } else {
             return None;
@@ -668,6 +667,10 @@ impl Inner {
         }
         self.lazy_flushes[why].fetch_add(1, Ordering::Relaxed);
         Some((rec.clone(), list, cookie))
+    }
+
+    pub(crate) fn count_lazy_flush_other(&self) {
+        self.lazy_flushes[LAZY_OTHER].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Nanoseconds until the first lazy flush is due (0: one is due now), or None when no

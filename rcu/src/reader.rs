@@ -156,7 +156,12 @@ impl ThreadHandle {
     /// must be sound to call from any thread with that head.
     pub unsafe fn call(&self, head: NonNull<RcuHead>, func: CallbackFn) {
         let h = self.prepare(head, func);
-        if self.rec.queue.push(h) {
+        let q = &self.rec.queue;
+        if !q.lazy_is_empty() && q.splice_lazy() {
+            // This thread's lazy callbacks go along with the hurried one.
+            self.inner().count_lazy_flush_other();
+        }
+        if q.push(h) {
             self.inner().kick_gp_thread();
         }
         self.run_ready();
@@ -165,7 +170,8 @@ impl ThreadHandle {
     /// Like [`call`](Self::call), but lazy (the kernel's `call_rcu` under CONFIG_RCU_LAZY;
     /// `call` is its `call_rcu_hurry`): no grace period is started for the callback until
     /// this thread has `lazy_qhimark` lazy callbacks, the oldest has waited `lazy_flush`,
-    /// this thread queues a non-lazy one, a `barrier` runs, or the thread exits. Batches
+    /// this thread queues a non-lazy one (they join its grace period), a `barrier` runs, or
+    /// the thread exits. Batches
     /// callbacks into fewer grace periods at the price of latency and memory.
     ///
     /// # Safety
