@@ -2,7 +2,7 @@
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -52,16 +52,7 @@ fn synchronize_ignores_later_readers() {
     // The grace period has started and advanced the reader counter.
     assert!(eventually(|| d.debug_reader_ctr() > ctr0));
     // Reader B enters now and never leaves while we wait.
-    let (b_locked_tx, b_locked_rx) = mpsc::channel();
-    let (b_release_tx, b_release_rx) = mpsc::channel::<()>();
-    let db = d.clone();
-    let b = thread::spawn(move || {
-        let h = db.register();
-        let _g = h.read_lock();
-        b_locked_tx.send(()).unwrap();
-        b_release_rx.recv().unwrap();
-    });
-    b_locked_rx.recv().unwrap();
+    let (b_release_tx, b) = hold_reader(&d);
     a_release_tx.send(()).unwrap();
     a.join().unwrap();
     // Would hang (and time out) if synchronize waited for B.
