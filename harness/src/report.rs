@@ -53,7 +53,7 @@ pub fn summary_line(
 /// What `--rcu-stats` prints for one domain after a Summary.
 pub fn rcu_stats_line(d: &crate::result::DomainReport) -> String {
     let ms = |ns: u64| ns as f64 / 1e6;
-    format!(
+    let mut s = format!(
         "{}: {} grace periods (avg {:.3} ms, p50 {:.3}, p99 {:.3}, max {:.3}), {} callbacks \
          invoked, {} pending at the end, latency p50 {:.3} ms p99 {:.3} max {:.3} ({} sampled), \
          {} urgent requests",
@@ -70,7 +70,19 @@ pub fn rcu_stats_line(d: &crate::result::DomainReport) -> String {
         ms(d.cb_latency_max_ns),
         d.cb_latency_samples,
         d.urgent_requests
-    )
+    );
+    let lazy = [
+        d.lazy_flushes_full,
+        d.lazy_flushes_timer,
+        d.lazy_flushes_other,
+    ];
+    if lazy.iter().any(|&n| n > 0) {
+        s += &format!(
+            ", lazy flushes {} full / {} timer / {} other",
+            lazy[0], lazy[1], lazy[2]
+        );
+    }
+    s
 }
 
 /// One flavor's row of the comparison table.

@@ -93,6 +93,40 @@ pub struct DomainReport {
     pub cb_latency_max_ns: u64,
     #[serde(default)]
     pub urgent_requests: u64,
+    /// Lazy-callback flushes by cause (threshold, timer, other); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lazy_flushes_full: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lazy_flushes_timer: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lazy_flushes_other: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl DomainReport {
+    pub fn new(domain: &str, st: &rcu::DomainStats) -> DomainReport {
+        DomainReport {
+            domain: domain.to_string(),
+            grace_periods: st.grace_periods,
+            gp_avg_ns: st.gp_ns_total.checked_div(st.grace_periods).unwrap_or(0),
+            gp_max_ns: st.gp_ns_max,
+            callbacks_invoked: st.callbacks_invoked,
+            callbacks_pending: st.callbacks_pending,
+            gp_p50_ns: st.gp_p50_ns,
+            gp_p99_ns: st.gp_p99_ns,
+            cb_latency_samples: st.cb_latency_samples,
+            cb_latency_p50_ns: st.cb_latency_p50_ns,
+            cb_latency_p99_ns: st.cb_latency_p99_ns,
+            cb_latency_max_ns: st.cb_latency_max_ns,
+            urgent_requests: st.urgent_requests,
+            lazy_flushes_full: st.lazy_flushes_full,
+            lazy_flushes_timer: st.lazy_flushes_timer,
+            lazy_flushes_other: st.lazy_flushes_other,
+        }
+    }
 }
 
 impl CellResult {

@@ -179,24 +179,7 @@ fn run<A: Allocator, U: UseCase>(
     // Before teardown: its clear() and barriers are not part of the measurement.
     let rcu = [&env.rcu, &env.tasks_trace]
         .iter()
-        .map(|d| {
-            let st = d.stats();
-            DomainReport {
-                domain: d.name().to_string(),
-                grace_periods: st.grace_periods,
-                gp_avg_ns: st.gp_ns_total.checked_div(st.grace_periods).unwrap_or(0),
-                gp_max_ns: st.gp_ns_max,
-                callbacks_invoked: st.callbacks_invoked,
-                callbacks_pending: st.callbacks_pending,
-                gp_p50_ns: st.gp_p50_ns,
-                gp_p99_ns: st.gp_p99_ns,
-                cb_latency_samples: st.cb_latency_samples,
-                cb_latency_p50_ns: st.cb_latency_p50_ns,
-                cb_latency_p99_ns: st.cb_latency_p99_ns,
-                cb_latency_max_ns: st.cb_latency_max_ns,
-                urgent_requests: st.urgent_requests,
-            }
-        })
+        .map(|d| DomainReport::new(d.name(), &d.stats()))
         .collect();
     let before_teardown = alloc.stats();
     map.cpu(p).clear();

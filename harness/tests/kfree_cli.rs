@@ -60,6 +60,7 @@ fn tiny_run_prints_the_kernel_line_per_mode() {
         "2",
         "--mode",
         "all",
+        "--rcu-stats",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -75,6 +76,8 @@ fn tiny_run_prints_the_kernel_line_per_mode() {
         assert!(stdout.contains(&format!("kfree-rcu: {mode}: ")), "{stdout}");
     }
     assert!(stdout.contains("400 objects, 0 leaked"), "{stdout}");
+    let stats_lines = stdout.lines().filter(|l| l.starts_with("rcu: ")).count();
+    assert_eq!(stats_lines, 4, "{stdout}");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = v["results"].as_array().unwrap();
@@ -82,6 +85,12 @@ fn tiny_run_prints_the_kernel_line_per_mode() {
     for r in results {
         assert_eq!(r["objects"], 400);
         assert_eq!(r["leaked"], 0);
+        // Every object waited for a grace period of the mode's own domain.
+        assert!(r["rcu"]["grace_periods"].as_u64().unwrap() >= 1, "{r}");
+        assert_eq!(r["rcu"]["callbacks_pending"], 0);
+    }
+    for r in &results[..2] {
+        assert_eq!(r["rcu"]["callbacks_invoked"], 400, "{r}");
     }
     // 200 lazy callbacks per thread never reach qhimark (10000): flushed by the final
     // barrier (or, on a very slow machine, the 10 s timer).

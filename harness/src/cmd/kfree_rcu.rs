@@ -10,7 +10,8 @@ use rcu::{Domain, DomainConfig, KfreeStats};
 use serde::Serialize;
 use workloads::kfree_scale::{self, KfreeMode, ScaleConfig, ScaleResult, OBJ_BASE};
 
-use crate::{bad_input, host, memory};
+use crate::result::DomainReport;
+use crate::{bad_input, host, memory, report};
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// Memory sampling period while the kfree'ers run.
@@ -56,6 +57,10 @@ pub struct Args {
     /// Do not pin thread i to online CPU i mod n.
     #[arg(long)]
     pub no_affinity: bool,
+    /// Print the RCU domain's statistics after each mode (grace periods with their duration
+    /// percentiles, callbacks, callback latency, lazy flushes); the JSON has them regardless.
+    #[arg(long)]
+    pub rcu_stats: bool,
     /// Write the results as JSON, whole, at the end.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -97,6 +102,8 @@ struct ModeOut {
     lazy_flushes: Option<LazyOut>,
     kfree: Option<KfreeOut>,
     leaked: u64,
+    /// The mode's RCU domain over the test and the final drain.
+    rcu: DomainReport,
 }
 
 /// Why lazy callbacks were flushed into grace periods (call-rcu-lazy).
@@ -239,6 +246,9 @@ pub fn run(a: Args) -> ExitCode {
             out.mem_footprint_bytes >> 20
         );
         println!("{}", detail_line(&out));
+        if a.rcu_stats {
+            println!("{}", report::rcu_stats_line(&out.rcu));
+        }
         outs.push(out);
     }
     if outs.len() > 1 {
@@ -321,6 +331,7 @@ fn run_mode(plan: &Plan, cfg: &ScaleConfig) -> ModeOut {
         }),
         kfree: r.kfree.map(KfreeOut::from),
         leaked: r.objects.saturating_sub(freed),
+        rcu: DomainReport::new(domain.name(), &domain.stats()),
     }
 }
 
