@@ -410,7 +410,7 @@ impl Inner {
     }
 
     /// Wakes the grace-period thread whether or not it looks idle.
-    fn wake_gp_thread(&self) {
+    pub(crate) fn wake_gp_thread(&self) {
         let _g = self.work.lock().unwrap();
         self.work_cv.notify_all();
     }
@@ -685,7 +685,9 @@ impl Inner {
                 continue;
             }
             let since = q.lazy_since.load(Ordering::Acquire);
-            let left = if q.lazy_full.load(Ordering::Acquire)
+            // SeqCst: pairs with the owner's store of `lazy_full` before it reads `idle` in
+            // kick_gp_thread (Dekker), as our store of `idle` precedes these loads.
+            let left = if q.lazy_full.load(Ordering::SeqCst)
                 || r.dead.load(Ordering::Acquire)
                 || self.barriers.load(Ordering::SeqCst) > 0
             {

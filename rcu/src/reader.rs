@@ -258,6 +258,12 @@ impl Drop for ThreadHandle {
         if n == 0 {
             // Queued callbacks still run: the GP thread drops the record once they have.
             self.rec.dead.store(true, Ordering::Release);
+            if !self.rec.queue.lazy_is_empty() {
+                // Lazy ones are flushed at exit; the domain's thread may be asleep until
+                // their timer. (It holds its work lock from its last look at `dead` until it
+                // sleeps, so this wake-up cannot fall between the two.)
+                self.inner().wake_gp_thread();
+            }
             let id = self.inner().id;
             let _ = RECORDS.try_with(|r| r.borrow_mut().retain(|(i, _)| *i != id));
         }

@@ -140,7 +140,9 @@ fn hurried_callback_takes_earlier_lazy_ones_along() {
     assert_eq!((s.lazy_flushes_timer, s.lazy_flushes_full), (0, 0), "{s:?}");
 }
 
-/// A thread that exits leaves its lazy callbacks to the domain, which runs them.
+/// A thread that exits leaves its lazy callbacks to the domain, which runs them. The thread
+/// lingers first, so the domain's thread has looked at its lazy stack (not due for an hour)
+/// and gone to sleep: the exit itself must wake it.
 #[test]
 fn exiting_thread_lazy_callbacks_run() {
     let d = lazy_domain(HOUR, 1_000_000);
@@ -151,10 +153,12 @@ fn exiting_thread_lazy_callbacks_run() {
         for _ in 0..10 {
             h.call_lazy_boxed(bump(&rq));
         }
+        thread::sleep(Duration::from_millis(50));
     })
     .join()
     .unwrap();
     assert!(eventually(|| ran.load(Ordering::SeqCst) == 10));
+    assert_eq!(d.stats().lazy_flushes_other, 1);
 }
 
 /// Lazy callbacks still wait for a full grace period: one queued while a reader holds its
