@@ -3,12 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use plotters::prelude::*;
-
 use super::sets::ResultSet;
 use crate::plot::data::{file_part, measured};
-use crate::plot::lines::{self, Panel, Series};
-use crate::plot::style::{draw_legend, flavor_color, wants_log, FONT, MIB};
+use crate::plot::lines::{LoopsAndMemory, Series};
+use crate::plot::style::{flavor_color, MIB};
 use crate::result::CellResult;
 
 /// (use case, producers) pairs measured in any set, in the latest set's plot order.
@@ -63,8 +61,6 @@ pub fn render(
     };
     let loops = series_of(&|c| c.metrics.loops_per_sec_per_producer.value / 1e3);
     let mem = series_of(&|c| c.metrics.mem_peak.value / MIB);
-    let log_mem = wants_log(mem.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
-    let n = sets.len();
     let x_fmt = |v: f64| {
         let i = v.round();
         match sets.get(i as usize) {
@@ -72,37 +68,17 @@ pub fn render(
             _ => String::new(),
         }
     };
-    let panel = |caption: &str, y_desc: &str, log_y: bool| Panel {
-        caption: caption.into(),
-        x_desc: "result set (oldest first, as in the table)".into(),
-        y_desc: y_desc.into(),
-        x_range: -0.3..n as f64 - 0.7,
-        x_ticks: (0..n).map(|i| i as f64).collect(),
+    let svg = LoopsAndMemory {
+        size: (1100, 420),
+        title: &title,
+        x_desc: "result set (oldest first, as in the table)",
+        n: sets.len(),
         x_fmt: &x_fmt,
-        log_y,
-        shade: None,
-    };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (1100, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let body = root.titled(&title, (FONT, 20)).map_err(|e| e.to_string())?;
-        let (legend, body) = body.split_vertically(30);
-        let entries: Vec<_> = loops.iter().map(|s| (s.name.clone(), s.color)).collect();
-        draw_legend(&legend, &entries)?;
-        let panels = body.split_evenly((1, 2));
-        lines::draw(
-            &panels[0],
-            &panel("loops/s per producer", "k loops/s per producer", false),
-            &loops,
-        )?;
-        let desc = if log_mem {
-            "peak memory (MiB, log scale)"
-        } else {
-            "peak memory (MiB)"
-        };
-        lines::draw(&panels[1], &panel("peak memory", desc, log_mem), &mem)?;
-        root.present().map_err(|e| e.to_string())?;
+        loops_caption: "loops/s per producer",
+        loops_desc: "k loops/s per producer",
+        loops,
+        mem,
     }
+    .render()?;
     Ok((title, svg))
 }

@@ -156,3 +156,68 @@ where
     }
     Ok(())
 }
+
+/// A figure of two line panels under one title and one legend: throughput on the left, peak
+/// memory on the right (log scale when it spans orders of magnitude). The x axis is evenly
+/// spaced groups 0..n labelled by `x_fmt`. Shared by the scaling and history plots.
+pub struct LoopsAndMemory<'a> {
+    pub size: (u32, u32),
+    pub title: &'a str,
+    pub x_desc: &'a str,
+    pub n: usize,
+    pub x_fmt: &'a dyn Fn(f64) -> String,
+    pub loops_caption: &'a str,
+    pub loops_desc: &'a str,
+    pub loops: Vec<Series>,
+    pub mem: Vec<Series>,
+}
+
+impl LoopsAndMemory<'_> {
+    pub fn render(&self) -> Result<String, String> {
+        let log_mem =
+            super::style::wants_log(self.mem.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let panel = |caption: &str, y_desc: &str, log_y: bool| Panel {
+            caption: caption.into(),
+            x_desc: self.x_desc.into(),
+            y_desc: y_desc.into(),
+            x_range: -0.3..self.n as f64 - 0.7,
+            x_ticks: (0..self.n).map(|g| g as f64).collect(),
+            x_fmt: self.x_fmt,
+            log_y,
+            shade: None,
+        };
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, self.size).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| e.to_string())?;
+            let body = root
+                .titled(self.title, (FONT, 20))
+                .map_err(|e| e.to_string())?;
+            let (legend, body) = body.split_vertically(30);
+            let entries: Vec<_> = self
+                .loops
+                .iter()
+                .map(|s| (s.name.clone(), s.color))
+                .collect();
+            super::style::draw_legend(&legend, &entries)?;
+            let panels = body.split_evenly((1, 2));
+            draw(
+                &panels[0],
+                &panel(self.loops_caption, self.loops_desc, false),
+                &self.loops,
+            )?;
+            let mem_desc = if log_mem {
+                "peak memory (MiB, log scale)"
+            } else {
+                "peak memory (MiB)"
+            };
+            draw(
+                &panels[1],
+                &panel("peak memory", mem_desc, log_mem),
+                &self.mem,
+            )?;
+            root.present().map_err(|e| e.to_string())?;
+        }
+        Ok(svg)
+    }
+}
