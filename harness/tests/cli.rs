@@ -2,16 +2,11 @@
 //! kernel's formats and writes a result file that reads back.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use harness::result::read_result_file;
 
-fn htab_mem(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_htab-mem"))
-        .args(args)
-        .output()
-        .expect("running htab-mem")
-}
+mod common;
+use common::{assert_refused, htab_mem};
 
 fn tmp_json(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("htab-mem-test-{}", std::process::id()));
@@ -47,12 +42,7 @@ fn bad_input_is_one_line_and_status_2() {
             a.extend(["--json", &js]);
         }
         let out = htab_mem(&a);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
-        assert!(err.contains(needle), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
-        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert_refused(&out, args, needle);
         assert!(!json.exists(), "{args:?} wrote a result file");
     }
 }

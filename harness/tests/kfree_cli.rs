@@ -1,14 +1,13 @@
 //! `htab-mem kfree-rcu`: bad input is one line and exit status 2; a tiny run prints the
 //! kernel's rcuscale line for every mode and frees everything.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{assert_refused, htab_mem_sub};
 
 fn kfree_rcu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_htab-mem"))
-        .arg("kfree-rcu")
-        .args(args)
-        .output()
-        .expect("running htab-mem kfree-rcu")
+    htab_mem_sub("kfree-rcu", args)
 }
 
 #[test]
@@ -37,12 +36,7 @@ fn bad_input_is_one_line_and_status_2() {
             a.extend(["--json", &js]);
         }
         let out = kfree_rcu(&a);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
-        assert!(err.contains(needle), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
-        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert_refused(&out, args, needle);
         assert!(!json.exists(), "{args:?} wrote a result file");
     }
 }

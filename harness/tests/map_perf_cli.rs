@@ -1,16 +1,15 @@
 //! `htab-mem map-perf-test` end to end: bad input is one line and exit status 2; real runs
 //! print exactly the sample's lines.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use allocators::FLAVORS;
 
+mod common;
+use common::{assert_refused, htab_mem_sub};
+
 fn map_perf_test(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_htab-mem"))
-        .arg("map-perf-test")
-        .args(args)
-        .output()
-        .expect("running htab-mem")
+    htab_mem_sub("map-perf-test", args)
 }
 
 #[test]
@@ -43,12 +42,7 @@ fn bad_input_is_one_line_and_status_2() {
     ];
     for (args, needle) in cases {
         let out = map_perf_test(args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
-        assert!(err.contains(needle), "{args:?}: {err}");
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
-        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert_refused(&out, args, needle);
     }
 }
 

@@ -3,16 +3,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-fn htab_mem(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_htab-mem"))
-        .args(args)
-        .output()
-        .expect("running htab-mem")
-}
+mod common;
+use common::htab_mem;
 
 /// A fresh directory, removed on drop.
 struct Tmp(PathBuf);

@@ -10,12 +10,8 @@ use harness::result::{
     ResultFile, RunConfig, Sample,
 };
 
-fn htab_mem(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_htab-mem"))
-        .args(args)
-        .output()
-        .expect("running htab-mem")
-}
+mod common;
+use common::htab_mem;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
