@@ -37,8 +37,7 @@ fn burst(objs: &Batch<Obj>, flush: bool, lat: Option<&Latencies>) -> Duration {
         // SAFETY: each pointer of the batch is a live box handed over exactly once.
         let mut o = unsafe { Box::from_raw(p) };
         if let Some(l) = lat {
-            o.probe.slot = l.slot(i);
-            o.probe.t_enq = probe::now_ns();
+            o.probe.stamp(l, i);
         }
         let g = epoch::pin();
         let s = Owned::<Obj>::from(o).into_shared(&g);

@@ -41,6 +41,12 @@ impl Probe {
         }
     }
 
+    /// Times this object as entry `i` of `lat`, from now (just before it is queued).
+    pub fn stamp(&mut self, lat: &Latencies, i: usize) {
+        self.slot = lat.slot(i);
+        self.t_enq = now_ns();
+    }
+
     /// Called by the callback / destructor.
     pub fn fire(&self) {
         if !self.slot.is_null() {

@@ -40,10 +40,7 @@ fn burst(h: &ThreadHandle, objs: &Batch<Obj>, lat: Option<&Latencies>) -> Durati
     for (i, &p) in objs.ptrs().iter().enumerate() {
         if let Some(l) = lat {
             // SAFETY: `p` is a live object of the batch, ours until `call` hands it over.
-            unsafe {
-                (*p).probe.slot = l.slot(i);
-                (*p).probe.t_enq = probe::now_ns();
-            }
+            unsafe { (*p).probe.stamp(l, i) };
         }
         // SAFETY: the head is valid until `free_obj` frees it, and `free_obj` is sound on any
         // thread.

@@ -36,10 +36,7 @@ fn burst(th: &UrcuThread, objs: &Batch<Obj>, lat: Option<&Latencies>) -> Duratio
     for (i, &p) in objs.ptrs().iter().enumerate() {
         if let Some(l) = lat {
             // SAFETY: `p` is a live object of the batch, ours until `call` hands it over.
-            unsafe {
-                (*p).probe.slot = l.slot(i);
-                (*p).probe.t_enq = probe::now_ns();
-            }
+            unsafe { (*p).probe.stamp(l, i) };
         }
         // SAFETY: the head lives until `free_obj` frees it; `free_obj` is sound on any thread.
         unsafe { th.call(p.cast(), free_obj) };
