@@ -115,28 +115,11 @@ pub struct RunArgs {
     #[arg(long = "preallocated")]
     pub preallocated: bool,
 
-    /// Pacing of RCU grace periods: a duration such as 1ms, 500us or 0 (no pacing); a bare
-    /// number is microseconds.
-    #[arg(
-        long = "rcu-gp-delay",
-        alias = "rcu-gp-delay-us",
-        default_value = "1ms",
-        value_name = "DURATION",
-        value_parser = parse_delay_us,
-        allow_hyphen_values = true
-    )]
-    pub rcu_gp_delay_us: u64,
+    #[command(flatten)]
+    pub rcu_gp: RcuGpDelay,
 
-    /// Pacing of RCU-tasks-trace grace periods (as --rcu-gp-delay).
-    #[arg(
-        long = "ttrace-gp-delay",
-        alias = "ttrace-gp-delay-us",
-        default_value = "10ms",
-        value_name = "DURATION",
-        value_parser = parse_delay_us,
-        allow_hyphen_values = true
-    )]
-    pub ttrace_gp_delay_us: u64,
+    #[command(flatten)]
+    pub ttrace_gp: TtraceGpDelay,
 
     /// Tasks-trace callbacks chain into an RCU grace period instead of a tasks-trace grace
     /// period implying one (the kernel's rcu_trace_implies_rcu_gp() returning false).
@@ -271,13 +254,44 @@ impl RunArgs {
             value_size: self.value_size,
             max_entries,
             flavors,
-            rcu_gp_delay_us: self.rcu_gp_delay_us,
-            ttrace_gp_delay_us: self.ttrace_gp_delay_us,
+            rcu_gp_delay_us: self.rcu_gp.rcu_gp_delay_us,
+            ttrace_gp_delay_us: self.ttrace_gp.ttrace_gp_delay_us,
             fault_batch_alloc: self.fault_batch_alloc,
             ttrace_implies_rcu: !self.ttrace_chain,
             quiet: self.quiet,
         })
     }
+}
+
+/// `--rcu-gp-delay`, shared by every subcommand that runs an RCU domain.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RcuGpDelay {
+    /// Pacing of RCU grace periods: a duration such as 1ms, 500us or 0 (no pacing); a bare
+    /// number is microseconds.
+    #[arg(
+        long = "rcu-gp-delay",
+        alias = "rcu-gp-delay-us",
+        default_value = "1ms",
+        value_name = "DURATION",
+        value_parser = parse_delay_us,
+        allow_hyphen_values = true
+    )]
+    pub rcu_gp_delay_us: u64,
+}
+
+/// `--ttrace-gp-delay`, for the subcommands that run the RCU-tasks-trace domain too.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TtraceGpDelay {
+    /// Pacing of RCU-tasks-trace grace periods (as --rcu-gp-delay).
+    #[arg(
+        long = "ttrace-gp-delay",
+        alias = "ttrace-gp-delay-us",
+        default_value = "10ms",
+        value_name = "DURATION",
+        value_parser = parse_delay_us,
+        allow_hyphen_values = true
+    )]
+    pub ttrace_gp_delay_us: u64,
 }
 
 /// A grace-period delay in microseconds from `0`, `250`, `250us`, `1.5ms` or `2s`.

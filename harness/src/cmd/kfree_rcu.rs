@@ -36,10 +36,8 @@ pub struct Args {
     /// (kvfree_rcu, per-block polled reclaim), or all four.
     #[arg(long, default_value = "batched-polled", value_name = "MODE")]
     pub mode: String,
-    /// Pacing of RCU grace periods: 1ms, 500us, 0 (none); a bare number is microseconds.
-    #[arg(long = "rcu-gp-delay", alias = "rcu-gp-delay-us", default_value_t = 1000,
-        value_name = "DURATION", value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
-    pub rcu_gp_delay_us: u64,
+    #[command(flatten)]
+    pub rcu_gp: crate::cli::RcuGpDelay,
     /// call-rcu-lazy: a thread's lazy callbacks are flushed at the latest this long after the
     /// first (the kernel's jiffies_lazy_flush): 10s, 500ms.
     #[arg(long = "lazy-flush", default_value = "10s", value_name = "DURATION",
@@ -209,7 +207,7 @@ fn validate(a: &Args) -> Result<Plan, String> {
             cached_blocks: a.cached_blocks,
         },
         modes,
-        gp_delay: Duration::from_micros(a.rcu_gp_delay_us),
+        gp_delay: Duration::from_micros(a.rcu_gp.rcu_gp_delay_us),
         lazy_flush: Duration::from_micros(a.lazy_flush_us),
         qhimark: a.qhimark,
         cpus,
@@ -265,7 +263,7 @@ pub fn run(a: Args) -> ExitCode {
                 loops: plan.cfg.loops,
                 mult: plan.cfg.mult,
                 object_bytes: plan.cfg.mult * OBJ_BASE,
-                rcu_gp_delay_us: a.rcu_gp_delay_us,
+                rcu_gp_delay_us: a.rcu_gp.rcu_gp_delay_us,
                 drain_ms: a.drain_ms,
                 cached_blocks: a.cached_blocks,
                 lazy_flush_us: a.lazy_flush_us,

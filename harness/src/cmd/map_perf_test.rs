@@ -62,15 +62,11 @@ pub struct Args {
     #[arg(short = 'A', long = "allocator", value_name = "FLAVOR")]
     pub allocator: Option<String>,
 
-    /// Pacing of RCU grace periods: 1ms, 500us, 0 (none); a bare number is microseconds.
-    #[arg(long = "rcu-gp-delay", alias = "rcu-gp-delay-us", default_value_t = 1000,
-        value_name = "DURATION", value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
-    pub rcu_gp_delay_us: u64,
+    #[command(flatten)]
+    pub rcu_gp: crate::cli::RcuGpDelay,
 
-    /// Pacing of RCU-tasks-trace grace periods (as --rcu-gp-delay).
-    #[arg(long = "ttrace-gp-delay", alias = "ttrace-gp-delay-us", default_value_t = 10_000,
-        value_name = "DURATION", value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
-    pub ttrace_gp_delay_us: u64,
+    #[command(flatten)]
+    pub ttrace_gp: crate::cli::TtraceGpDelay,
 }
 
 /// A positional argument as an unsigned number in `lo..=hi`, or `default` when absent.
@@ -142,8 +138,8 @@ fn plan(a: &Args) -> Result<Plan, String> {
         flavor,
         online,
         env_delays: (
-            Duration::from_micros(a.rcu_gp_delay_us),
-            Duration::from_micros(a.ttrace_gp_delay_us),
+            Duration::from_micros(a.rcu_gp.rcu_gp_delay_us),
+            Duration::from_micros(a.ttrace_gp.ttrace_gp_delay_us),
         ),
     })
 }

@@ -75,15 +75,11 @@ pub struct Args {
     #[arg(long = "max-entries", value_name = "N")]
     pub max_entries: Option<u32>,
 
-    /// Pacing of RCU grace periods: 1ms, 500us, 0 (none); a bare number is microseconds.
-    #[arg(long = "rcu-gp-delay", alias = "rcu-gp-delay-us", default_value_t = 1000,
-        value_name = "DURATION", value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
-    pub rcu_gp_delay_us: u64,
+    #[command(flatten)]
+    pub rcu_gp: crate::cli::RcuGpDelay,
 
-    /// Pacing of RCU-tasks-trace grace periods (as --rcu-gp-delay).
-    #[arg(long = "ttrace-gp-delay", alias = "ttrace-gp-delay-us", default_value_t = 10_000,
-        value_name = "DURATION", value_parser = crate::cli::parse_delay_us, allow_hyphen_values = true)]
-    pub ttrace_gp_delay_us: u64,
+    #[command(flatten)]
+    pub ttrace_gp: crate::cli::TtraceGpDelay,
 
     /// Do not pin producers to CPUs.
     #[arg(long = "no-affinity")]
@@ -218,9 +214,9 @@ fn make_plan(a: &Args) -> Result<Plan, String> {
             "--max-entries",
             &max_entries.to_string(),
             "--rcu-gp-delay-us",
-            &a.rcu_gp_delay_us.to_string(),
+            &a.rcu_gp.rcu_gp_delay_us.to_string(),
             "--ttrace-gp-delay-us",
-            &a.ttrace_gp_delay_us.to_string(),
+            &a.ttrace_gp.ttrace_gp_delay_us.to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -254,8 +250,8 @@ fn make_plan(a: &Args) -> Result<Plan, String> {
             value_size: a.value_size as u64,
             use_case: None,
             producers: None,
-            rcu_gp_delay_us: a.rcu_gp_delay_us,
-            ttrace_gp_delay_us: a.ttrace_gp_delay_us,
+            rcu_gp_delay_us: a.rcu_gp.rcu_gp_delay_us,
+            ttrace_gp_delay_us: a.ttrace_gp.ttrace_gp_delay_us,
             ttrace_implies_rcu: true,
         },
     };
