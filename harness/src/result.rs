@@ -228,10 +228,18 @@ pub fn cell_id(use_case: &str, flavor: &str, producers: usize) -> String {
     format!("htab-mem/{use_case}/{flavor}/p{producers}")
 }
 
-/// Writes `file` as pretty JSON via a temp file in the same directory,
-/// fsynced and renamed over `path`, so readers see the old file or the new
-/// one, never a half-written one.
+/// Writes `file` as pretty JSON with [`write_bytes_atomic`].
 pub fn write_atomic(path: &Path, file: &ResultFile) -> Result<(), String> {
+    let mut json = serde_json::to_vec_pretty(file)
+        .map_err(|e| format!("{}: cannot serialise results: {e}", path.display()))?;
+    json.push(b'\n');
+    write_bytes_atomic(path, &json, "results")
+}
+
+/// Writes `bytes` via a temp file in the same directory, fsynced and renamed over `path`, so
+/// readers see the old file or the new one, never a half-written one. Errors name the file
+/// and, when given, `what` was being written ("cannot write results: ...").
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8], what: &str) -> Result<(), String> {
     let name = path
         .file_name()
         .ok_or_else(|| format!("{}: not a file path", path.display()))?
@@ -241,20 +249,20 @@ pub fn write_atomic(path: &Path, file: &ResultFile) -> Result<(), String> {
         _ => Path::new("."),
     };
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-
-    let mut json = serde_json::to_vec_pretty(file)
-        .map_err(|e| format!("{}: cannot serialise results: {e}", path.display()))?;
-    json.push(b'\n');
-
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
-        f.write_all(&json)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
     };
     if let Err(e) = write() {
         let _ = fs::remove_file(&tmp);
-        return Err(format!("{}: cannot write results: {e}", path.display()));
+        let what = if what.is_empty() {
+            String::new()
+        } else {
+            format!(" {what}")
+        };
+        return Err(format!("{}: cannot write{what}: {e}", path.display()));
     }
     // Persist the rename itself; best effort, not every filesystem allows it.
     if let Ok(d) = File::open(dir) {

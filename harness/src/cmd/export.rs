@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use serde_json::{json, Map, Value};
 
 use crate::matrix_file;
-use crate::result::{CellResult, ResultFile};
+use crate::result::{write_bytes_atomic, CellResult, ResultFile};
 use crate::{bad_input, text_table};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -64,7 +64,7 @@ pub fn run(a: Args) -> ExitCode {
     };
     let text = render(&file, a.format);
     let written = match &a.out {
-        Some(out) => write_text_atomic(out, &text),
+        Some(out) => write_bytes_atomic(out, text.as_bytes(), ""),
         None => std::io::stdout()
             .lock()
             .write_all(text.as_bytes())
@@ -275,27 +275,4 @@ fn markdown(f: &ResultFile) -> String {
         out.push_str(&text_table::render(&MARKDOWN_HEADER, &rows));
     }
     out
-}
-
-/// Writes `text` via a temp file in the same directory and a rename.
-fn write_text_atomic(path: &std::path::Path, text: &str) -> Result<(), String> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file path", path.display()))?
-        .to_string_lossy();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    res.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: cannot write: {e}", path.display())
-    })
 }

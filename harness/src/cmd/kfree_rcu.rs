@@ -401,14 +401,8 @@ fn comparison_table(outs: &[ModeOut]) -> String {
     t
 }
 
-/// Whole or not at all: a temporary file beside the target, then a rename.
+/// Whole or not at all (`write_bytes_atomic`).
 fn write_json(path: &Path, v: &JsonOut) -> Result<(), String> {
     let text = serde_json::to_string_pretty(v).map_err(|e| format!("serialising: {e}"))?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, text + "\n")
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("writing {}: {e}", path.display())
-        })
+    crate::result::write_bytes_atomic(path, (text + "\n").as_bytes(), "")
 }

@@ -11,7 +11,6 @@ pub mod style;
 pub mod timeline;
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 pub use data::Dataset;
@@ -94,18 +93,7 @@ pub fn write_files<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<(), String> {
     for (name, bytes) in files {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)
-        };
-        if let Err(e) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(format!("{}: cannot write: {e}", path.display()));
-        }
+        crate::result::write_bytes_atomic(&dir.join(name), bytes, "")?;
     }
     Ok(())
 }
