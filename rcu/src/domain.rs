@@ -637,31 +637,46 @@ impl Inner {
         }
     }
 
-    /// Takes `rec`'s lazy callbacks as a batch if they are due: too many, too old, a barrier
-    /// running, or the thread gone. (A hurried callback takes them along on its own thread.)
+    /// When `rec`'s lazy callbacks are due, if it holds any: (0, cause) when now, else
+    /// (nanoseconds left, LAZY_TIMER); and the start time read. Causes: too many, too old, a
+    /// barrier running, or the thread gone (a hurried callback takes them along itself). A
+    /// stack whose start time is not recorded yet counts from now.
+    fn lazy_due(&self, rec: &ThreadRecord, now: u64, flush_all: bool) -> Option<(u64, usize, u64)> {
+        let q = &rec.queue;
+        if q.lazy_is_empty() {
+            return None;
+        }
+        let since = q.lazy_since.load(Ordering::Acquire);
+        // SeqCst: pairs with the owner's store of `lazy_full` before it reads `idle` in
+        // kick_gp_thread (Dekker), as the idle path's store of `idle` precedes this load.
+        if q.lazy_full.load(Ordering::SeqCst) {
+            return Some((0, LAZY_FULL, since));
+        }
+        let left = if since == 0 && self.lazy_flush_ns > 0 {
+            self.lazy_flush_ns
+        } else {
+            since.saturating_add(self.lazy_flush_ns).saturating_sub(now)
+        };
+        if left == 0 {
+            Some((0, LAZY_TIMER, since))
+        } else if flush_all || rec.dead.load(Ordering::Acquire) {
+            Some((0, LAZY_OTHER, since))
+        } else {
+            Some((left, LAZY_TIMER, since))
+        }
+    }
+
+    /// Takes `rec`'s lazy callbacks as a batch if they are due.
     fn flush_lazy(
         &self,
         rec: &Arc<ThreadRecord>,
         now: u64,
         flush_all: bool,
     ) -> Option<(Arc<ThreadRecord>, List, u64)> {
-        let q = &rec.queue;
-        if q.lazy_is_empty() {
-            return None;
-        }
-        let since = q.lazy_since.load(Ordering::Acquire);
-        let why = if q.lazy_full.load(Ordering::Acquire) {
-            LAZY_FULL
-        } else if (since != 0 || self.lazy_flush_ns == 0)
-            && now.saturating_sub(since) >= self.lazy_flush_ns
-        {
-            LAZY_TIMER
-        } else if flush_all || rec.dead.load(Ordering::Acquire) {
-            LAZY_OTHER
-        } else {
+        let (0, why, since) = self.lazy_due(rec, now, flush_all)? else {
             return None;
         };
-        let (list, cookie) = q.take_lazy(since);
+        let (list, cookie) = rec.queue.take_lazy(since);
         if list.0.is_null() {
             return None;
         }
@@ -674,32 +689,15 @@ impl Inner {
     }
 
     /// Nanoseconds until the first lazy flush is due (0: one is due now), or None when no
-    /// thread holds lazy callbacks. A stack whose start time is not yet recorded counts
-    /// from now.
+    /// thread holds lazy callbacks.
     fn lazy_deadline(&self) -> Option<u64> {
         let now = self.now_ns();
-        let mut first: Option<u64> = None;
-        for r in self.registry.lock().unwrap().iter() {
-            let q = &r.queue;
-            if q.lazy_is_empty() {
-                continue;
-            }
-            let since = q.lazy_since.load(Ordering::Acquire);
-            // SeqCst: pairs with the owner's store of `lazy_full` before it reads `idle` in
-            // kick_gp_thread (Dekker), as our store of `idle` precedes these loads.
-            let left = if q.lazy_full.load(Ordering::SeqCst)
-                || r.dead.load(Ordering::Acquire)
-                || self.barriers.load(Ordering::SeqCst) > 0
-            {
-                0
-            } else if since == 0 {
-                self.lazy_flush_ns
-            } else {
-                since.saturating_add(self.lazy_flush_ns).saturating_sub(now)
-            };
-            first = Some(first.map_or(left, |f| f.min(left)));
-        }
-        first
+        let flush_all = self.barriers.load(Ordering::SeqCst) > 0;
+        let reg = self.registry.lock().unwrap();
+        reg.iter()
+            .filter_map(|r| self.lazy_due(r, now, flush_all))
+            .map(|(left, _, _)| left)
+            .min()
     }
 
     fn any_ready(&self) -> bool {
