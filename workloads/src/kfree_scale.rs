@@ -79,8 +79,6 @@ pub struct ScaleResult {
     pub kfree: Option<KfreeStats>,
     /// Callbacks the domain invoked during the test and the drain (call-rcu modes).
     pub callbacks_invoked: u64,
-    /// Lazy-callback flushes during the test and the drain: threshold, timer, other.
-    pub lazy_flushes: [u64; 3],
 }
 
 fn obj_layout(mult: usize) -> Layout {
@@ -145,7 +143,7 @@ pub fn run(
     let ended = AtomicUsize::new(0);
     let gp_start = AtomicU64::new(0);
     let out = Mutex::new((0u64, 0u64));
-    let base = domain.stats();
+    let cb_base = domain.stats().callbacks_invoked;
     let lazy = cfg.mode == KfreeMode::CallRcuLazy;
 
     std::thread::scope(|s| {
@@ -209,17 +207,11 @@ pub fn run(
         k.stats()
     });
     domain.barrier();
-    let end = domain.stats();
     ScaleResult {
         total_ns,
         batches,
         objects: (n * cfg.loops * cfg.alloc_num) as u64,
         kfree: kstats,
-        callbacks_invoked: end.callbacks_invoked - base.callbacks_invoked,
-        lazy_flushes: [
-            end.lazy_flushes_full - base.lazy_flushes_full,
-            end.lazy_flushes_timer - base.lazy_flushes_timer,
-            end.lazy_flushes_other - base.lazy_flushes_other,
-        ],
+        callbacks_invoked: domain.stats().callbacks_invoked - cb_base,
     }
 }

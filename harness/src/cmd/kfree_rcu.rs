@@ -313,6 +313,8 @@ fn run_mode(plan: &Plan, cfg: &ScaleConfig) -> ModeOut {
         Some(k) => k.objects_freed + k.fallback_sync,
         None => r.callbacks_invoked,
     };
+    // The mode's own domain: its counters cover this run only.
+    let rcu = DomainReport::new(domain.name(), &domain.stats());
     ModeOut {
         mode: cfg.mode.name().into(),
         total_ns: r.total_ns,
@@ -322,14 +324,14 @@ fn run_mode(plan: &Plan, cfg: &ScaleConfig) -> ModeOut {
         mem_footprint_bytes: avg - base,
         mem_peak_bytes: peak - base,
         callbacks_invoked: r.callbacks_invoked,
-        lazy_flushes: (cfg.mode == KfreeMode::CallRcuLazy).then(|| LazyOut {
-            full: r.lazy_flushes[0],
-            timer: r.lazy_flushes[1],
-            other: r.lazy_flushes[2],
+        lazy_flushes: (cfg.mode == KfreeMode::CallRcuLazy).then_some(LazyOut {
+            full: rcu.lazy_flushes_full,
+            timer: rcu.lazy_flushes_timer,
+            other: rcu.lazy_flushes_other,
         }),
         kfree: r.kfree.map(KfreeOut::from),
         leaked: r.objects.saturating_sub(freed),
-        rcu: DomainReport::new(domain.name(), &domain.stats()),
+        rcu,
     }
 }
 
