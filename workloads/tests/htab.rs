@@ -14,6 +14,9 @@ use workloads::{
     with_use_case, HTab, MapError, Producer, UpdateFlag, UseCase, UseCaseVisitor, USE_CASES,
 };
 
+mod common;
+use common::Rng;
+
 fn new_map<A: Allocator>(max_entries: u32, value_size: usize, cpus: usize) -> (HTab<A>, Env) {
     let env = Env::default();
     let alloc = Arc::new(A::new(
@@ -24,17 +27,6 @@ fn new_map<A: Allocator>(max_entries: u32, value_size: usize, cpus: usize) -> (H
         HTab::new(alloc, env.rcu.clone(), max_entries, value_size, cpus),
         env,
     )
-}
-
-/// A tiny deterministic generator (xorshift) so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn matches_model<A: Allocator>() {

@@ -8,19 +8,11 @@ use rcu::{Domain, DomainConfig};
 use workloads::lru::{LruHTab, LOCAL_FREE_TARGET};
 use workloads::{MapError, UpdateFlag};
 
+mod common;
+use common::Rng;
+
 fn domain() -> Domain {
     Domain::new(DomainConfig::default())
-}
-
-/// xorshift, so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn present(map: &LruHTab, key: u32) -> Option<u64> {
