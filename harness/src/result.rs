@@ -93,6 +93,17 @@ pub struct DomainReport {
     pub cb_latency_max_ns: u64,
     #[serde(default)]
     pub urgent_requests: u64,
+    /// The sampled callbacks' mean latency and where it went (see rcu::DomainStats): waiting
+    /// for the grace period that completed them to start, that grace period, and from its end
+    /// to the invocation.
+    #[serde(default)]
+    pub cb_latency_mean_ns: u64,
+    #[serde(default)]
+    pub cb_wait_gp_start_mean_ns: u64,
+    #[serde(default)]
+    pub cb_in_gp_mean_ns: u64,
+    #[serde(default)]
+    pub cb_wait_invoke_mean_ns: u64,
     /// Lazy-callback flushes by cause (threshold, timer, other); absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lazy_flushes_full: u64,
@@ -122,6 +133,10 @@ impl DomainReport {
             cb_latency_p99_ns: st.cb_latency_p99_ns,
             cb_latency_max_ns: st.cb_latency_max_ns,
             urgent_requests: st.urgent_requests,
+            cb_latency_mean_ns: st.cb_latency_mean_ns,
+            cb_wait_gp_start_mean_ns: st.cb_wait_gp_start_mean_ns,
+            cb_in_gp_mean_ns: st.cb_in_gp_mean_ns,
+            cb_wait_invoke_mean_ns: st.cb_wait_invoke_mean_ns,
             lazy_flushes_full: st.lazy_flushes_full,
             lazy_flushes_timer: st.lazy_flushes_timer,
             lazy_flushes_other: st.lazy_flushes_other,

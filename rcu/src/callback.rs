@@ -75,6 +75,8 @@ pub(crate) struct CallbackQueue {
     /// queued, on the domain's clock.
     pub(crate) sample_head: AtomicPtr<RcuHead>,
     pub(crate) sample_ns: AtomicU64,
+    /// The sampled callback's cookie (the head itself may be gone once it ran).
+    pub(crate) sample_cookie: AtomicU64,
     /// Lazy callbacks (`call_lazy`), the kernel's CONFIG_RCU_LAZY bypass list: no grace
     /// period is started for them until the domain's thread flushes the stack into a batch
     /// (too many, too old, a hurried callback on this thread, a barrier, the thread's exit).

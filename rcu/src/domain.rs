@@ -78,6 +78,15 @@ pub struct DomainStats {
     pub cb_latency_p50_ns: u64,
     pub cb_latency_p99_ns: u64,
     pub cb_latency_max_ns: u64,
+    /// The sampled callbacks' mean latency and its parts: from `call` to the start of the
+    /// grace period that completed its cookie (pacing and waiting for earlier grace periods),
+    /// that grace period itself, and from its end to the invocation (hand-back to the owner,
+    /// the owner's next `call`). The parts are means over the samples whose grace period was
+    /// still in the record (the last 256), so they add up to about the mean, not exactly.
+    pub cb_latency_mean_ns: u64,
+    pub cb_wait_gp_start_mean_ns: u64,
+    pub cb_in_gp_mean_ns: u64,
+    pub cb_wait_invoke_mean_ns: u64,
     /// Lazy-callback flushes by cause: a thread reached `lazy_qhimark`; the oldest waited
     /// `lazy_flush`; anything else (a non-lazy callback on the thread, a barrier, its exit).
     pub lazy_flushes_full: u64,
@@ -137,6 +146,24 @@ pub(crate) struct Inner {
     pub(crate) epoch: Instant,
     gp_hist: Mutex<Histogram<u64>>,
     cb_hist: Mutex<Histogram<u64>>,
+    /// The last grace periods' (gp_seq at their end, start, end) on the domain's clock, by
+    /// `(end_seq / 2) % GP_RECORD`: where a sampled callback's latency went.
+    gp_times: Mutex<[(u64, u64, u64); GP_RECORD]>,
+    cb_parts: Mutex<LatencyParts>,
+}
+
+/// How many recent grace periods `gp_times` keeps.
+const GP_RECORD: usize = 256;
+
+/// Sums of the sampled callbacks' latency parts (see `DomainStats`).
+#[derive(Default)]
+struct LatencyParts {
+    total_ns: u64,
+    samples: u64,
+    wait_start_ns: u64,
+    in_gp_ns: u64,
+    wait_invoke_ns: u64,
+    split: u64,
 }
 
 /// How long the domain's thread, otherwise idle, leaves ready lists to their owners before it
@@ -189,6 +216,8 @@ impl Domain {
             epoch: Instant::now(),
             gp_hist: Mutex::new(histogram()),
             cb_hist: Mutex::new(histogram()),
+            gp_times: Mutex::new([(0, 0, 0); GP_RECORD]),
+            cb_parts: Mutex::new(LatencyParts::default()),
         });
         let worker = inner.clone();
         let gp_thread = thread::Builder::new()
@@ -356,7 +385,13 @@ impl Inner {
     fn percentiles(&self) -> DomainStats {
         let g = self.gp_hist.lock().unwrap();
         let c = self.cb_hist.lock().unwrap();
+        let p = self.cb_parts.lock().unwrap();
+        let per = |sum: u64, n: u64| sum.checked_div(n).unwrap_or(0);
         DomainStats {
+            cb_latency_mean_ns: per(p.total_ns, p.samples),
+            cb_wait_gp_start_mean_ns: per(p.wait_start_ns, p.split),
+            cb_in_gp_mean_ns: per(p.in_gp_ns, p.split),
+            cb_wait_invoke_mean_ns: per(p.wait_invoke_ns, p.split),
             gp_p50_ns: g.value_at_quantile(0.5),
             gp_p99_ns: g.value_at_quantile(0.99),
             cb_latency_samples: c.len(),
@@ -442,6 +477,7 @@ impl Inner {
     /// One grace period. Caller holds `gp_lock`.
     fn run_gp(&self, scratch: &mut Vec<Arc<ThreadRecord>>) {
         let started = Instant::now();
+        let start_ns = self.now_ns();
         let s = self.gp_seq.load(Ordering::Relaxed);
         debug_assert!(s & 1 == 0);
         self.gp_seq.store(s + 1, Ordering::Relaxed);
@@ -481,6 +517,7 @@ impl Inner {
         self.gp_ns_max.fetch_max(ns, Ordering::Relaxed);
         // Uncontended: grace periods are serialised by gp_lock.
         let _ = self.gp_hist.lock().unwrap().record(ns.max(1));
+        self.record_gp_times(s + 2, start_ns, start_ns + ns);
     }
 
     /// Wakes the grace-period thread if it sleeps (called when a queue becomes non-empty).
@@ -719,13 +756,13 @@ impl Inner {
         let sample = rec.queue.sample_head.load(Ordering::Acquire);
         let (n, rest, hit) = self.invoke(list.0, budget, sample);
         if hit {
-            let lat = self
-                .now_ns()
-                .saturating_sub(rec.queue.sample_ns.load(Ordering::Relaxed));
+            let now = self.now_ns();
+            let queued = rec.queue.sample_ns.load(Ordering::Relaxed);
+            let cookie = rec.queue.sample_cookie.load(Ordering::Relaxed);
             rec.queue
                 .sample_head
                 .store(std::ptr::null_mut(), Ordering::Release);
-            let _ = self.cb_hist.lock().unwrap().record(lat.max(1));
+            self.record_latency(queued, cookie, now);
         }
         if !rest.is_null() {
             rec.queue.return_ready(List(rest));
@@ -736,6 +773,28 @@ impl Inner {
             let _g = self.done.lock().unwrap();
             self.done_cv.notify_all();
         }
+    }
+
+    /// Accounts one sampled callback, queued at `queued` for `cookie` and invoked at `now`.
+    fn record_latency(&self, queued: u64, cookie: u64, now: u64) {
+        let lat = now.saturating_sub(queued);
+        let _ = self.cb_hist.lock().unwrap().record(lat.max(1));
+        let gp = self.gp_times.lock().unwrap()[(cookie / 2) as usize % GP_RECORD];
+        let mut p = self.cb_parts.lock().unwrap();
+        p.total_ns += lat;
+        p.samples += 1;
+        let (end_seq, start, end) = gp;
+        if end_seq == cookie && start >= queued && end <= now {
+            p.wait_start_ns += start - queued;
+            p.in_gp_ns += end - start;
+            p.wait_invoke_ns += now - end;
+            p.split += 1;
+        }
+    }
+
+    /// Remembers when the grace period that ended at `end_seq` ran.
+    fn record_gp_times(&self, end_seq: u64, start: u64, end: u64) {
+        self.gp_times.lock().unwrap()[(end_seq / 2) as usize % GP_RECORD] = (end_seq, start, end);
     }
 
     /// Waits out the pacing delay, unless the domain is shutting down.

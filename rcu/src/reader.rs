@@ -208,6 +208,7 @@ impl ThreadHandle {
             && q.sample_head.load(Ordering::Relaxed).is_null()
         {
             q.sample_ns.store(inner.now_ns(), Ordering::Relaxed);
+            q.sample_cookie.store((*h).cookie, Ordering::Relaxed);
             q.sample_head.store(h, Ordering::Release);
         }
         h
