@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rcu::{Domain, DomainConfig};
+use rcu::{Domain, DomainConfig, ReaderModel};
 
 /// RCU and RCU-tasks-trace. Objects that wait for tasks-trace are freed only after an RCU
 /// grace period too, since the map's readers are RCU readers: either a tasks-trace grace
@@ -16,18 +16,21 @@ pub struct Env {
 
 impl Env {
     pub fn new(rcu_gp_delay: Duration, ttrace_gp_delay: Duration) -> Env {
-        Env::with_implies(rcu_gp_delay, ttrace_gp_delay, true)
+        Env::with_implies(rcu_gp_delay, ttrace_gp_delay, true, ReaderModel::default())
     }
 
     /// `ttrace_implies_rcu` false: tasks-trace callbacks chain into an RCU grace period.
+    /// `readers`: what happens to an RCU reader preempted inside its section.
     pub fn with_implies(
         rcu_gp_delay: Duration,
         ttrace_gp_delay: Duration,
         ttrace_implies_rcu: bool,
+        readers: ReaderModel,
     ) -> Env {
         let rcu = Domain::new(DomainConfig {
             name: "rcu".into(),
             gp_delay: rcu_gp_delay,
+            readers,
             ..Default::default()
         });
         let (implies, chain) = if ttrace_implies_rcu {
@@ -45,12 +48,18 @@ impl Env {
         Env { rcu, tasks_trace }
     }
 
-    /// Waits for every queued callback of both domains, tasks-trace first since its
-    /// callbacks' work can end in RCU callbacks.
+    /// Waits until both domains are empty. A callback of either may queue one on the other
+    /// (free-rcu's RCU callback queues a tasks-trace one; with `--ttrace-chain` every
+    /// tasks-trace callback is handed on to RCU, and counts as done in tasks-trace once
+    /// handed), so the pair of barriers repeats until a round leaves nothing queued.
     pub fn barrier(&self) {
-        self.tasks_trace.barrier();
-        self.rcu.barrier();
-        self.tasks_trace.barrier();
+        loop {
+            self.tasks_trace.barrier();
+            self.rcu.barrier();
+            if self.tasks_trace.pending_callbacks() == 0 && self.rcu.pending_callbacks() == 0 {
+                return;
+            }
+        }
     }
 }
 

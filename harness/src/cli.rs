@@ -161,6 +161,7 @@ pub struct Config {
     pub ttrace_gp_delay_us: u64,
     pub fault_batch_alloc: bool,
     pub ttrace_implies_rcu: bool,
+    pub rcu_readers: Readers,
     pub quiet: bool,
 }
 
@@ -258,6 +259,7 @@ impl RunArgs {
             ttrace_gp_delay_us: self.ttrace_gp.ttrace_gp_delay_us,
             fault_batch_alloc: self.fault_batch_alloc,
             ttrace_implies_rcu: !self.ttrace_chain,
+            rcu_readers: self.rcu_gp.rcu_readers,
             quiet: self.quiet,
         })
     }
@@ -277,6 +279,51 @@ pub struct RcuGpDelay {
         allow_hyphen_values = true
     )]
     pub rcu_gp_delay_us: u64,
+
+    /// What happens to an RCU reader preempted inside its read-side section while a grace
+    /// period waits (matters when producers outnumber CPUs). boosted: a producer at the end
+    /// of a loop yields its CPU while a reader preempted there holds up the grace period
+    /// (kernels whose readers are not preempted: CONFIG_PREEMPT_NONE/VOLUNTARY, where BPF
+    /// programs run with preemption off, or PREEMPT_RCU with RCU_BOOST). preemptible: nothing
+    /// helps it (CONFIG_PREEMPT_RCU without RCU_BOOST).
+    #[arg(
+        long = "rcu-readers",
+        value_enum,
+        default_value_t = Readers::Boosted,
+        value_name = "MODEL"
+    )]
+    pub rcu_readers: Readers,
+}
+
+/// `--rcu-readers`: see `RcuGpDelay`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Readers {
+    #[default]
+    Boosted,
+    Preemptible,
+}
+
+impl Readers {
+    pub fn model(self) -> rcu::ReaderModel {
+        match self {
+            Readers::Boosted => rcu::ReaderModel::Boosted,
+            Readers::Preemptible => rcu::ReaderModel::Preemptible,
+        }
+    }
+
+    /// The option's value, as the result file and a child's command line spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Readers::Boosted => "boosted",
+            Readers::Preemptible => "preemptible",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Readers> {
+        [Readers::Boosted, Readers::Preemptible]
+            .into_iter()
+            .find(|r| r.name() == s)
+    }
 }
 
 /// `--ttrace-gp-delay`, for the subcommands that run the RCU-tasks-trace domain too.

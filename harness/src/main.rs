@@ -158,6 +158,7 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
                 rcu_gp_delay_us: cfg.rcu_gp_delay_us,
                 ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
                 ttrace_implies_rcu: cfg.ttrace_implies_rcu,
+                rcu_readers: cfg.rcu_readers.name().into(),
             },
             results: cells,
         };
@@ -215,6 +216,8 @@ fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
         format!("{}us", cfg.rcu_gp_delay_us),
         "--ttrace-gp-delay".into(),
         format!("{}us", cfg.ttrace_gp_delay_us),
+        "--rcu-readers".into(),
+        cfg.rcu_readers.name().into(),
     ];
     if !cfg.ttrace_implies_rcu {
         a.push("--ttrace-chain".into());

@@ -44,10 +44,18 @@ pub struct RunConfig {
     /// false: tasks-trace callbacks were chained into RCU grace periods (--ttrace-chain).
     #[serde(default = "yes")]
     pub ttrace_implies_rcu: bool,
+    /// `--rcu-readers`: "boosted" or "preemptible" (files before it existed: "preemptible",
+    /// the only model then).
+    #[serde(default = "preemptible")]
+    pub rcu_readers: String,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn preemptible() -> String {
+    "preemptible".into()
 }
 
 /// One (use case, allocator flavor, producer count) measurement.
@@ -426,6 +434,7 @@ mod tests {
                 rcu_gp_delay_us: 1000,
                 ttrace_gp_delay_us: 10000,
                 ttrace_implies_rcu: true,
+                rcu_readers: "boosted".into(),
             },
             results: vec![CellResult {
                 id: cell_id("overwrite", "reuse-after-gp", 16),

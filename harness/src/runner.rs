@@ -87,6 +87,7 @@ fn run<A: Allocator, U: UseCase>(
         Duration::from_micros(cfg.rcu_gp_delay_us),
         Duration::from_micros(cfg.ttrace_gp_delay_us),
         cfg.ttrace_implies_rcu,
+        cfg.rcu_readers.model(),
     );
     // One cache per producer, plus one for setup and teardown on this thread.
     let mut alloc_cfg = AllocConfig::new(elem_size(cfg.value_size), p + 1, env.clone())
@@ -130,6 +131,9 @@ fn run<A: Allocator, U: UseCase>(
                     while !stop.load(Ordering::Relaxed) {
                         n += uc.run_loop(&mut prod);
                         counter.store(n, Ordering::Relaxed);
+                        // Back from the BPF program: a quiescent state, and softirq time
+                        // for this CPU's RCU callbacks.
+                        prod.rcu.quiescent();
                     }
                 })
                 .expect("spawning a producer");

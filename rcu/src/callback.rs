@@ -51,17 +51,23 @@ unsafe impl Send for List {}
 /// One thread's callback queue.
 ///
 /// `call` pushes on a Treiber stack that the domain's thread takes whole (no ABA: nothing
-/// pops single entries); the taken list waits for its grace period and then goes to `ready`,
-/// from which the owner invokes a few per `call` -- as the kernel invokes callbacks in softirq
-/// on the CPU that queued them, which makes a CPU that floods call_rcu pay for its callbacks.
-/// No step walks a list except the invoking one, so the domain's thread does O(threads) work
-/// per grace period however many callbacks are queued.
+/// pops single entries) and appends, tagged with the grace-period cookie it waits for, to
+/// `pending` -- the kernel's segmented callback list. Whoever invokes (the owner inside a
+/// later `call` or at a quiescent state, as the kernel invokes callbacks in softirq on the CPU
+/// that queued them; the domain's thread for an idle or exited owner) takes lists from the
+/// front once their grace period has completed, one invoker at a time and oldest callback
+/// first, so a thread's callbacks run in the order it queued them (`barrier` counts on it).
+/// The domain's thread does O(threads) work per grace period however many are queued.
 #[derive(Default)]
 pub(crate) struct CallbackQueue {
     head: AtomicPtr<RcuHead>,
-    /// Lists whose grace period has completed, oldest first.
-    ready: Mutex<VecDeque<List>>,
-    has_ready: AtomicBool,
+    /// Taken lists waiting for their grace period or for an invoker, oldest first.
+    pending: Mutex<VecDeque<Pending>>,
+    /// The cookie of `pending`'s front list (0 when empty; cookies are never 0): the
+    /// invokers' lock-free check of whether anything is due.
+    front_cookie: AtomicU64,
+    /// Held by the one thread invoking this queue's callbacks.
+    invoking: AtomicBool,
     /// Callbacks ever queued (written by the owner only) and invoked;
     /// `barrier` waits until every thread's `invoked` reaches the `enqueued` it saw.
     pub(crate) enqueued: AtomicU64,
@@ -110,23 +116,44 @@ impl CallbackQueue {
         unsafe { self.push_on(&self.lazy_head, head) }
     }
 
+    /// Pushes `head` from any thread (the domain's shared record): `enqueued` is counted
+    /// before the push, so a barrier never counts a callback it will not see run.
+    ///
+    /// # Safety
+    /// As for [`push`](Self::push).
+    pub(crate) unsafe fn push_shared(&self, head: *mut RcuHead) -> bool {
+        self.enqueued.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: forwarded from the caller.
+        unsafe { self.cas_push(&self.head, head) }
+    }
+
     /// Called by the owner only (it alone writes `enqueued`).
     ///
     /// # Safety
     /// As for [`push`](Self::push).
     unsafe fn push_on(&self, stack: &AtomicPtr<RcuHead>, head: *mut RcuHead) -> bool {
+        // SAFETY: forwarded from the caller.
+        let was_empty = unsafe { self.cas_push(stack, head) };
+        let n = self.enqueued.load(Ordering::Relaxed);
+        self.enqueued.store(n + 1, Ordering::Release);
+        was_empty
+    }
+
+    /// The Treiber push; true when the stack was empty.
+    ///
+    /// # Safety
+    /// As for [`push`](Self::push).
+    unsafe fn cas_push(&self, stack: &AtomicPtr<RcuHead>, head: *mut RcuHead) -> bool {
         let mut cur = stack.load(Ordering::Relaxed);
         loop {
-            (*head).next = cur;
+            // SAFETY: `head` is valid and not yet published (the caller's contract).
+            unsafe { (*head).next = cur };
             // SeqCst: pairs with the GP thread's idle flag (Dekker) so no wake-up is lost.
             match stack.compare_exchange_weak(cur, head, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => break,
+                Ok(_) => return cur.is_null(),
                 Err(c) => cur = c,
             }
         }
-        let n = self.enqueued.load(Ordering::Relaxed);
-        self.enqueued.store(n + 1, Ordering::Release);
-        cur.is_null()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -190,37 +217,107 @@ impl CallbackQueue {
         }
     }
 
-    /// Queues a list whose grace period has completed for invocation.
-    pub(crate) fn publish_ready(&self, l: List) {
-        let mut r = self.ready.lock().unwrap();
-        r.push_back(l);
-        self.has_ready.store(true, Ordering::Release);
+    /// Appends a taken list (newest first, as taken) that waits for `cookie`.
+    pub(crate) fn add_pending(&self, l: List, cookie: u64) {
+        if l.0.is_null() {
+            return;
+        }
+        let mut p = self.pending.lock().unwrap();
+        p.push_back(Pending {
+            list: l,
+            cookie,
+            oldest_first: false,
+        });
+        self.set_front(&p);
     }
 
-    /// Puts back what an invoker did not get to; it goes first next time.
-    pub(crate) fn return_ready(&self, l: List) {
-        let mut r = self.ready.lock().unwrap();
-        r.push_front(l);
-        self.has_ready.store(true, Ordering::Release);
+    fn set_front(&self, p: &VecDeque<Pending>) {
+        let c = p.front().map_or(0, |f| f.cookie);
+        self.front_cookie.store(c, Ordering::Release);
     }
 
-    /// The oldest ready list, if any. The check before the lock keeps `call` cheap.
+    /// Whether the front list's grace period has completed (`gp_seq` is the domain's).
     #[inline]
-    pub(crate) fn take_ready(&self) -> Option<List> {
-        if !self.has_ready.load(Ordering::Relaxed) {
+    pub(crate) fn front_done(&self, gp_seq: u64) -> bool {
+        let c = self.front_cookie.load(Ordering::Acquire);
+        c != 0 && crate::seq::seq_done(gp_seq, c)
+    }
+
+    pub(crate) fn has_pending(&self) -> bool {
+        self.front_cookie.load(Ordering::Acquire) != 0
+    }
+
+    /// The largest cookie a pending list waits for (0: none).
+    pub(crate) fn max_pending_cookie(&self) -> u64 {
+        let p = self.pending.lock().unwrap();
+        p.iter().map(|e| e.cookie).max().unwrap_or(0)
+    }
+
+    /// Becomes this queue's one invoker, if no one else is.
+    #[inline]
+    pub(crate) fn try_begin_invoke(&self) -> bool {
+        !self.invoking.load(Ordering::Relaxed) && !self.invoking.swap(true, Ordering::Acquire)
+    }
+
+    pub(crate) fn end_invoke(&self) {
+        self.invoking.store(false, Ordering::Release);
+    }
+
+    /// The front list, oldest callback first, if its grace period has completed. Invoker only.
+    pub(crate) fn pop_done(&self, gp_seq: u64) -> Option<(List, u64)> {
+        let mut p = self.pending.lock().unwrap();
+        let f = p.front()?;
+        if !crate::seq::seq_done(gp_seq, f.cookie) {
             return None;
         }
-        let mut r = self.ready.lock().unwrap();
-        let l = r.pop_front();
-        if r.is_empty() {
-            self.has_ready.store(false, Ordering::Relaxed);
-        }
-        l
+        let e = p.pop_front().expect("front exists");
+        self.set_front(&p);
+        drop(p);
+        let list = if e.oldest_first {
+            e.list
+        } else {
+            reverse(e.list)
+        };
+        Some((list, e.cookie))
     }
 
-    pub(crate) fn has_ready(&self) -> bool {
-        self.has_ready.load(Ordering::Acquire)
+    /// Puts back, oldest first, what an invoker did not get to; it goes first next time.
+    pub(crate) fn return_done(&self, l: List, cookie: u64) {
+        let mut p = self.pending.lock().unwrap();
+        p.push_front(Pending {
+            list: l,
+            cookie,
+            oldest_first: true,
+        });
+        self.set_front(&p);
     }
+}
+
+/// A list waiting in `CallbackQueue::pending`.
+struct Pending {
+    list: List,
+    cookie: u64,
+    /// Taken stacks are newest first; an invoker reverses a list once, before its first
+    /// callback runs, and puts any rest back oldest first.
+    oldest_first: bool,
+}
+
+// SAFETY: the list's nodes belong to whoever holds the entry (see `List`).
+unsafe impl Send for Pending {}
+
+/// Reverses a list in place (one walk).
+fn reverse(l: List) -> List {
+    let (mut prev, mut p) = (ptr::null_mut::<RcuHead>(), l.0);
+    while !p.is_null() {
+        // SAFETY: queued nodes stay valid until they run, and this list is the caller's.
+        unsafe {
+            let next = (*p).next;
+            (*p).next = prev;
+            prev = p;
+            p = next;
+        }
+    }
+    List(prev)
 }
 
 fn take_stack(stack: &AtomicPtr<RcuHead>) -> (List, u64) {

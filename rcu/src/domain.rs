@@ -1,6 +1,6 @@
 //! Grace-period domains: the writer side (grace periods, callbacks, barrier).
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
 
-use crate::callback::List;
+use std::ptr::NonNull;
+
+use crate::callback::{CallbackFn, List, RcuHead};
 use crate::membarrier;
-use crate::reader::{current_record, ThreadHandle, ThreadRecord};
+use crate::reader::{current_record, ThreadHandle, ThreadRecord, NO_CPU};
 use crate::seq::{seq_done, seq_snap};
 
 /// How a domain behaves. `Default` is a plain RCU domain with no pacing.
@@ -37,6 +39,24 @@ pub struct DomainConfig {
     pub lazy_flush: Duration,
     /// ... or as soon as a thread has this many (the kernel's qhimark, 10000).
     pub lazy_qhimark: u64,
+    /// What happens to a reader preempted inside its section while a grace period waits.
+    pub readers: ReaderModel,
+}
+
+/// What happens to a reader preempted inside its read-side section while a grace period waits
+/// for it; matters only when threads outnumber CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReaderModel {
+    /// A thread reporting a quiescent state yields its CPU, for a bounded time, while a reader
+    /// last seen on that CPU still holds up the grace period in flight, so the preempted
+    /// reader runs to the end of its section. Models a kernel whose readers cannot sit
+    /// preempted: CONFIG_PREEMPT_NONE/VOLUNTARY, where BPF programs run with preemption off,
+    /// or CONFIG_PREEMPT_RCU with CONFIG_RCU_BOOST, which boosts preempted readers.
+    #[default]
+    Boosted,
+    /// Nothing helps a preempted reader: it stays in its section until the scheduler gets
+    /// back to it, and the grace period waits (CONFIG_PREEMPT_RCU without RCU_BOOST).
+    Preemptible,
 }
 
 /// The kernel's LAZY_FLUSH_JIFFIES (10 * HZ).
@@ -54,6 +74,7 @@ impl Default for DomainConfig {
             fence_readers: false,
             lazy_flush: DEFAULT_LAZY_FLUSH,
             lazy_qhimark: DEFAULT_LAZY_QHIMARK,
+            readers: ReaderModel::default(),
         }
     }
 }
@@ -69,6 +90,15 @@ pub struct DomainStats {
     pub gp_ns_max: u64,
     /// Urgent quiescent-state requests that found no request pending.
     pub urgent_requests: u64,
+    /// Holdouts (threads a grace period found inside an older section) that reported their
+    /// quiescent state themselves, and those the grace period's own scan found done.
+    pub qs_reported: u64,
+    pub qs_scanned: u64,
+    /// Times a thread yielded its CPU to a holdout preempted there (`ReaderModel::Boosted`).
+    pub boost_yields: u64,
+    /// Thread records ever created by `register` (one per thread that registered while not
+    /// registered already).
+    pub registrations: u64,
     /// Grace-period duration percentiles, nanoseconds.
     pub gp_p50_ns: u64,
     pub gp_p99_ns: u64,
@@ -117,15 +147,33 @@ pub(crate) struct Inner {
     gp_delay: Duration,
     implies: Option<Domain>,
     chain: Option<Domain>,
-    /// Serialises grace periods; holds a scratch snapshot of the registry.
+    readers: ReaderModel,
+    /// Serialises grace periods; holds a scratch list of the running one's holdouts.
     gp_lock: Mutex<Vec<Arc<ThreadRecord>>>,
     pub(crate) registry: Mutex<Vec<Arc<ThreadRecord>>>,
+    /// Callbacks queued by threads with no registration (callbacks chaining into this domain
+    /// from another domain's thread): one record for all of them, never an owner's.
+    shared: Arc<ThreadRecord>,
     /// The largest cookie `start_poll` asked for: the GP thread runs grace periods until it
     /// is done even with no callbacks queued.
     requested: AtomicU64,
-    /// Set by `request_urgent`: the grace period in flight skips pacing and polls readers
-    /// without sleeping (the kernel's urgent quiescent-state request). Cleared at its end.
-    urgent: AtomicBool,
+    /// The largest cookie an urgent request (`request_urgent`, `synchronize_expedited`,
+    /// `barrier`) asked for: until it is done, grace periods skip pacing and their waiters
+    /// poll readers without sleeping (the kernel's urgent quiescent-state request). A cookie
+    /// rather than a flag, so a request arriving during a grace period also hurries the next
+    /// one it needs.
+    urgent_until: AtomicU64,
+    /// Holdouts of the grace period in flight that have not reported a quiescent state yet.
+    qs_remaining: CachePadded<AtomicUsize>,
+    /// The last report wakes the grace period's waiter here.
+    qs_lock: Mutex<()>,
+    qs_cv: Condvar,
+    /// Per CPU, the holdouts of the grace period in flight last seen there (`ReaderModel`).
+    holdouts_on_cpu: Box<[AtomicU32]>,
+    qs_reported: AtomicU64,
+    qs_scanned: AtomicU64,
+    boost_yields: AtomicU64,
+    pub(crate) registrations: AtomicU64,
     lazy_flush_ns: u64,
     pub(crate) lazy_qhimark: u64,
     /// Barriers in progress: while non-zero every lazy callback is flushed.
@@ -151,6 +199,10 @@ pub(crate) struct Inner {
     gp_times: Mutex<[(u64, u64, u64); GP_RECORD]>,
     cb_parts: Mutex<LatencyParts>,
 }
+
+/// The longest a thread yields to a preempted holdout at one quiescent state: bounds what a
+/// wrong guess (the holdout migrated, or blocks inside its section) costs.
+const BOOST_MAX: Duration = Duration::from_millis(2);
 
 /// How many recent grace periods `gp_times` keeps.
 const GP_RECORD: usize = 256;
@@ -185,6 +237,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl Domain {
     pub fn new(cfg: DomainConfig) -> Domain {
         let fence_readers = cfg.fence_readers || !membarrier::available();
+        let shared = Arc::new(ThreadRecord::new());
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.clamp(1, 8192) as usize;
         let inner = Arc::new(Inner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: cfg.name.clone(),
@@ -194,10 +249,20 @@ impl Domain {
             gp_delay: cfg.gp_delay,
             implies: cfg.implies,
             chain: cfg.chain,
+            readers: cfg.readers,
             gp_lock: Mutex::new(Vec::new()),
-            registry: Mutex::new(Vec::new()),
+            registry: Mutex::new(vec![shared.clone()]),
+            shared,
             requested: AtomicU64::new(0),
-            urgent: AtomicBool::new(false),
+            urgent_until: AtomicU64::new(0),
+            qs_remaining: CachePadded::new(AtomicUsize::new(0)),
+            qs_lock: Mutex::new(()),
+            qs_cv: Condvar::new(),
+            holdouts_on_cpu: (0..ncpu).map(|_| AtomicU32::new(0)).collect(),
+            qs_reported: AtomicU64::new(0),
+            qs_scanned: AtomicU64::new(0),
+            boost_yields: AtomicU64::new(0),
+            registrations: AtomicU64::new(0),
             lazy_flush_ns: cfg.lazy_flush.as_nanos().min(u64::MAX as u128) as u64,
             lazy_qhimark: cfg.lazy_qhimark.max(1),
             barriers: AtomicUsize::new(0),
@@ -241,6 +306,12 @@ impl Domain {
         &self.inner().name
     }
 
+    /// Whether `other` is this same domain (a clone of it), not merely one configured alike.
+    #[inline]
+    pub fn same_as(&self, other: &Domain) -> bool {
+        Arc::ptr_eq(&self.outer.inner, &other.outer.inner)
+    }
+
     /// Registers the calling thread (or returns a handle to its existing registration).
     pub fn register(&self) -> ThreadHandle {
         ThreadHandle::register(self)
@@ -268,7 +339,7 @@ impl Domain {
         let inner = self.inner();
         inner.assert_not_reading("synchronize_expedited");
         let cookie = inner.get_state();
-        inner.request_urgent();
+        inner.request_urgent_for(cookie);
         inner.wait_for_cookie(cookie);
     }
 
@@ -306,6 +377,28 @@ impl Domain {
         self.inner().barrier();
     }
 
+    /// Queues `func(head)` like [`ThreadHandle::call`], from any thread: on the calling
+    /// thread's own queue if it is registered, else on the domain's shared queue. For work
+    /// that runs where no registration is at hand, such as a callback of another domain,
+    /// without registering (and dropping) a thread per call.
+    ///
+    /// # Safety
+    /// As for [`ThreadHandle::call`].
+    pub unsafe fn call_any(&self, head: NonNull<RcuHead>, func: CallbackFn) {
+        let inner = self.inner();
+        match current_record(inner.id) {
+            // SAFETY: forwarded from the caller; the record is this thread's own.
+            Some(rec) => unsafe { inner.call_owned(&rec, head, func) },
+            // SAFETY: forwarded from the caller.
+            None => unsafe { inner.call_shared(head, func) },
+        }
+    }
+
+    /// Callbacks queued and not yet invoked, over every thread.
+    pub fn pending_callbacks(&self) -> u64 {
+        self.inner().pending_callbacks()
+    }
+
     /// A cookie for the grace period that must elapse from now (`get_state_synchronize_rcu`).
     pub fn get_state(&self) -> u64 {
         self.inner().get_state()
@@ -323,16 +416,7 @@ impl Domain {
 
     pub fn stats(&self) -> DomainStats {
         let inner = self.inner();
-        let pending = inner
-            .registry
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                let e = r.queue.enqueued.load(Ordering::Acquire);
-                e.saturating_sub(r.queue.invoked.load(Ordering::Acquire))
-            })
-            .sum();
+        let pending = inner.pending_callbacks();
         DomainStats {
             grace_periods: inner.grace_periods.load(Ordering::Relaxed),
             callbacks_invoked: inner.invoked.load(Ordering::Relaxed),
@@ -340,6 +424,10 @@ impl Domain {
             gp_ns_total: inner.gp_ns_total.load(Ordering::Relaxed),
             gp_ns_max: inner.gp_ns_max.load(Ordering::Relaxed),
             urgent_requests: inner.urgent_requests.load(Ordering::Relaxed),
+            qs_reported: inner.qs_reported.load(Ordering::Relaxed),
+            qs_scanned: inner.qs_scanned.load(Ordering::Relaxed),
+            boost_yields: inner.boost_yields.load(Ordering::Relaxed),
+            registrations: inner.registrations.load(Ordering::Relaxed),
             lazy_flushes_full: inner.lazy_flushes[LAZY_FULL].load(Ordering::Relaxed),
             lazy_flushes_timer: inner.lazy_flushes[LAZY_TIMER].load(Ordering::Relaxed),
             lazy_flushes_other: inner.lazy_flushes[LAZY_OTHER].load(Ordering::Relaxed),
@@ -408,6 +496,12 @@ impl Inner {
         self.epoch.elapsed().as_nanos() as u64
     }
 
+    /// `gp_seq` as invokers read it (acquire: a completed grace period's end is visible).
+    #[inline]
+    pub(crate) fn gp_seq_now(&self) -> u64 {
+        self.gp_seq.load(Ordering::Acquire)
+    }
+
     fn assert_not_reading(&self, what: &str) {
         if let Some(rec) = current_record(self.id) {
             assert!(
@@ -418,6 +512,61 @@ impl Inner {
         }
     }
 
+    fn pending_callbacks(&self) -> u64 {
+        self.registry
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let e = r.queue.enqueued.load(Ordering::Acquire);
+                e.saturating_sub(r.queue.invoked.load(Ordering::Acquire))
+            })
+            .sum()
+    }
+
+    /// `call` on the calling thread's own record, without its handle (see `Domain::call_any`).
+    ///
+    /// # Safety
+    /// As `ThreadHandle::call`; `rec` is the calling thread's record of this domain.
+    pub(crate) unsafe fn call_owned(
+        &self,
+        rec: &ThreadRecord,
+        head: NonNull<RcuHead>,
+        f: CallbackFn,
+    ) {
+        let h = head.as_ptr();
+        // SAFETY: the head is valid and not queued (the caller's contract).
+        unsafe {
+            (*h).func = Some(f);
+            (*h).cookie = self.get_state();
+            if rec.queue.push(h) {
+                self.kick_gp_thread();
+            }
+        }
+    }
+
+    /// `call` on the shared record, from a thread that is not registered.
+    ///
+    /// # Safety
+    /// As `ThreadHandle::call`.
+    unsafe fn call_shared(&self, head: NonNull<RcuHead>, f: CallbackFn) {
+        let h = head.as_ptr();
+        // SAFETY: the head is valid and not queued (the caller's contract).
+        unsafe {
+            (*h).func = Some(f);
+            (*h).cookie = self.get_state();
+            if self.shared.queue.push_shared(h) {
+                self.kick_gp_thread();
+            }
+        }
+    }
+
+    /// Whether an urgent request still applies to the grace period in flight or the next.
+    #[inline]
+    fn is_urgent(&self) -> bool {
+        !self.poll(self.urgent_until.load(Ordering::Acquire))
+    }
+
     /// The pacing a normal grace-period request for `cookie` waits; cut short by an urgent
     /// request or by someone else's grace period completing the cookie.
     fn pace_caller(&self, cookie: u64) {
@@ -425,7 +574,7 @@ impl Inner {
             return;
         }
         let end = Instant::now() + self.gp_delay;
-        while !self.urgent.load(Ordering::Relaxed) && !self.poll(cookie) {
+        while !self.is_urgent() && !self.poll(cookie) {
             let now = Instant::now();
             if now >= end {
                 break;
@@ -434,14 +583,32 @@ impl Inner {
         }
     }
 
+    /// Asks that the grace period a callback queued now needs end as soon as readers allow.
     fn request_urgent(&self) {
-        // Cheap when one is pending: free paths call this on every refill.
-        if self.urgent.load(Ordering::Relaxed) || self.urgent.swap(true, Ordering::SeqCst) {
+        // Cheap when a request already covers it: free paths call this on every refill.
+        let cookie = seq_snap(self.gp_seq.load(Ordering::Relaxed));
+        if self.urgent_until.load(Ordering::Relaxed) >= cookie {
             return;
         }
-        self.urgent_requests.fetch_add(1, Ordering::Relaxed);
-        let _g = self.work.lock().unwrap();
-        self.work_cv.notify_all();
+        self.request_urgent_for(self.get_state());
+    }
+
+    /// Makes every grace period up to the one completing `cookie` urgent.
+    fn request_urgent_for(&self, cookie: u64) {
+        let prev = self.urgent_until.fetch_max(cookie, Ordering::SeqCst);
+        if prev >= cookie {
+            return;
+        }
+        if self.poll(prev) {
+            self.urgent_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        {
+            let _g = self.work.lock().unwrap();
+            self.work_cv.notify_all();
+        }
+        // A grace period's waiter sleeping between scans polls without sleeping from now on.
+        let _g = self.qs_lock.lock().unwrap();
+        self.qs_cv.notify_all();
     }
 
     /// Wakes the grace-period thread whether or not it looks idle.
@@ -464,53 +631,57 @@ impl Inner {
     /// Runs grace periods until `cookie` is done; waiters pile on `gp_lock` and share them.
     fn wait_for_cookie(&self, cookie: u64) {
         while !self.poll(cookie) {
-            let mut scratch = self.gp_lock.lock().unwrap();
+            let mut holdouts = self.gp_lock.lock().unwrap();
             if self.poll(cookie) {
                 break;
             }
             // One grace period suffices: gp_seq is idle under the lock, and seq_snap never
             // names more than the one after the next start.
-            self.run_gp(&mut scratch);
+            self.run_gp(&mut holdouts);
         }
     }
 
     /// One grace period. Caller holds `gp_lock`.
-    fn run_gp(&self, scratch: &mut Vec<Arc<ThreadRecord>>) {
+    ///
+    /// Why readers stay safe: after M1 every reader either has its slot store visible here or
+    /// has not executed it yet, in which case its section loads the new reader counter and
+    /// sees every update made before the grace period, so only slots holding an older value
+    /// (the holdouts) are waited for. A holdout is released only when its section is seen to
+    /// have ended: by this scan (acquire load of its slot, after its release store of 0), or
+    /// by the thread itself reporting from outside every section (`note_quiescent`), whose
+    /// release RMWs on `qs_pending` and `qs_remaining` chain to this thread's acquire load of
+    /// `qs_remaining`. Either way the section's loads happen before the end of the grace
+    /// period, and so before anything it protected is reclaimed.
+    fn run_gp(&self, holdouts: &mut Vec<Arc<ThreadRecord>>) {
         let started = Instant::now();
         let start_ns = self.now_ns();
         let s = self.gp_seq.load(Ordering::Relaxed);
         debug_assert!(s & 1 == 0);
         self.gp_seq.store(s + 1, Ordering::Relaxed);
         fence(Ordering::SeqCst);
-        // M1: every reader either has its slot store visible to the scan below, or has not
-        // yet executed it, in which case its section's loads come after this point and see
-        // every update made before the grace period.
+        // M1 (see above).
         if self.fence_readers {
             fence(Ordering::SeqCst);
         } else {
             membarrier::heavy();
         }
-        // Readers that load the new value began after M1 and need no waiting; only slots
-        // holding an older value are waited for. 64 bits never wrap, so one phase suffices.
+        // 64 bits never wrap, so one phase suffices.
         let target = self.reader_ctr.fetch_add(2, Ordering::SeqCst) + 2;
-        scratch.extend(self.registry.lock().unwrap().iter().cloned());
-        for rec in scratch.iter() {
-            let mut tries = 0u32;
-            loop {
-                let v = rec.slot.load(Ordering::Acquire);
-                if v == 0 || v >= target {
-                    break;
-                }
-                backoff(&mut tries, self.urgent.load(Ordering::Relaxed));
-            }
-        }
-        scratch.clear();
+        holdouts.extend(
+            self.registry
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| holds_out(r, target))
+                .cloned(),
+        );
+        self.wait_for_holdouts(holdouts, target);
+        holdouts.clear();
         if let Some(d) = &self.implies {
             d.inner().wait_for_cookie(d.inner().get_state());
         }
         fence(Ordering::SeqCst);
         self.gp_seq.store(s + 2, Ordering::Release);
-        self.urgent.store(false, Ordering::Relaxed);
         self.grace_periods.fetch_add(1, Ordering::Relaxed);
         let ns = started.elapsed().as_nanos() as u64;
         self.gp_ns_total.fetch_add(ns, Ordering::Relaxed);
@@ -518,6 +689,118 @@ impl Inner {
         // Uncontended: grace periods are serialised by gp_lock.
         let _ = self.gp_hist.lock().unwrap().record(ns.max(1));
         self.record_gp_times(s + 2, start_ns, start_ns + ns);
+    }
+
+    /// Waits until every holdout has reported a quiescent state or been seen out of its
+    /// section. Holdouts report themselves, and the last report wakes this waiter; the scan
+    /// between waits catches threads that never report (they are not obliged to).
+    fn wait_for_holdouts(&self, holdouts: &[Arc<ThreadRecord>], target: u64) {
+        if holdouts.is_empty() {
+            return;
+        }
+        self.qs_remaining.store(holdouts.len(), Ordering::SeqCst);
+        for r in holdouts {
+            let cpu = r.cpu.load(Ordering::Relaxed);
+            r.qs_cpu.store(cpu, Ordering::Relaxed);
+            if let Some(c) = self.cpu_holdouts(cpu) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            r.qs_pending.store(true, Ordering::SeqCst);
+        }
+        // Pairs with note_quiescent's fence (Dekker): a holdout that has left its section
+        // either sees its qs_pending and reports, or this scan sees its slot and reports it.
+        fence(Ordering::SeqCst);
+        let mut tries = 0u32;
+        loop {
+            for r in holdouts {
+                if r.qs_pending.load(Ordering::Relaxed)
+                    && !holds_out(r, target)
+                    && self.report_qs(r)
+                {
+                    self.qs_scanned.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if self.qs_remaining.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            self.wait_for_reports(&mut tries);
+        }
+    }
+
+    /// Between two scans: spin briefly, then (unless urgent) sleep until the last holdout
+    /// reports, for a time that grows from 10 us to 640 us, the scan's pace for threads that
+    /// do not report.
+    fn wait_for_reports(&self, tries: &mut u32) {
+        *tries += 1;
+        if *tries <= 64 {
+            std::hint::spin_loop();
+        } else if self.is_urgent() {
+            // A preempted reader may need this CPU.
+            thread::yield_now();
+        } else {
+            let pause = Duration::from_micros(10u64 << ((*tries - 65) / 4).min(6));
+            let g = self.qs_lock.lock().unwrap();
+            if self.qs_remaining.load(Ordering::Acquire) != 0 && !self.is_urgent() {
+                drop(self.qs_cv.wait_timeout(g, pause).unwrap());
+            }
+        }
+    }
+
+    /// Counts `rec`'s quiescent state if nobody has yet; wakes the waiter at the last one.
+    fn report_qs(&self, rec: &ThreadRecord) -> bool {
+        if !rec.qs_pending.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        if let Some(c) = self.cpu_holdouts(rec.qs_cpu.load(Ordering::Relaxed)) {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.qs_remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _g = self.qs_lock.lock().unwrap();
+            self.qs_cv.notify_all();
+        }
+        true
+    }
+
+    fn cpu_holdouts(&self, cpu: u32) -> Option<&AtomicU32> {
+        self.holdouts_on_cpu.get(cpu as usize)
+    }
+
+    /// A registered thread outside every section of this domain, while a grace period runs.
+    pub(crate) fn note_quiescent(&self, rec: &ThreadRecord) {
+        // SAFETY: sched_getcpu has no preconditions.
+        let cpu = unsafe { libc::sched_getcpu() };
+        let cpu = if cpu < 0 { NO_CPU } else { cpu as u32 };
+        rec.cpu.store(cpu, Ordering::Relaxed);
+        // Pairs with wait_for_holdouts' fence; orders this thread's last section (ended by
+        // its release store of 0) before the report below.
+        fence(Ordering::SeqCst);
+        if rec.qs_pending.load(Ordering::Relaxed) {
+            if self.report_qs(rec) {
+                self.qs_reported.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if self.readers == ReaderModel::Boosted {
+            self.yield_to_holdouts(cpu);
+        }
+    }
+
+    /// Gives this CPU away while a holdout of the grace period in flight was last seen on it
+    /// (it can only be preempted: this thread is running there), so it finishes its section.
+    fn yield_to_holdouts(&self, cpu: u32) {
+        let Some(c) = self.cpu_holdouts(cpu) else {
+            return;
+        };
+        if c.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        self.boost_yields.fetch_add(1, Ordering::Relaxed);
+        let s = self.gp_seq.load(Ordering::Relaxed);
+        let t0 = Instant::now();
+        while c.load(Ordering::Relaxed) > 0
+            && self.gp_seq.load(Ordering::Relaxed) == s
+            && t0.elapsed() < BOOST_MAX
+        {
+            thread::yield_now();
+        }
     }
 
     /// Wakes the grace-period thread if it sleeps (called when a queue becomes non-empty).
@@ -544,12 +827,10 @@ impl Inner {
         self.barriers.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Waits until every thread's `invoked` reaches the `enqueued` it had at the call. Exact
+    /// because each thread's callbacks run in the order it queued them (see CallbackQueue).
     fn barrier_wait(&self) {
-        if let Some(rec) = current_record(self.id) {
-            while let Some(list) = rec.queue.take_ready() {
-                self.invoke_list(&rec, list);
-            }
-        }
+        let me = current_record(self.id);
         let snapshot: Vec<(Arc<ThreadRecord>, u64)> = self
             .registry
             .lock()
@@ -562,115 +843,126 @@ impl Inner {
                 .iter()
                 .all(|(r, e)| r.queue.invoked.load(Ordering::Acquire) >= *e)
         };
-        let mut g = self.done.lock().unwrap();
-        while !all_done() {
+        loop {
+            // This thread's own callbacks: nobody else invokes them while it is active.
+            if let Some(rec) = &me {
+                self.invoke_ready(rec, u64::MAX);
+            }
+            if all_done() {
+                return;
+            }
             // A barrier is teardown: hurry the grace periods it waits for, and wake the
-            // domain's thread even when an urgent request is already pending (it may be
-            // sleeping before taking back ready lists whose owner is this waiting thread).
-            self.request_urgent();
+            // domain's thread (it may be sleeping before taking back idle owners' lists).
+            self.request_urgent_for(self.get_state());
             self.wake_gp_thread();
-            // The timeout only guards against a wake-up raced between the check and the wait.
-            g = self
-                .done_cv
-                .wait_timeout(g, Duration::from_millis(5))
-                .unwrap()
-                .0;
+            let g = self.done.lock().unwrap();
+            if !all_done() {
+                // The timeout guards against a wake-up raced between the check and the wait.
+                drop(
+                    self.done_cv
+                        .wait_timeout(g, Duration::from_millis(1))
+                        .unwrap(),
+                );
+            }
         }
     }
 
     fn gp_thread(self: Arc<Self>) {
-        let mut batches: Vec<(Arc<ThreadRecord>, List, u64)> = Vec::new();
-        let mut stale: Vec<(Arc<ThreadRecord>, List)> = Vec::new();
+        let mut stale: Vec<Arc<ThreadRecord>> = Vec::new();
         let mut round = 0u64;
         loop {
             round += 1;
-            let mut waiting_ready = false;
+            // Shutting down: every list is flushed and invoked here, then the thread ends.
+            let shutdown = *self.work.lock().unwrap();
+            let mut need = 0u64;
+            let mut left = false;
             {
                 let mut reg = self.registry.lock().unwrap();
                 let now = self.now_ns();
-                let flush_all = self.barriers.load(Ordering::SeqCst) > 0;
+                let flush_all = shutdown || self.barriers.load(Ordering::SeqCst) > 0;
                 for rec in reg.iter() {
-                    // An owner that queued nothing for two rounds invokes nothing either:
-                    // its ready lists run here.
+                    // An owner that queued nothing for two rounds invokes nothing either: its
+                    // lists are invoked here (as are the shared record's and exited threads').
                     let q = &rec.queue;
                     let e = q.enqueued.load(Ordering::Acquire);
                     if e != q.seen_enqueued.load(Ordering::Relaxed) {
                         q.seen_enqueued.store(e, Ordering::Relaxed);
                         q.seen_round.store(round, Ordering::Relaxed);
-                    } else if rec.dead.load(Ordering::Acquire)
+                    }
+                    if shutdown
+                        || Arc::ptr_eq(rec, &self.shared)
+                        || rec.dead.load(Ordering::Acquire)
                         || q.seen_round.load(Ordering::Relaxed) + 2 <= round
                     {
-                        while let Some(r) = q.take_ready() {
-                            stale.push((rec.clone(), r));
-                        }
+                        stale.push(rec.clone());
                     }
-                    if let Some(b) = self.flush_lazy(rec, now, flush_all) {
-                        batches.push(b);
+                    // The main stack before the lazy one: every lazy callback is newer than
+                    // every callback on the main stack (a hurried `call` moves older ones).
+                    let (list, cookie) = q.take_all();
+                    q.add_pending(list, cookie);
+                    if let Some((list, cookie)) = self.flush_lazy(rec, now, flush_all) {
+                        q.add_pending(list, cookie);
                     }
-                    if !rec.queue.is_empty() {
-                        let (list, cookie) = rec.queue.take_all();
-                        batches.push((rec.clone(), list, cookie));
+                    if q.has_pending() {
+                        need = need.max(q.max_pending_cookie());
+                        left = true;
                     }
+                    left |= !q.lazy_is_empty();
                 }
                 // Forget exited threads once everything they queued has run.
                 reg.retain(|r| {
                     !(r.dead.load(Ordering::Acquire)
                         && r.queue.is_empty()
                         && r.queue.lazy_is_empty()
-                        && !r.queue.has_ready()
+                        && !r.queue.has_pending()
                         && r.queue.invoked.load(Ordering::Acquire)
                             == r.queue.enqueued.load(Ordering::Acquire))
                 });
             }
-            for (rec, list) in stale.drain(..) {
-                self.invoke_list(&rec, list);
+            for rec in stale.drain(..) {
+                self.invoke_ready(&rec, u64::MAX);
             }
-            let requested = self.requested.load(Ordering::SeqCst);
-            if batches.is_empty() && self.poll(requested) {
-                let w = self.work.lock().unwrap();
-                if *w {
+            let need = need.max(self.requested.load(Ordering::SeqCst));
+            if !self.poll(need) {
+                if !shutdown {
+                    self.pace();
+                }
+                self.wait_for_cookie(need);
+                continue;
+            }
+            if shutdown {
+                if !left {
                     return;
                 }
-                self.idle.store(true, Ordering::SeqCst);
-                let lazy = self.lazy_deadline();
-                if self.any_queued()
-                    || !self.poll(self.requested.load(Ordering::SeqCst))
-                    || lazy == Some(0)
-                {
-                    self.idle.store(false, Ordering::Relaxed);
-                    continue;
-                }
-                if self.any_ready() {
-                    // Give owners a round to take their ready lists, then take them back.
-                    self.idle.store(false, Ordering::Relaxed);
-                    waiting_ready = true;
-                }
-                // Sleep until woken, or until ready lists are to be taken back, or until the
-                // first lazy flush is due.
-                let mut pause = lazy.map(Duration::from_nanos);
-                if waiting_ready {
-                    // Not the pacing delay: with long pacing, ready callbacks of an owner
-                    // that stopped calling would wait that long.
-                    let p = READY_TAKEBACK_PAUSE;
-                    pause = Some(pause.map_or(p, |l| l.min(p)));
-                }
-                match pause {
-                    Some(p) => drop(self.work_cv.wait_timeout(w, p).unwrap()),
-                    None => drop(self.work_cv.wait(w).unwrap()),
-                }
+                continue;
+            }
+            let w = self.work.lock().unwrap();
+            if *w {
+                continue;
+            }
+            self.idle.store(true, Ordering::SeqCst);
+            let lazy = self.lazy_deadline();
+            if self.any_queued()
+                || !self.poll(self.requested.load(Ordering::SeqCst))
+                || lazy == Some(0)
+            {
                 self.idle.store(false, Ordering::Relaxed);
                 continue;
             }
-            self.pace();
-            let cookie = batches.iter().map(|b| b.2).max().unwrap_or(0);
-            self.wait_for_cookie(cookie.max(requested));
-            for (rec, list, _) in batches.drain(..) {
-                if rec.dead.load(Ordering::Acquire) {
-                    self.invoke_list(&rec, list);
-                } else {
-                    rec.queue.publish_ready(list);
-                }
+            // Sleep until woken, or until the first lazy flush is due, or, when lists whose
+            // grace period has completed wait for their owners, until it is time to take
+            // them back -- not after the pacing delay: with long pacing, ready callbacks of
+            // an owner that stopped calling would wait that long.
+            let mut pause = lazy.map(Duration::from_nanos);
+            if self.any_pending() {
+                let p = READY_TAKEBACK_PAUSE;
+                pause = Some(pause.map_or(p, |l| l.min(p)));
             }
+            match pause {
+                Some(p) => drop(self.work_cv.wait_timeout(w, p).unwrap()),
+                None => drop(self.work_cv.wait(w).unwrap()),
+            }
+            self.idle.store(false, Ordering::Relaxed);
         }
     }
 
@@ -704,12 +996,7 @@ impl Inner {
     }
 
     /// Takes `rec`'s lazy callbacks as a batch if they are due.
-    fn flush_lazy(
-        &self,
-        rec: &Arc<ThreadRecord>,
-        now: u64,
-        flush_all: bool,
-    ) -> Option<(Arc<ThreadRecord>, List, u64)> {
+    fn flush_lazy(&self, rec: &ThreadRecord, now: u64, flush_all: bool) -> Option<(List, u64)> {
         let (0, why, since) = self.lazy_due(rec, now, flush_all)? else {
             return None;
         };
@@ -718,7 +1005,7 @@ impl Inner {
             return None;
         }
         self.lazy_flushes[why].fetch_add(1, Ordering::Relaxed);
-        Some((rec.clone(), list, cookie))
+        Some((list, cookie))
     }
 
     pub(crate) fn count_lazy_flush_other(&self) {
@@ -737,42 +1024,51 @@ impl Inner {
             .min()
     }
 
-    fn any_ready(&self) -> bool {
+    /// Whether any thread holds taken lists (waiting for a grace period or an invoker).
+    fn any_pending(&self) -> bool {
         self.registry
             .lock()
             .unwrap()
             .iter()
-            .any(|r| r.queue.has_ready())
+            .any(|r| r.queue.has_pending())
     }
 
-    /// Invokes a ready list of `rec`'s callbacks and accounts for them.
-    pub(crate) fn invoke_list(&self, rec: &ThreadRecord, list: List) {
-        self.invoke_some(rec, list, u64::MAX);
-    }
-
-    /// Invokes up to `budget` callbacks of a ready list taken from `rec`; the rest goes back
-    /// to the front of `rec`'s ready lists.
-    pub(crate) fn invoke_some(&self, rec: &ThreadRecord, list: List, budget: u64) {
-        let sample = rec.queue.sample_head.load(Ordering::Acquire);
-        let (n, rest, hit) = self.invoke(list.0, budget, sample);
-        if hit {
-            let now = self.now_ns();
-            let queued = rec.queue.sample_ns.load(Ordering::Relaxed);
-            let cookie = rec.queue.sample_cookie.load(Ordering::Relaxed);
-            rec.queue
-                .sample_head
-                .store(std::ptr::null_mut(), Ordering::Release);
-            self.record_latency(queued, cookie, now);
+    /// Invokes up to `budget` of `rec`'s callbacks whose grace period has completed, oldest
+    /// first, unless another thread is invoking them; returns how many ran.
+    pub(crate) fn invoke_ready(&self, rec: &ThreadRecord, budget: u64) -> u64 {
+        let q = &rec.queue;
+        if !q.try_begin_invoke() {
+            return 0;
         }
-        if !rest.is_null() {
-            rec.queue.return_ready(List(rest));
+        let seq = self.gp_seq_now();
+        let mut ran = 0;
+        while ran < budget {
+            let Some((list, cookie)) = q.pop_done(seq) else {
+                break;
+            };
+            let sample = q.sample_head.load(Ordering::Acquire);
+            let (n, rest, hit) = self.invoke(list.0, budget - ran, sample);
+            if hit {
+                let now = self.now_ns();
+                let queued = q.sample_ns.load(Ordering::Relaxed);
+                let sampled = q.sample_cookie.load(Ordering::Relaxed);
+                q.sample_head.store(std::ptr::null_mut(), Ordering::Release);
+                self.record_latency(queued, sampled, now);
+            }
+            ran += n;
+            q.invoked.fetch_add(n, Ordering::Release);
+            self.invoked.fetch_add(n, Ordering::Relaxed);
+            if !rest.is_null() {
+                q.return_done(List(rest), cookie);
+                break;
+            }
         }
-        rec.queue.invoked.fetch_add(n, Ordering::Release);
-        self.invoked.fetch_add(n, Ordering::Relaxed);
-        if rest.is_null() {
+        q.end_invoke();
+        if ran > 0 && self.barriers.load(Ordering::Relaxed) > 0 {
             let _g = self.done.lock().unwrap();
             self.done_cv.notify_all();
         }
+        ran
     }
 
     /// Accounts one sampled callback, queued at `queued` for `cookie` and invoked at `now`.
@@ -804,7 +1100,7 @@ impl Inner {
         }
         let deadline = Instant::now() + self.gp_delay;
         let mut w = self.work.lock().unwrap();
-        while !*w && !self.urgent.load(Ordering::Relaxed) {
+        while !*w && !self.is_urgent() {
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -833,7 +1129,7 @@ impl Inner {
                 let head = std::ptr::NonNull::new(p).unwrap();
                 // SAFETY: the head stays valid until `f` runs (call's contract), now after
                 // the chained domain's grace period too.
-                unsafe { chain.register().call(head, f) };
+                unsafe { chain.call_any(head, f) };
             } else if let Some(f) = func {
                 let head = std::ptr::NonNull::new(p).unwrap();
                 // SAFETY: `call`'s contract makes `f(head)` sound on this thread, once.
@@ -857,16 +1153,9 @@ impl Inner {
     }
 }
 
-/// Spin briefly, then yield (a preempted reader needs our CPU), then sleep with growing pauses
-/// (never when urgent).
-fn backoff(tries: &mut u32, urgent: bool) {
-    if *tries < 64 {
-        std::hint::spin_loop();
-    } else if urgent || *tries < 64 + 32 {
-        thread::yield_now();
-    } else {
-        let exp = (*tries - 96).min(7);
-        thread::sleep(Duration::from_micros(10u64 << exp));
-    }
-    *tries += 1;
+/// Whether `rec` is inside a read-side section that began before the grace period whose
+/// reader counter is `target`.
+fn holds_out(rec: &ThreadRecord, target: u64) -> bool {
+    let v = rec.slot.load(Ordering::Acquire);
+    v != 0 && v < target
 }

@@ -20,16 +20,32 @@ pub(crate) struct ThreadRecord {
     nest: AtomicU32,
     handles: AtomicU32,
     pub(crate) dead: AtomicBool,
+    /// Set by a grace period that found this thread inside a section begun before it (a
+    /// holdout); cleared by whoever reports the thread's quiescent state: the thread itself
+    /// at `quiescent`, or the grace period's own scan of `slot`. The one that clears it counts
+    /// the report, so each holdout is counted once.
+    pub(crate) qs_pending: AtomicBool,
+    /// The CPU `qs_pending` was counted on in `Inner::holdouts_on_cpu`.
+    pub(crate) qs_cpu: AtomicU32,
+    /// The CPU this thread last reported from (`NO_CPU`: unknown): where a boosted reader model
+    /// looks for holdouts that share it.
+    pub(crate) cpu: AtomicU32,
     pub(crate) queue: CachePadded<CallbackQueue>,
 }
 
+/// `ThreadRecord::cpu` of a thread that never reported one.
+pub(crate) const NO_CPU: u32 = u32::MAX;
+
 impl ThreadRecord {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         ThreadRecord {
             slot: CachePadded::new(AtomicU64::new(0)),
             nest: AtomicU32::new(0),
             handles: AtomicU32::new(0),
             dead: AtomicBool::new(false),
+            qs_pending: AtomicBool::new(false),
+            qs_cpu: AtomicU32::new(NO_CPU),
+            cpu: AtomicU32::new(NO_CPU),
             queue: CachePadded::new(CallbackQueue::default()),
         }
     }
@@ -79,6 +95,7 @@ impl ThreadHandle {
             None => {
                 let rec = Arc::new(ThreadRecord::new());
                 inner.registry.lock().unwrap().push(rec.clone());
+                inner.registrations.fetch_add(1, Ordering::Relaxed);
                 RECORDS.with(|r| {
                     let mut r = r.borrow_mut();
                     r.retain(|(_, w)| w.strong_count() > 0);
@@ -219,9 +236,32 @@ impl ThreadHandle {
     /// callback from growing long, which would stretch the next grace period.
     #[inline]
     pub fn run_ready(&self) {
-        if let Some(list) = self.rec.queue.take_ready() {
-            self.inner().invoke_some(&self.rec, list, READY_BUDGET);
+        let inner = self.inner();
+        if self.rec.queue.front_done(inner.gp_seq_now()) {
+            inner.invoke_ready(&self.rec, READY_BUDGET);
         }
+    }
+
+    /// Reports a quiescent state: the thread is outside every read-side section of this
+    /// domain, as a CPU returning from a BPF program is (the kernel's `rcu_qs`). A grace period
+    /// waiting for this thread ends without waiting for its own scan to notice, and the last
+    /// thread to report ends it. Then, as softirq does on that CPU, runs this thread's
+    /// callbacks whose grace period has completed.
+    ///
+    /// Under [`ReaderModel::Boosted`](crate::ReaderModel) a thread that is not itself holding
+    /// up the grace period yields its CPU while readers preempted on that CPU do.
+    ///
+    /// Cheap when no grace period runs (one load); calling it inside a section does nothing.
+    #[inline]
+    pub fn quiescent(&self) {
+        if self.rec.nesting() != 0 {
+            return;
+        }
+        let inner = self.inner();
+        if inner.gp_seq_now() & 1 == 1 {
+            inner.note_quiescent(&self.rec);
+        }
+        self.run_ready();
     }
 
     /// Like [`call`](Self::call) for a closure, at the price of one heap allocation.
@@ -279,6 +319,12 @@ pub struct ReadGuard<'a> {
 impl ReadGuard<'_> {
     pub fn handle(&self) -> &ThreadHandle {
         self.handle
+    }
+
+    /// The domain whose read-side section this is.
+    #[inline]
+    pub fn domain(&self) -> &Domain {
+        &self.handle.domain
     }
 }
 

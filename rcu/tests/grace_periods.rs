@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use rcu::{Domain, DomainConfig, RcuHead};
+use rcu::{Domain, DomainConfig, RcuHead, ReaderModel};
 
 mod common;
 use common::{eventually, hold_reader};
@@ -225,14 +225,20 @@ struct Node {
 /// Readers never see an object that a writer retired and poisoned. The freed memory is not
 /// returned to the system, so a violation reads the poison instead of faulting.
 fn poison_stress(fence_readers: bool, use_callbacks: bool) {
-    let d = domain(fence_readers);
+    poison_stress_with(domain(fence_readers), use_callbacks, 3, false);
+}
+
+/// `nr_readers` readers; with `report`, each reports a quiescent state after every section,
+/// so grace periods end on the readers' own reports (and, with more readers than CPUs and the
+/// boosted model, readers yield to preempted ones).
+fn poison_stress_with(d: Domain, use_callbacks: bool, nr_readers: usize, report: bool) {
     let shared = Arc::new(AtomicPtr::new(Box::into_raw(Box::new(Node {
         magic: AtomicU64::new(LIVE),
     }))));
     let stop = Arc::new(AtomicBool::new(false));
     let violations = Arc::new(AtomicU64::new(0));
     let total_reads = Arc::new(AtomicU64::new(0));
-    let readers: Vec<_> = (0..3)
+    let readers: Vec<_> = (0..nr_readers)
         .map(|_| {
             let (d, shared, stop, violations, total) = (
                 d.clone(),
@@ -245,13 +251,19 @@ fn poison_stress(fence_readers: bool, use_callbacks: bool) {
                 let h = d.register();
                 let mut reads = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let _g = h.read_lock();
-                    let p = shared.load(Ordering::Acquire);
-                    for _ in 0..16 {
-                        // SAFETY: p was published and is retired only after a grace period.
-                        if unsafe { (*p).magic.load(Ordering::Relaxed) } != LIVE {
-                            violations.fetch_add(1, Ordering::Relaxed);
+                    {
+                        let _g = h.read_lock();
+                        let p = shared.load(Ordering::Acquire);
+                        for _ in 0..16 {
+                            // SAFETY: p was published and is retired only after a grace
+                            // period.
+                            if unsafe { (*p).magic.load(Ordering::Relaxed) } != LIVE {
+                                violations.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
+                    }
+                    if report {
+                        h.quiescent();
                     }
                     reads += 1;
                     total.fetch_add(1, Ordering::Relaxed);
@@ -292,11 +304,41 @@ fn poison_stress(fence_readers: bool, use_callbacks: bool) {
         0,
         "readers saw poisoned objects"
     );
+    if report {
+        assert!(
+            d.stats().qs_reported > 0,
+            "no grace period ended on a reader's own report"
+        );
+    }
     for p in graveyard.lock().unwrap().drain(..) {
         // SAFETY: every reader has exited.
         drop(unsafe { Box::from_raw(p as *mut Node) });
     }
+    // SAFETY: every reader has exited; the last published node is ours.
     drop(unsafe { Box::from_raw(shared.load(Ordering::Relaxed)) });
+}
+
+#[test]
+fn readers_never_see_poison_reporting_readers() {
+    poison_stress_with(domain(false), true, 3, true);
+    poison_stress_with(domain(false), false, 3, true);
+}
+
+#[test]
+fn readers_never_see_poison_oversubscribed_boosted() {
+    // More readers than this machine's CPUs, each yielding to preempted holdouts.
+    let n = thread::available_parallelism().map_or(2, |n| n.get()) * 3;
+    poison_stress_with(domain(false), true, n, true);
+}
+
+#[test]
+fn readers_never_see_poison_oversubscribed_preemptible() {
+    let n = thread::available_parallelism().map_or(2, |n| n.get()) * 3;
+    let d = Domain::new(DomainConfig {
+        readers: ReaderModel::Preemptible,
+        ..Default::default()
+    });
+    poison_stress_with(d, true, n, true);
 }
 
 #[test]

@@ -146,7 +146,14 @@ impl<A: Allocator> HTab<A> {
     /// Lock-free lookup inside a read-side section. With immediate reuse the element found
     /// may be recycled for another key while the caller looks at it; check `ElemRef::key`.
     #[inline]
-    pub fn lookup<'g>(&self, _guard: &'g ReadGuard<'_>, key: u32) -> Option<ElemRef<'g>> {
+    pub fn lookup<'g>(&self, guard: &'g ReadGuard<'_>, key: u32) -> Option<ElemRef<'g>> {
+        // A section of another domain would not hold back this map's reclamation: the
+        // element found could be freed under the caller, from safe code.
+        assert!(
+            guard.domain().same_as(&self.rcu),
+            "lookup under a read guard of RCU domain '{}', not this map's",
+            guard.domain().name()
+        );
         let hash = hash_u32(key, self.seed);
         let idx = self.bucket_of(hash);
         let b = &self.buckets[idx];

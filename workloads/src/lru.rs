@@ -136,7 +136,14 @@ impl LruHTab {
     /// htab_lru_map_lookup_elem: lock-free inside a read-side section; a hit sets the ref bit.
     /// The element may be evicted and reused for another key while the caller looks at it.
     #[inline]
-    pub fn lookup<'g>(&'g self, _guard: &'g ReadGuard<'_>, key: u32) -> Option<LruElemRef<'g>> {
+    pub fn lookup<'g>(&'g self, guard: &'g ReadGuard<'_>, key: u32) -> Option<LruElemRef<'g>> {
+        // A section of another domain would not hold back this map's reclamation: the
+        // element found could be freed under the caller, from safe code.
+        assert!(
+            guard.domain().same_as(&self.rcu),
+            "lookup under a read guard of RCU domain '{}', not this map's",
+            guard.domain().name()
+        );
         let hash = hash_u32(key, self.seed);
         let bi = self.bucket_of(hash);
         let b = &self.buckets[bi];

@@ -217,6 +217,8 @@ fn make_plan(a: &Args) -> Result<Plan, String> {
             &a.rcu_gp.rcu_gp_delay_us.to_string(),
             "--ttrace-gp-delay-us",
             &a.ttrace_gp.ttrace_gp_delay_us.to_string(),
+            "--rcu-readers",
+            a.rcu_gp.rcu_readers.name(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -253,6 +255,7 @@ fn make_plan(a: &Args) -> Result<Plan, String> {
             rcu_gp_delay_us: a.rcu_gp.rcu_gp_delay_us,
             ttrace_gp_delay_us: a.ttrace_gp.ttrace_gp_delay_us,
             ttrace_implies_rcu: true,
+            rcu_readers: a.rcu_gp.rcu_readers.name().into(),
         },
     };
     crate::result::check_output_path("--out", &a.out)?;
@@ -343,6 +346,7 @@ fn shared_config_of(cfg: &Config) -> RunConfig {
         rcu_gp_delay_us: cfg.rcu_gp_delay_us,
         ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
         ttrace_implies_rcu: cfg.ttrace_implies_rcu,
+        rcu_readers: cfg.rcu_readers.name().into(),
     }
 }
 
