@@ -99,9 +99,8 @@ unsafe fn free_by_rcu_after_gp(h: NonNull<RcuHead>) {
     // Still counted as waiting: they leave the pipeline when reused or freed to the slab.
     tgt.free_by_rcu_ttrace_push(&mut batch);
     c.call_rcu_in_progress.store(false, Ordering::Release);
-    // This runs on whichever thread invokes the callback; it needs its own registration.
-    let tt = core.env.tasks_trace.register();
-    do_call_rcu_ttrace(tgt, &tt);
+    // This runs on whichever thread invokes the callback: its owner, or the domain's thread.
+    do_call_rcu_ttrace(tgt, &core.env.tasks_trace);
 }
 
 impl Cache for FreeRcuCache {
@@ -140,6 +139,6 @@ impl Drop for FreeRcuCache {
         // SAFETY: tgt points into core.caches, alive while `ma` holds the core.
         let tgt = unsafe { &*self.ma.tgt };
         tgt.free_by_rcu_ttrace_push(&mut l);
-        do_call_rcu_ttrace(tgt, &self.ma.tt);
+        do_call_rcu_ttrace(tgt, self.ma.tt.domain());
     }
 }

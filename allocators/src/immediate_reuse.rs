@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rcu::{RcuHead, ThreadHandle};
+use rcu::{Domain, RcuHead, ThreadHandle};
 
 use crate::counters::{self, bump, Slot};
 use crate::list::ObjList;
@@ -256,12 +256,15 @@ impl MaCache {
         // SAFETY: tgt points into core.caches, which lives as long as self.core.
         let tgt = unsafe { &*self.tgt };
         tgt.free_by_rcu_ttrace.lock().prepend(&mut surplus);
-        do_call_rcu_ttrace(tgt, &self.tt);
+        do_call_rcu_ttrace(tgt, self.tt.domain());
     }
 }
 
 /// Starts the tasks-trace callback of `c` unless one is in flight.
-pub(crate) fn do_call_rcu_ttrace(c: &MaShared, tt: &ThreadHandle) {
+/// `tt` is the tasks-trace domain; the call goes on the calling thread's queue if it is
+/// registered there (a producer), else on the domain's shared one (a callback invoked on
+/// another domain's thread).
+pub(crate) fn do_call_rcu_ttrace(c: &MaShared, tt: &Domain) {
     if c.ttrace_in_progress.swap(true, Ordering::AcqRel) {
         return;
     }
@@ -273,7 +276,7 @@ pub(crate) fn do_call_rcu_ttrace(c: &MaShared, tt: &ThreadHandle) {
     // SAFETY: we own rcu_ttrace while ttrace_in_progress is set; MaCore (and so `c`) outlives
     // its callbacks because drain and drop wait for them with barriers.
     unsafe {
-        tt.call(
+        tt.call_any(
             NonNull::new_unchecked(c.rcu_ttrace.get()),
             free_rcu_tasks_trace,
         )

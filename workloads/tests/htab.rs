@@ -104,6 +104,18 @@ fn full_map_refuses_new_keys_but_replaces_existing() {
     m.clear();
 }
 
+/// A read guard of another domain does not hold back this map's reclamation: a lookup under
+/// it could return freed memory from safe code, so the map refuses it.
+#[test]
+#[should_panic(expected = "not this map's")]
+fn lookup_refuses_a_guard_of_another_domain() {
+    let (map, _env) = new_map::<ReuseAfterGp>(8, 8, 1);
+    let other = rcu::Domain::new(rcu::DomainConfig::default());
+    let h = other.register();
+    let g = h.read_lock();
+    let _ = map.lookup(&g, 1);
+}
+
 /// Writers overwrite and delete while readers look up keys that are always present. With a
 /// grace-period flavor an element a lookup returns still holds the key and value it was
 /// found with. (A walk already past the bucket head can miss a key whose element is being
