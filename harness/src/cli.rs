@@ -294,6 +294,31 @@ pub struct TtraceGpDelay {
     pub ttrace_gp_delay_us: u64,
 }
 
+/// The items of a comma-separated list, trimmed.
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(',').map(|t| t.trim().to_string()).collect()
+}
+
+/// `all` or a list of names from `known`, duplicates dropped, order kept; errors name `opt`.
+pub fn names(opt: &str, value: &str, known: &[&str], what: &str) -> Result<Vec<String>, String> {
+    if value == "all" {
+        return Ok(known.iter().map(|s| s.to_string()).collect());
+    }
+    let mut v: Vec<String> = Vec::new();
+    for n in split_list(value) {
+        if !known.contains(&n.as_str()) {
+            return Err(format!(
+                "{opt}: unknown {what} '{n}' (known: {}, or all)",
+                known.join(", ")
+            ));
+        }
+        if !v.contains(&n) {
+            v.push(n);
+        }
+    }
+    Ok(v)
+}
+
 /// A grace-period delay in microseconds from `0`, `250`, `250us`, `1.5ms` or `2s`.
 pub fn parse_delay_us(s: &str) -> Result<u64, String> {
     let (num, scale) = if let Some(n) = s.strip_suffix("us") {
@@ -318,9 +343,29 @@ pub fn parse_delay_us(s: &str) -> Result<u64, String> {
     Ok(us.round() as u64)
 }
 
+/// A delay in microseconds the way `parse_delay_us` reads it back: `0`, `250us`, `1500us`,
+/// `2ms`, `3s`.
+pub fn format_delay_us(us: u64) -> String {
+    match us {
+        0 => "0".into(),
+        _ if us % 1_000_000 == 0 => format!("{}s", us / 1_000_000),
+        _ if us % 1000 == 0 => format!("{}ms", us / 1000),
+        _ => format!("{us}us"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_delay_us;
+    use super::{format_delay_us, parse_delay_us};
+
+    #[test]
+    fn delays_format_so_they_parse_back() {
+        for (us, s) in [(0, "0"), (250, "250us"), (1500, "1500us"), (2000, "2ms")] {
+            assert_eq!(format_delay_us(us), s);
+            assert_eq!(parse_delay_us(s), Ok(us));
+        }
+        assert_eq!(format_delay_us(3_000_000), "3s");
+    }
 
     #[test]
     fn delays_parse_with_units() {

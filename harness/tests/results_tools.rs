@@ -58,6 +58,7 @@ fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> CellResu
         use_case: uc.into(),
         flavor: flavor.into(),
         producers: p,
+        pacing: None,
         status: "ok".into(),
         error: None,
         samples: vec![Sample {
