@@ -34,6 +34,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Run use cases x flavors x producer counts, each cell in a fresh process, into one file.
     Matrix(crate::cmd::matrix::Args),
+    /// Run every flavor across grace-period pacings: loops/s and memory against pacing.
+    Sweep(crate::cmd::sweep::Args),
     /// Combine result files (matrix shards) into one.
     Merge(crate::cmd::merge::Args),
     /// Export a result file for dashboards: bmf, gab-bigger, gab-smaller, csv, markdown.

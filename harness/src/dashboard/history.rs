@@ -77,6 +77,7 @@ pub fn render(
         loops_caption: "loops/s per producer",
         loops_desc: "k loops/s per producer",
         loops,
+        mem_label: "peak memory",
         mem,
     }
     .render()?;
