@@ -108,7 +108,9 @@ pub struct Plan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Every cell ran; `all_ok` unless some leaked or failed.
-    Finished { all_ok: bool },
+    Finished {
+        all_ok: bool,
+    },
     Interrupted,
     /// Stopped on an error already reported.
     Failed,
@@ -414,7 +416,8 @@ pub fn execute(mut plan: Plan) -> Outcome {
             b.set_message(cell.id());
         }
         let t0 = Instant::now();
-        let Some((res, cell_config)) = run_cell(cell, &plan.common_args, plan.delays, &tmp, &stop) else {
+        let Some((res, cell_config)) = run_cell(cell, &plan.common_args, plan.delays, &tmp, &stop)
+        else {
             interrupted = true;
             break;
         };

@@ -49,7 +49,12 @@ pub struct Args {
     /// RCU grace-period pacings (the kernel's RCU grace-period kthread: the delay added to
     /// every grace period), comma-separated, as --rcu-gp-delay takes them: 0 (none), 250us,
     /// 1ms, 2s; a bare number is microseconds.
-    #[arg(long = "pacings", default_value = "0,100us,1ms,10ms", value_name = "LIST")]
+    #[arg(
+        long = "pacings",
+        default_value = "0,100us,1ms,10ms",
+        value_name = "LIST",
+        allow_hyphen_values = true
+    )]
     pub pacings: String,
 
     /// RCU-tasks-trace pacing as K times each RCU pacing [default: 10, the ratio of the
@@ -57,13 +62,18 @@ pub struct Args {
     #[arg(
         long = "ttrace-scale",
         value_name = "K",
-        conflicts_with = "ttrace_pacings"
+        conflicts_with = "ttrace_pacings",
+        allow_hyphen_values = true
     )]
     pub ttrace_scale: Option<f64>,
 
     /// RCU-tasks-trace pacings (the kernel's RCU tasks trace grace periods), one per
     /// --pacings entry, in the same order, instead of --ttrace-scale.
-    #[arg(long = "ttrace-pacings", value_name = "LIST")]
+    #[arg(
+        long = "ttrace-pacings",
+        value_name = "LIST",
+        allow_hyphen_values = true
+    )]
     pub ttrace_pacings: Option<String>,
 
     /// The SVG figure [default: --out with the extension .svg].
@@ -149,12 +159,7 @@ fn pacing_list(a: &Args) -> Result<Vec<Pacing>, String> {
 
 /// The plan, the sweep's cells (done or not, for the report) and the SVG path.
 fn make_plan(a: &Args) -> Result<(Plan, Vec<matrix_file::Cell>, PathBuf), String> {
-    let use_case = names(
-        "--use-case",
-        &a.use_case,
-        workloads::USE_CASES,
-        "use case",
-    )?;
+    let use_case = names("--use-case", &a.use_case, workloads::USE_CASES, "use case")?;
     if use_case.len() != 1 {
         return Err(format!("--use-case {}: name one use case", a.use_case));
     }

@@ -102,10 +102,7 @@ impl Dataset {
 
     /// The pacings swept for `uc` with `producers`, ascending.
     pub fn pacings(&self, uc: &str, producers: usize) -> Vec<Pacing> {
-        let set: BTreeSet<Pacing> = self
-            .swept(uc, producers)
-            .filter_map(|c| c.pacing)
-            .collect();
+        let set: BTreeSet<Pacing> = self.swept(uc, producers).filter_map(|c| c.pacing).collect();
         set.into_iter().collect()
     }
 

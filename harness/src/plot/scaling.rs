@@ -13,8 +13,9 @@ pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
     let producers = ds.producers(uc);
     let flavors = ds.flavors(uc);
     let cell = |f: &str, g: usize| ds.cell(uc, f, producers[g]);
-    let series_of =
-        |value: &dyn Fn(&CellResult) -> f64| flavor_series(&flavors, &ds.flavors, producers.len(), &cell, value);
+    let series_of = |value: &dyn Fn(&CellResult) -> f64| {
+        flavor_series(&flavors, &ds.flavors, producers.len(), &cell, value)
+    };
     let loops = series_of(&|c| c.metrics.loops_per_sec.value / 1e3);
     let mem = series_of(&|c| c.metrics.mem_peak.value / MIB);
     let labels: Vec<String> = producers.iter().map(usize::to_string).collect();
