@@ -35,6 +35,14 @@ pub enum Cmd {
     /// Run use cases x flavors x producer counts, each cell in a fresh process, into one file.
     Matrix(crate::cmd::matrix::Args),
     /// Run every flavor across grace-period pacings: loops/s and memory against pacing.
+    ///
+    /// A pacing is the delay the userspace RCU engine adds to every grace period, standing in
+    /// for how long the kernel's RCU grace-period kthread takes to complete one (the run
+    /// mode's --rcu-gp-delay); RCU-tasks-trace grace periods (--ttrace-gp-delay) get their own
+    /// pacing. Longer grace periods leave more freed elements waiting, so the grace-period
+    /// flavors hold more memory; immediate-reuse does not wait, and pays with unsafe reuse.
+    /// Each cell runs in a fresh process, as in `matrix`; the table goes to stdout and the
+    /// figure to --svg.
     Sweep(crate::cmd::sweep::Args),
     /// Combine result files (matrix shards) into one.
     Merge(crate::cmd::merge::Args),
@@ -350,8 +358,8 @@ pub fn parse_delay_us(s: &str) -> Result<u64, String> {
 pub fn format_delay_us(us: u64) -> String {
     match us {
         0 => "0".into(),
-        _ if us % 1_000_000 == 0 => format!("{}s", us / 1_000_000),
-        _ if us % 1000 == 0 => format!("{}ms", us / 1000),
+        _ if us.is_multiple_of(1_000_000) => format!("{}s", us / 1_000_000),
+        _ if us.is_multiple_of(1000) => format!("{}ms", us / 1000),
         _ => format!("{us}us"),
     }
 }

@@ -26,9 +26,23 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// Exit status after SIGINT/SIGTERM, as a shell reports a SIGINT death.
 const INTERRUPTED: u8 = 130;
 
-/// The options every cell of a run shares, for each subcommand that runs cells.
+/// The options of every subcommand that runs cells: the file, the flavors, and what every
+/// cell shares.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CellOpts {
+    /// Result file to create or resume (cells already in it are skipped).
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Comma-separated allocator flavors, or `all`.
+    #[arg(
+        short = 'A',
+        long = "allocators",
+        default_value = "all",
+        value_name = "LIST"
+    )]
+    pub allocators: String,
+
     /// Warm-up seconds per cell.
     #[arg(short = 'w', long = "warmup", default_value_t = 1, value_name = "SEC")]
     pub warmup: u64,
@@ -68,11 +82,22 @@ pub struct CellOpts {
     pub quiet: bool,
 }
 
+impl CellOpts {
+    /// The flavors of `-A/--allocators`.
+    pub fn flavors(&self) -> Result<Vec<String>, String> {
+        crate::cli::names(
+            "-A/--allocators",
+            &self.allocators,
+            allocators::FLAVORS,
+            "allocator flavor",
+        )
+    }
+}
+
 /// What a subcommand asks to run.
 pub struct Spec<'a> {
     /// The subcommand's name, for progress lines.
     pub what: &'static str,
-    pub out: &'a Path,
     pub opts: &'a CellOpts,
     /// The delays of cells without a pacing of their own.
     pub delays: Pacing,
@@ -130,6 +155,7 @@ impl Outcome {
 /// parse it, the output path and the config of a file being resumed.
 pub fn prepare(spec: Spec) -> Result<Plan, String> {
     let a = spec.opts;
+    let out = a.out.as_path();
     let all = spec.cells.iter().chain(spec.skipped.iter().map(|(c, _)| c));
     let max_producers = all.clone().map(|c| c.producers).max().unwrap_or(1);
     if let Some(c) = all.clone().find(|c| c.producers == 0 || c.producers > 4096) {
@@ -193,15 +219,15 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             ttrace_implies_rcu: true,
         },
     };
-    result::check_output_path("--out", spec.out)?;
-    let existed = spec.out.exists();
+    result::check_output_path("--out", out)?;
+    let existed = out.exists();
     let file = if existed {
-        let f = matrix_file::load(spec.out)?;
+        let f = matrix_file::load(out)?;
         let diff = config_differences(paced, &f.config, &expected);
         if !diff.is_empty() {
             return Err(format!(
                 "{}: holds results of a different config ({}); use another --out or the same options",
-                spec.out.display(),
+                out.display(),
                 diff.join(", ")
             ));
         }
@@ -235,7 +261,7 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
     Ok(Plan {
         what: spec.what,
         opts: a.clone(),
-        out: spec.out.to_path_buf(),
+        out: out.to_path_buf(),
         todo,
         skipped: spec.skipped,
         already: already.len(),

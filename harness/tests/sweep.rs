@@ -1,73 +1,25 @@
 //! `htab-mem sweep` end to end: a tiny sweep's result file, table and figure; the cell ids
 //! it plans; bad input refused with nothing written.
 
-use std::path::{Path, PathBuf};
-
 use harness::matrix_file;
 use harness::result::Pacing;
 
 mod common;
-use common::{assert_refused, htab_mem_sub};
-
-/// A fresh directory per test, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("htab-mem-sweep-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{assert_refused, htab_mem_sub, s, text, Dir};
 
 const FLAVORS: [&str; 2] = ["immediate-reuse", "free-after-gp"];
 
 #[test]
 fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
     let d = Dir::new("tiny");
-    let out = d.0.join("s.json");
-    let args = [
-        "--out",
-        s(&out),
-        "-A",
-        "immediate-reuse,free-after-gp",
-        "-p",
-        "1",
-        "-w",
-        "1",
-        "-d",
-        "1",
-        "--pacings",
-        "1ms,0",
-        "--ttrace-pacings",
-        "3ms,0",
-        "--pause-ms",
-        "0",
-        "-q",
-    ];
+    let out = d.path("s.json");
+    let mut args = vec!["--out", s(&out)];
+    // Two flavors, two pacings given in descending order, tasks-trace ones listed.
+    args.extend(
+        "-A immediate-reuse,free-after-gp -p 1 -w 1 -d 1 --pacings 1ms,0 \
+         --ttrace-pacings 3ms,0 --pause-ms 0 -q"
+            .split_whitespace(),
+    );
     let r = htab_mem_sub("sweep", &args);
     let err = text(&r.stderr);
     assert_eq!(r.status.code(), Some(0), "{err}");
@@ -120,7 +72,7 @@ fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
         assert_eq!(row.matches('|').count(), 6, "{row}");
     }
 
-    let svg = std::fs::read_to_string(d.0.join("s.svg")).unwrap();
+    let svg = std::fs::read_to_string(d.path("s.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("average memory (MiB") && svg.contains("1ms/3ms"));
     for flavor in FLAVORS {
@@ -138,7 +90,7 @@ fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
     assert_eq!(std::fs::read(&out).unwrap(), before);
 
     // The other tools take the sweep file: plot draws the pacing figure.
-    let plots = d.0.join("plots");
+    let plots = d.path("plots");
     let p = htab_mem_sub("plot", &[s(&out), "--out", s(&plots)]);
     assert_eq!(p.status.code(), Some(0), "{}", text(&p.stderr));
     assert!(plots.join("overwrite-p1-sweep.svg").exists());
@@ -150,7 +102,7 @@ fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
 #[test]
 fn the_tasks_trace_pacing_scales_with_the_rcu_one() {
     let d = Dir::new("list");
-    let out = d.0.join("never.json");
+    let out = d.path("never.json");
     let list = |extra: &[&str]| {
         let mut a = vec!["--out", s(&out), "--list", "-A", "prealloc"];
         a.extend(extra);
@@ -176,7 +128,7 @@ fn the_tasks_trace_pacing_scales_with_the_rcu_one() {
 #[test]
 fn bad_input_is_refused_and_writes_nothing() {
     let d = Dir::new("bad");
-    let out = d.0.join("s.json");
+    let out = d.path("s.json");
     let cases: &[(&[&str], &str)] = &[
         (&["-A", "nope"], "unknown allocator flavor"),
         (&["--use-case", "nope"], "unknown use case"),

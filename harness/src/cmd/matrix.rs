@@ -2,7 +2,6 @@
 //! this binary in its normal run mode, appended to one native result file (see
 //! `matrix_run`, which runs the cells).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::names;
@@ -13,10 +12,6 @@ use crate::{bad_input, host};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Result file to create or resume (cells already in it are skipped).
-    #[arg(long = "out", value_name = "FILE")]
-    pub out: PathBuf,
-
     /// Comma-separated use cases, or `all` (every registered one). The default is the
     /// kernel bench's four.
     #[arg(
@@ -25,15 +20,6 @@ pub struct Args {
         value_name = "LIST"
     )]
     pub use_cases: String,
-
-    /// Comma-separated allocator flavors, or `all`.
-    #[arg(
-        short = 'A',
-        long = "allocators",
-        default_value = "all",
-        value_name = "LIST"
-    )]
-    pub allocators: String,
 
     /// Comma-separated producer counts [default: 1,2,4,8,16 and the CPU count].
     #[arg(short = 'p', long = "producers", value_name = "LIST")]
@@ -88,12 +74,7 @@ fn make_plan(a: &Args) -> Result<Plan, String> {
         workloads::USE_CASES,
         "use case",
     )?;
-    let flavors = names(
-        "-A/--allocators",
-        &a.allocators,
-        allocators::FLAVORS,
-        "allocator flavor",
-    )?;
+    let flavors = a.cell.flavors()?;
     let producers = match &a.producers {
         Some(s) => producer_list(s)?,
         None => matrix_file::default_producers(host::online_cpus().len()),
@@ -102,7 +83,6 @@ fn make_plan(a: &Args) -> Result<Plan, String> {
     let (cells, skipped) = matrix_file::plan(&use_cases, &flavors, &producers, &[None]);
     matrix_run::prepare(Spec {
         what: "matrix",
-        out: &a.out,
         opts: &a.cell,
         delays: Pacing {
             rcu_gp_delay_us: a.rcu_gp.rcu_gp_delay_us,

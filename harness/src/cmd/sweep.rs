@@ -15,32 +15,11 @@ use crate::{bad_input, text_table};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Run the flavors across grace-period pacings: loops/s and memory against pacing.
-///
-/// A pacing is the delay the userspace RCU engine's grace-period thread adds to every grace
-/// period, standing in for how long the kernel's RCU grace-period kthread takes to complete
-/// one (the run mode's --rcu-gp-delay); tasks-trace grace periods (the kernel's RCU tasks
-/// trace, --ttrace-gp-delay) get their own pacing. Longer grace periods leave more freed
-/// elements waiting, so the grace-period flavors need more memory; immediate-reuse does not
-/// wait, and pays with unsafe reuse instead.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Result file to create or resume (cells already in it are skipped).
-    #[arg(long = "out", value_name = "FILE")]
-    pub out: PathBuf,
-
     /// The use case every cell runs (see the run mode's --use-case).
     #[arg(long = "use-case", default_value = "overwrite", value_name = "NAME")]
     pub use_case: String,
-
-    /// Comma-separated allocator flavors, or `all`.
-    #[arg(
-        short = 'A',
-        long = "allocators",
-        default_value = "all",
-        value_name = "LIST"
-    )]
-    pub allocators: String,
 
     /// Producer threads of every cell.
     #[arg(short = 'p', long = "producers", default_value_t = 2, value_name = "N")]
@@ -163,19 +142,14 @@ fn make_plan(a: &Args) -> Result<(Plan, Vec<matrix_file::Cell>, PathBuf), String
     if use_case.len() != 1 {
         return Err(format!("--use-case {}: name one use case", a.use_case));
     }
-    let flavors = names(
-        "-A/--allocators",
-        &a.allocators,
-        allocators::FLAVORS,
-        "allocator flavor",
-    )?;
+    let flavors = a.cell.flavors()?;
     let pacings = pacing_list(a)?;
     let svg = match &a.svg {
         Some(p) => p.clone(),
-        None => a.out.with_extension("svg"),
+        None => a.cell.out.with_extension("svg"),
     };
     crate::result::check_output_path("--svg", &svg)?;
-    if svg == a.out {
+    if svg == a.cell.out {
         return Err(format!(
             "--svg {}: is the result file itself",
             svg.display()
@@ -192,7 +166,6 @@ fn make_plan(a: &Args) -> Result<(Plan, Vec<matrix_file::Cell>, PathBuf), String
     }
     let plan = matrix_run::prepare(Spec {
         what: "sweep",
-        out: &a.out,
         opts: &a.cell,
         delays: pacings[0],
         shard: None,
@@ -204,7 +177,7 @@ fn make_plan(a: &Args) -> Result<(Plan, Vec<matrix_file::Cell>, PathBuf), String
 
 /// The table on stdout and the SVG, from the file as the run left it.
 fn report(a: &Args, cells: &[matrix_file::Cell], svg: &Path) -> Result<(), String> {
-    let file = matrix_file::load(&a.out)?;
+    let file = matrix_file::load(&a.cell.out)?;
     let ids: Vec<String> = cells.iter().map(matrix_file::Cell::id).collect();
     let mine: Vec<CellResult> = file
         .results

@@ -191,14 +191,13 @@ where
 
 /// A figure of two line panels under one title and one legend: throughput on the left,
 /// memory (`mem_label`: peak or average) on the right (log scale when it spans orders of
-/// magnitude). The x axis is evenly spaced groups 0..n labelled by `x_fmt`. Shared by the
+/// magnitude). The x axis is evenly spaced groups, one per label. Shared by the
 /// scaling, sweep and history plots.
 pub struct LoopsAndMemory<'a> {
     pub size: (u32, u32),
     pub title: &'a str,
     pub x_desc: &'a str,
-    pub n: usize,
-    pub x_fmt: &'a dyn Fn(f64) -> String,
+    pub x_labels: &'a [String],
     pub loops_caption: &'a str,
     pub loops_desc: &'a str,
     pub loops: Vec<Series>,
@@ -211,13 +210,15 @@ impl LoopsAndMemory<'_> {
     pub fn render(&self) -> Result<String, String> {
         let log_mem =
             super::style::wants_log(self.mem.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let n = self.x_labels.len();
+        let x_fmt = |v: f64| group_label(self.x_labels, v);
         let panel = |caption: &str, y_desc: &str, log_y: bool| Panel {
             caption: caption.into(),
             x_desc: self.x_desc.into(),
             y_desc: y_desc.into(),
-            x_range: -0.3..self.n as f64 - 0.7,
-            x_ticks: (0..self.n).map(|g| g as f64).collect(),
-            x_fmt: self.x_fmt,
+            x_range: -0.3..n as f64 - 0.7,
+            x_ticks: (0..n).map(|g| g as f64).collect(),
+            x_fmt: &x_fmt,
             log_y,
             shade: None,
         };

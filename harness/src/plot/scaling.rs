@@ -2,7 +2,7 @@
 //! flavor. Producer counts are evenly spaced (they usually double).
 
 use super::data::Dataset;
-use super::lines::{flavor_series, group_label, LoopsAndMemory};
+use super::lines::{flavor_series, LoopsAndMemory};
 use super::style::MIB;
 use crate::result::CellResult;
 
@@ -19,13 +19,11 @@ pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
     let loops = series_of(&|c| c.metrics.loops_per_sec.value / 1e3);
     let mem = series_of(&|c| c.metrics.mem_peak.value / MIB);
     let labels: Vec<String> = producers.iter().map(usize::to_string).collect();
-    let x_fmt = |v: f64| group_label(&labels, v);
     let svg = LoopsAndMemory {
         size: SIZE,
         title: &title,
         x_desc: "producers",
-        n: producers.len(),
-        x_fmt: &x_fmt,
+        x_labels: &labels,
         loops_caption: "loops/s, all producers",
         loops_desc: "k loops/s (total)",
         loops,

@@ -4,7 +4,7 @@
 //! them.
 
 use super::data::Dataset;
-use super::lines::{flavor_series, group_label, LoopsAndMemory};
+use super::lines::{flavor_series, LoopsAndMemory};
 use super::style::MIB;
 use crate::result::CellResult;
 
@@ -24,13 +24,11 @@ pub fn render(ds: &Dataset, uc: &str, producers: usize) -> Result<(String, Strin
     let loops = series_of(&|c| c.metrics.loops_per_sec_per_producer.value / 1e3);
     let mem = series_of(&|c| c.metrics.mem_avg.value / MIB);
     let labels: Vec<String> = pacings.iter().map(|p| p.label()).collect();
-    let x_fmt = |v: f64| group_label(&labels, v);
     let svg = LoopsAndMemory {
         size: SIZE,
         title: &title,
         x_desc: "grace-period pacing (RCU / tasks-trace delay)",
-        n: pacings.len(),
-        x_fmt: &x_fmt,
+        x_labels: &labels,
         loops_caption: "loops/s per producer",
         loops_desc: "k loops/s per producer",
         loops,
