@@ -34,6 +34,16 @@ pub struct Cli {
 pub enum Cmd {
     /// Run use cases x flavors x producer counts, each cell in a fresh process, into one file.
     Matrix(crate::cmd::matrix::Args),
+    /// Run every flavor across grace-period pacings: loops/s and memory against pacing.
+    ///
+    /// A pacing is the delay the userspace RCU engine adds to every grace period, standing in
+    /// for how long the kernel's RCU grace-period kthread takes to complete one (the run
+    /// mode's --rcu-gp-delay); RCU-tasks-trace grace periods (--ttrace-gp-delay) get their own
+    /// pacing. Longer grace periods leave more freed elements waiting, so the grace-period
+    /// flavors hold more memory; immediate-reuse does not wait, and pays with unsafe reuse.
+    /// Each cell runs in a fresh process, as in `matrix`; the table goes to stdout and the
+    /// figure to --svg.
+    Sweep(crate::cmd::sweep::Args),
     /// Combine result files (matrix shards) into one.
     Merge(crate::cmd::merge::Args),
     /// Export a result file for dashboards: bmf, gab-bigger, gab-smaller, csv, markdown.
@@ -120,6 +130,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub ttrace_gp: TtraceGpDelay,
+
+    #[command(flatten)]
+    pub readers: RcuReaders,
 
     /// Tasks-trace callbacks chain into an RCU grace period instead of a tasks-trace grace
     /// period implying one (the kernel's rcu_trace_implies_rcu_gp() returning false).
@@ -259,7 +272,7 @@ impl RunArgs {
             ttrace_gp_delay_us: self.ttrace_gp.ttrace_gp_delay_us,
             fault_batch_alloc: self.fault_batch_alloc,
             ttrace_implies_rcu: !self.ttrace_chain,
-            rcu_readers: self.rcu_gp.rcu_readers,
+            rcu_readers: self.readers.rcu_readers,
             quiet: self.quiet,
         })
     }
@@ -279,7 +292,12 @@ pub struct RcuGpDelay {
         allow_hyphen_values = true
     )]
     pub rcu_gp_delay_us: u64,
+}
 
+/// `--rcu-readers`, for the subcommands whose producers report quiescent states (the run,
+/// `matrix`, `sweep`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct RcuReaders {
     /// What happens to an RCU reader preempted inside its read-side section while a grace
     /// period waits (matters when producers outnumber CPUs). boosted: a producer at the end
     /// of a loop yields its CPU while a reader preempted there holds up the grace period
@@ -295,7 +313,7 @@ pub struct RcuGpDelay {
     pub rcu_readers: Readers,
 }
 
-/// `--rcu-readers`: see `RcuGpDelay`.
+/// The reader models of `--rcu-readers`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Readers {
     #[default]
@@ -341,6 +359,31 @@ pub struct TtraceGpDelay {
     pub ttrace_gp_delay_us: u64,
 }
 
+/// The items of a comma-separated list, trimmed.
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(',').map(|t| t.trim().to_string()).collect()
+}
+
+/// `all` or a list of names from `known`, duplicates dropped, order kept; errors name `opt`.
+pub fn names(opt: &str, value: &str, known: &[&str], what: &str) -> Result<Vec<String>, String> {
+    if value == "all" {
+        return Ok(known.iter().map(|s| s.to_string()).collect());
+    }
+    let mut v: Vec<String> = Vec::new();
+    for n in split_list(value) {
+        if !known.contains(&n.as_str()) {
+            return Err(format!(
+                "{opt}: unknown {what} '{n}' (known: {}, or all)",
+                known.join(", ")
+            ));
+        }
+        if !v.contains(&n) {
+            v.push(n);
+        }
+    }
+    Ok(v)
+}
+
 /// A grace-period delay in microseconds from `0`, `250`, `250us`, `1.5ms` or `2s`.
 pub fn parse_delay_us(s: &str) -> Result<u64, String> {
     let (num, scale) = if let Some(n) = s.strip_suffix("us") {
@@ -365,9 +408,29 @@ pub fn parse_delay_us(s: &str) -> Result<u64, String> {
     Ok(us.round() as u64)
 }
 
+/// A delay in microseconds the way `parse_delay_us` reads it back: `0`, `250us`, `1500us`,
+/// `2ms`, `3s`.
+pub fn format_delay_us(us: u64) -> String {
+    match us {
+        0 => "0".into(),
+        _ if us.is_multiple_of(1_000_000) => format!("{}s", us / 1_000_000),
+        _ if us.is_multiple_of(1000) => format!("{}ms", us / 1000),
+        _ => format!("{us}us"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_delay_us;
+    use super::{format_delay_us, parse_delay_us};
+
+    #[test]
+    fn delays_format_so_they_parse_back() {
+        for (us, s) in [(0, "0"), (250, "250us"), (1500, "1500us"), (2000, "2ms")] {
+            assert_eq!(format_delay_us(us), s);
+            assert_eq!(parse_delay_us(s), Ok(us));
+        }
+        assert_eq!(format_delay_us(3_000_000), "3s");
+    }
 
     #[test]
     fn delays_parse_with_units() {

@@ -7,6 +7,7 @@ pub mod cpuset;
 pub mod dashboard;
 pub mod host;
 pub mod matrix_file;
+pub mod matrix_run;
 pub mod memory;
 pub mod plot;
 pub mod report;

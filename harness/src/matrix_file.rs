@@ -4,44 +4,65 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::result::{self, CellResult, ResultFile, RunConfig};
+use crate::result::{self, CellResult, Pacing, ResultFile, RunConfig};
 
-/// One (use case, flavor, producers) cell of a matrix.
+/// One (use case, flavor, producers) cell of a matrix; a sweep's cells carry their pacing
+/// too (a plain matrix cell runs with the matrix's delays).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Cell {
     pub use_case: String,
     pub flavor: String,
     pub producers: usize,
+    pub pacing: Option<Pacing>,
 }
 
 impl Cell {
     pub fn id(&self) -> String {
-        result::cell_id(&self.use_case, &self.flavor, self.producers)
+        result::paced_cell_id(
+            &self.use_case,
+            &self.flavor,
+            self.producers,
+            self.pacing.as_ref(),
+        )
+    }
+
+    /// The child runs a plain cell with the pacing as its delays; its result becomes this
+    /// cell's by taking the pacing and the id that goes with it.
+    pub fn claim(&self, mut r: CellResult) -> CellResult {
+        r.pacing = self.pacing;
+        r.id = self.id();
+        r
     }
 }
 
-/// The cells of use cases x producer counts x flavors, in that nesting order, split into
-/// those that can run and those the use case refuses (add_del_on_diff_cpu with an odd
-/// producer count), with the reason.
+/// The cells of use cases x producer counts x pacings x flavors, in that nesting order
+/// (flavors interleaved, so every flavor of a group runs under the same machine
+/// conditions), split into those that can run and those the use case refuses
+/// (add_del_on_diff_cpu with an odd producer count), with the reason. A plain matrix has
+/// the one pacing `None`.
 pub fn plan(
     use_cases: &[String],
     flavors: &[String],
     producers: &[usize],
+    pacings: &[Option<Pacing>],
 ) -> (Vec<Cell>, Vec<(Cell, String)>) {
     let mut run = Vec::new();
     let mut skipped = Vec::new();
     for uc in use_cases {
         for &p in producers {
             let refused = crate::runner::check_use_case(uc, p).err();
-            for f in flavors {
-                let cell = Cell {
-                    use_case: uc.clone(),
-                    flavor: f.clone(),
-                    producers: p,
-                };
-                match &refused {
-                    None => run.push(cell),
-                    Some(why) => skipped.push((cell, why.clone())),
+            for &pacing in pacings {
+                for f in flavors {
+                    let cell = Cell {
+                        use_case: uc.clone(),
+                        flavor: f.clone(),
+                        producers: p,
+                        pacing,
+                    };
+                    match &refused {
+                        None => run.push(cell),
+                        Some(why) => skipped.push((cell, why.clone())),
+                    }
                 }
             }
         }
@@ -112,7 +133,8 @@ pub fn shard(cells: &[Cell], s: Shard) -> Vec<Cell> {
 }
 
 /// Canonical cell order: use cases and flavors in their registry order (unknown names
-/// after, by name), producers ascending. Merged shards read like one unsharded run.
+/// after, by name), producers ascending, then pacings ascending (plain cells first).
+/// Merged shards read like one unsharded run.
 pub fn sort_cells(cells: &mut [CellResult]) {
     let rank =
         |list: &[&str], name: &str| list.iter().position(|x| *x == name).unwrap_or(usize::MAX);
@@ -122,6 +144,7 @@ pub fn sort_cells(cells: &mut [CellResult]) {
                 rank(workloads::USE_CASES, &c.use_case),
                 c.use_case.clone(),
                 c.producers,
+                c.pacing,
                 rank(allocators::FLAVORS, &c.flavor),
                 c.flavor.clone(),
             )
@@ -136,7 +159,7 @@ pub fn load(path: &Path) -> Result<ResultFile, String> {
     let f = result::read_result_file(path)?;
     let mut seen = HashSet::new();
     for c in &f.results {
-        let want = result::cell_id(&c.use_case, &c.flavor, c.producers);
+        let want = c.expected_id();
         if c.id != want {
             return Err(format!(
                 "{}: cell id '{}' does not match its fields (expected '{want}')",
@@ -216,6 +239,7 @@ mod tests {
             &names(&["overwrite", "add_del_on_diff_cpu"]),
             &names(&["immediate-reuse", "free-after-gp"]),
             &[1, 2],
+            &[None],
         );
         let ids: Vec<String> = run.iter().map(Cell::id).collect();
         assert_eq!(
@@ -239,6 +263,7 @@ mod tests {
             &names(&["no_op", "overwrite"]),
             &names(&["immediate-reuse", "free-after-gp", "prealloc"]),
             &[1, 2, 4],
+            &[None],
         );
         let mut all = Vec::new();
         for i in 1..=4 {
@@ -259,6 +284,32 @@ mod tests {
         assert_eq!(first.len(), 6);
         assert_eq!(first[0].id(), "htab-mem/no_op/immediate-reuse/p1");
         assert_eq!(first[3].id(), "htab-mem/overwrite/immediate-reuse/p2");
+    }
+
+    #[test]
+    fn paced_plan_interleaves_flavors_within_a_pacing() {
+        let pace = |us| {
+            Some(Pacing {
+                rcu_gp_delay_us: us,
+                ttrace_gp_delay_us: 10 * us,
+            })
+        };
+        let (run, _) = plan(
+            &names(&["overwrite"]),
+            &names(&["immediate-reuse", "prealloc"]),
+            &[2],
+            &[pace(0), pace(1000)],
+        );
+        let ids: Vec<String> = run.iter().map(Cell::id).collect();
+        assert_eq!(
+            ids,
+            [
+                "htab-mem/overwrite/immediate-reuse/p2/rcu0-tt0",
+                "htab-mem/overwrite/prealloc/p2/rcu0-tt0",
+                "htab-mem/overwrite/immediate-reuse/p2/rcu1ms-tt10ms",
+                "htab-mem/overwrite/prealloc/p2/rcu1ms-tt10ms",
+            ]
+        );
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct CellResult {
     pub use_case: String,
     pub flavor: String,
     pub producers: usize,
+    /// Set only in cells of a sweep: the grace-period delays this cell ran with, instead of
+    /// the file config's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<Pacing>,
     /// "ok" | "leak" | "error".
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +79,34 @@ pub struct CellResult {
     /// Grace-period statistics of the RCU domains during the cell.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rcu: Vec<DomainReport>,
+}
+
+/// The grace-period pacing of one sweep cell, in microseconds (as `--rcu-gp-delay` and
+/// `--ttrace-gp-delay`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pacing {
+    pub rcu_gp_delay_us: u64,
+    pub ttrace_gp_delay_us: u64,
+}
+
+impl Pacing {
+    /// `rcu100us-tt1ms`: the cell id segment.
+    pub fn id_part(&self) -> String {
+        format!(
+            "rcu{}-tt{}",
+            crate::cli::format_delay_us(self.rcu_gp_delay_us),
+            crate::cli::format_delay_us(self.ttrace_gp_delay_us)
+        )
+    }
+
+    /// `100us/1ms`: RCU / tasks-trace, for tables and axes.
+    pub fn label(&self) -> String {
+        format!(
+            "{}/{}",
+            crate::cli::format_delay_us(self.rcu_gp_delay_us),
+            crate::cli::format_delay_us(self.ttrace_gp_delay_us)
+        )
+    }
 }
 
 /// What one RCU domain did during a cell.
@@ -160,6 +192,7 @@ impl CellResult {
             use_case: use_case.to_string(),
             flavor: flavor.to_string(),
             producers,
+            pacing: None,
             status: "error".into(),
             error: Some(msg),
             samples: Vec::new(),
@@ -249,6 +282,32 @@ pub fn check_output_path(flag: &str, path: &Path) -> Result<(), String> {
 /// `htab-mem/{use_case}/{flavor}/p{producers}`.
 pub fn cell_id(use_case: &str, flavor: &str, producers: usize) -> String {
     format!("htab-mem/{use_case}/{flavor}/p{producers}")
+}
+
+/// [`cell_id`], with `/{pacing}` appended for a cell of a sweep.
+pub fn paced_cell_id(
+    use_case: &str,
+    flavor: &str,
+    producers: usize,
+    pacing: Option<&Pacing>,
+) -> String {
+    let id = cell_id(use_case, flavor, producers);
+    match pacing {
+        Some(p) => format!("{id}/{}", p.id_part()),
+        None => id,
+    }
+}
+
+impl CellResult {
+    /// The id this cell's fields call for.
+    pub fn expected_id(&self) -> String {
+        paced_cell_id(
+            &self.use_case,
+            &self.flavor,
+            self.producers,
+            self.pacing.as_ref(),
+        )
+    }
 }
 
 /// Writes `file` as pretty JSON with [`write_bytes_atomic`].
@@ -441,6 +500,7 @@ mod tests {
                 use_case: "overwrite".into(),
                 flavor: "reuse-after-gp".into(),
                 producers: 16,
+                pacing: None,
                 status: "ok".into(),
                 error: None,
                 samples: vec![Sample {
@@ -469,6 +529,23 @@ mod tests {
             cell_id("overwrite", "reuse-after-gp", 16),
             "htab-mem/overwrite/reuse-after-gp/p16"
         );
+    }
+
+    #[test]
+    fn paced_ids_extend_plain_ones() {
+        let p = Pacing {
+            rcu_gp_delay_us: 100,
+            ttrace_gp_delay_us: 1000,
+        };
+        assert_eq!(
+            paced_cell_id("overwrite", "prealloc", 2, Some(&p)),
+            "htab-mem/overwrite/prealloc/p2/rcu100us-tt1ms"
+        );
+        assert_eq!(
+            paced_cell_id("overwrite", "prealloc", 2, None),
+            cell_id("overwrite", "prealloc", 2)
+        );
+        assert_eq!(p.label(), "100us/1ms");
     }
 
     #[test]
@@ -542,6 +619,8 @@ mod tests {
         want.timestamp = "2026-11-23T12:00:00Z".into();
         want.host.cpu_model = "...".into();
         want.host.kernel = "...".into();
+        // Written before --rcu-readers: the only model then.
+        want.config.rcu_readers = "preemptible".into();
         assert_eq!(read_result_file(&path).unwrap(), want);
     }
 

@@ -261,6 +261,7 @@ fn build_result(
         use_case: cfg.use_case.clone(),
         flavor: flavor.to_string(),
         producers: cfg.producers,
+        pacing: None,
         status: status.to_string(),
         error,
         samples,

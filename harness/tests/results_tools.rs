@@ -11,44 +11,7 @@ use harness::result::{
 };
 
 mod common;
-use common::htab_mem;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A fresh directory per test, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("htab-mem-rt-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{htab_mem, s, text, Dir};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -58,6 +21,7 @@ fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> CellResu
         use_case: uc.into(),
         flavor: flavor.into(),
         producers: p,
+        pacing: None,
         status: "ok".into(),
         error: None,
         samples: vec![Sample {

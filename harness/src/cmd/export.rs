@@ -230,16 +230,25 @@ pub const MARKDOWN_HEADER: [&str; 4] = [
 ];
 
 /// Tables in the shape of the mailing-list ones (seed 001): loop is per producer, as the
-/// kernel's per-prod-op. One table per (use case, producer count), rows in flavor order.
+/// kernel's per-prod-op. One table per (use case, producer count, and pacing for the cells
+/// of a sweep), rows in flavor order.
 fn markdown(f: &ResultFile) -> String {
     let mut cells: Vec<CellResult> = f.results.clone();
     matrix_file::sort_cells(&mut cells);
     let mut out = String::new();
     let mut i = 0;
     while i < cells.len() {
-        let (uc, p) = (cells[i].use_case.clone(), cells[i].producers);
+        let (uc, p, pacing) = (
+            cells[i].use_case.clone(),
+            cells[i].producers,
+            cells[i].pacing,
+        );
         let mut rows = Vec::new();
-        while i < cells.len() && cells[i].use_case == uc && cells[i].producers == p {
+        while i < cells.len()
+            && cells[i].use_case == uc
+            && cells[i].producers == p
+            && cells[i].pacing == pacing
+        {
             let c = &cells[i];
             let m = &c.metrics;
             rows.push(if c.status == "error" {
@@ -268,8 +277,9 @@ fn markdown(f: &ResultFile) -> String {
             out.push('\n');
         }
         let plural = if p == 1 { "" } else { "s" };
+        let paced = pacing.map_or(String::new(), |g| format!(", pacing {}", g.label()));
         out.push_str(&format!(
-            "{uc}, {p} producer{plural} ({}s warm-up, {}s measured):\n",
+            "{uc}, {p} producer{plural}{paced} ({}s warm-up, {}s measured):\n",
             f.config.warmup_s, f.config.duration_s
         ));
         out.push_str(&text_table::render(&MARKDOWN_HEADER, &rows));

@@ -8,6 +8,7 @@ pub mod map_perf_test;
 pub mod matrix;
 pub mod merge;
 pub mod plot;
+pub mod sweep;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ use crate::cli::Cmd;
 pub fn run(cmd: Cmd) -> ExitCode {
     match cmd {
         Cmd::Matrix(a) => matrix::run(a),
+        Cmd::Sweep(a) => sweep::run(a),
         Cmd::Merge(a) => merge::run(a),
         Cmd::Export(a) => export::run(a),
         Cmd::Compare(a) => compare::run(a),

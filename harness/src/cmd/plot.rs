@@ -8,12 +8,13 @@ use crate::result::read_result_file;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Result files (native JSON: a run's --json or a matrix); their cells are plotted
+    /// Result files (native JSON: a run's --json, a matrix or a sweep); their cells are plotted
     /// together, so no cell id may appear twice.
     #[arg(value_name = "RESULTS", required = true)]
     pub results: Vec<PathBuf>,
     /// Directory for the SVGs (created if missing): per use case <use_case>-bars.svg and
-    /// <use_case>-scaling.svg, per use case and producer count <use_case>-p<N>-memory.svg.
+    /// <use_case>-scaling.svg, per use case and producer count <use_case>-p<N>-memory.svg,
+    /// and for the cells of a sweep <use_case>-p<N>-sweep.svg.
     #[arg(long = "out", value_name = "DIR")]
     pub out: PathBuf,
 }

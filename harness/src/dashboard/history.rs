@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use super::sets::ResultSet;
 use crate::plot::data::{file_part, measured};
-use crate::plot::lines::{LoopsAndMemory, Series};
-use crate::plot::style::{flavor_color, MIB};
+use crate::plot::lines::{flavor_series, LoopsAndMemory};
+use crate::plot::style::MIB;
 use crate::result::CellResult;
 
 /// (use case, producers) pairs measured in any set, in the latest set's plot order.
@@ -41,42 +41,27 @@ pub fn render(
     p: usize,
 ) -> Result<(String, String), String> {
     let title = format!("{uc}, {p} producers: across result sets");
-    let flavors: Vec<&String> = all_flavors
+    let flavors: Vec<String> = all_flavors
         .iter()
         .filter(|f| sets.iter().any(|s| cell(s, uc, f, p).is_some()))
+        .cloned()
         .collect();
-    let series_of = |value: &dyn Fn(&CellResult) -> f64| -> Vec<Series> {
-        flavors
-            .iter()
-            .map(|f| Series {
-                name: f.to_string(),
-                color: flavor_color(f, all_flavors),
-                points: sets
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, s)| cell(s, uc, f, p).map(|c| (i as f64, value(c))))
-                    .collect(),
-            })
-            .collect()
+    let at = |f: &str, i: usize| cell(&sets[i], uc, f, p);
+    let series_of = |value: &dyn Fn(&CellResult) -> f64| {
+        flavor_series(&flavors, all_flavors, sets.len(), &at, value)
     };
     let loops = series_of(&|c| c.metrics.loops_per_sec_per_producer.value / 1e3);
     let mem = series_of(&|c| c.metrics.mem_peak.value / MIB);
-    let x_fmt = |v: f64| {
-        let i = v.round();
-        match sets.get(i as usize) {
-            Some(_) if (v - i).abs() < 1e-6 && i >= 0.0 => format!("#{}", i as usize + 1),
-            _ => String::new(),
-        }
-    };
+    let labels: Vec<String> = (1..=sets.len()).map(|i| format!("#{i}")).collect();
     let svg = LoopsAndMemory {
         size: (1100, 420),
         title: &title,
         x_desc: "result set (oldest first, as in the table)",
-        n: sets.len(),
-        x_fmt: &x_fmt,
+        x_labels: &labels,
         loops_caption: "loops/s per producer",
         loops_desc: "k loops/s per producer",
         loops,
+        mem_label: "peak memory",
         mem,
     }
     .render()?;

@@ -1,8 +1,9 @@
-//! The cells of one or more result files, indexed by use case, flavor and producer count.
+//! The cells of one or more result files, indexed by use case, flavor and producer count;
+//! the cells of a sweep (which carry a pacing) by their pacing too, apart from the rest.
 
 use std::collections::BTreeSet;
 
-use crate::result::CellResult;
+use crate::result::{CellResult, Pacing};
 
 pub struct Dataset {
     pub cells: Vec<CellResult>,
@@ -76,34 +77,77 @@ impl Dataset {
         })
     }
 
-    /// Producer counts measured for `uc`, ascending.
+    /// Producer counts measured for `uc` outside sweeps, ascending.
     pub fn producers(&self, uc: &str) -> Vec<usize> {
-        let set: BTreeSet<usize> = self
-            .measured(uc)
-            .map(|c| c.producers)
-            .collect::<BTreeSet<_>>();
+        let set: BTreeSet<usize> = self.measured(uc, false).map(|c| c.producers).collect();
         set.into_iter().collect()
     }
 
-    /// Flavors measured for `uc`, in the dataset's order.
+    /// Flavors measured for `uc` outside sweeps, in the dataset's order.
     pub fn flavors(&self, uc: &str) -> Vec<String> {
+        self.flavors_of(self.measured(uc, false))
+    }
+
+    /// The cell of `uc`, `flavor` and `producers` outside sweeps.
+    pub fn cell(&self, uc: &str, flavor: &str, producers: usize) -> Option<&CellResult> {
+        self.measured(uc, false)
+            .find(|c| c.flavor == flavor && c.producers == producers)
+    }
+
+    /// Producer counts of the sweeps of `uc`, ascending.
+    pub fn swept_producers(&self, uc: &str) -> Vec<usize> {
+        let set: BTreeSet<usize> = self.measured(uc, true).map(|c| c.producers).collect();
+        set.into_iter().collect()
+    }
+
+    /// The pacings swept for `uc` with `producers`, ascending.
+    pub fn pacings(&self, uc: &str, producers: usize) -> Vec<Pacing> {
+        let set: BTreeSet<Pacing> = self.swept(uc, producers).filter_map(|c| c.pacing).collect();
+        set.into_iter().collect()
+    }
+
+    /// Flavors swept for `uc` with `producers`, in the dataset's order.
+    pub fn sweep_flavors(&self, uc: &str, producers: usize) -> Vec<String> {
+        self.flavors_of(self.swept(uc, producers))
+    }
+
+    pub fn paced_cell(
+        &self,
+        uc: &str,
+        flavor: &str,
+        producers: usize,
+        pacing: &Pacing,
+    ) -> Option<&CellResult> {
+        self.swept(uc, producers)
+            .find(|c| c.flavor == flavor && c.pacing.as_ref() == Some(pacing))
+    }
+
+    fn flavors_of<'a>(&self, cells: impl Iterator<Item = &'a CellResult> + Clone) -> Vec<String> {
         self.flavors
             .iter()
-            .filter(|f| self.measured(uc).any(|c| &c.flavor == *f))
+            .filter(|f| cells.clone().any(|c| &c.flavor == *f))
             .cloned()
             .collect()
     }
 
-    pub fn cell(&self, uc: &str, flavor: &str, producers: usize) -> Option<&CellResult> {
-        self.cells.iter().find(|c| {
-            c.use_case == uc && c.flavor == flavor && c.producers == producers && measured(c)
-        })
-    }
-
-    fn measured<'a>(&'a self, uc: &'a str) -> impl Iterator<Item = &'a CellResult> + 'a {
+    /// The measured cells of `uc`, of sweeps (`paced`) or not.
+    fn measured<'a: 'b, 'b>(
+        &'a self,
+        uc: &'b str,
+        paced: bool,
+    ) -> impl Iterator<Item = &'a CellResult> + Clone + 'b {
         self.cells
             .iter()
-            .filter(move |c| c.use_case == uc && measured(c))
+            .filter(move |c| c.use_case == uc && c.pacing.is_some() == paced && measured(c))
+    }
+
+    fn swept<'a: 'b, 'b>(
+        &'a self,
+        uc: &'b str,
+        producers: usize,
+    ) -> impl Iterator<Item = &'a CellResult> + Clone + 'b {
+        self.measured(uc, true)
+            .filter(move |c| c.producers == producers)
     }
 }
 

@@ -8,7 +8,8 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::style::{fmt_num, FONT};
+use super::style::{flavor_color, fmt_num, FONT};
+use crate::result::CellResult;
 
 /// A linear f64 axis with the ticks given (plotters' `with_key_points` wrapper loses the
 /// label formatting of f64 axes).
@@ -44,6 +45,37 @@ pub struct Series {
     pub name: String,
     pub color: RGBColor,
     pub points: Vec<(f64, f64)>,
+}
+
+/// One series per flavor over `groups` evenly spaced x groups: the point of group g is
+/// `value` of `cell(flavor, g)`, left out where there is no cell. Colours come from
+/// `all`, the dataset's flavors.
+pub fn flavor_series<'c>(
+    flavors: &[String],
+    all: &[String],
+    groups: usize,
+    cell: &dyn Fn(&str, usize) -> Option<&'c CellResult>,
+    value: &dyn Fn(&CellResult) -> f64,
+) -> Vec<Series> {
+    flavors
+        .iter()
+        .map(|f| Series {
+            name: f.clone(),
+            color: flavor_color(f, all),
+            points: (0..groups)
+                .filter_map(|g| cell(f, g).map(|c| (g as f64, value(c))))
+                .collect(),
+        })
+        .collect()
+}
+
+/// The label of group `v` on an evenly spaced axis; blank between groups.
+pub fn group_label(labels: &[String], v: f64) -> String {
+    let g = v.round();
+    match labels.get(g as usize) {
+        Some(l) if (v - g).abs() < 1e-6 && g >= 0.0 => l.clone(),
+        _ => String::new(),
+    }
 }
 
 pub struct Panel<'a> {
@@ -157,18 +189,20 @@ where
     Ok(())
 }
 
-/// A figure of two line panels under one title and one legend: throughput on the left, peak
-/// memory on the right (log scale when it spans orders of magnitude). The x axis is evenly
-/// spaced groups 0..n labelled by `x_fmt`. Shared by the scaling and history plots.
+/// A figure of two line panels under one title and one legend: throughput on the left,
+/// memory (`mem_label`: peak or average) on the right (log scale when it spans orders of
+/// magnitude). The x axis is evenly spaced groups, one per label. Shared by the
+/// scaling, sweep and history plots.
 pub struct LoopsAndMemory<'a> {
     pub size: (u32, u32),
     pub title: &'a str,
     pub x_desc: &'a str,
-    pub n: usize,
-    pub x_fmt: &'a dyn Fn(f64) -> String,
+    pub x_labels: &'a [String],
     pub loops_caption: &'a str,
     pub loops_desc: &'a str,
     pub loops: Vec<Series>,
+    /// "peak memory" or "average memory": the right panel's caption.
+    pub mem_label: &'a str,
     pub mem: Vec<Series>,
 }
 
@@ -176,13 +210,15 @@ impl LoopsAndMemory<'_> {
     pub fn render(&self) -> Result<String, String> {
         let log_mem =
             super::style::wants_log(self.mem.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+        let n = self.x_labels.len();
+        let x_fmt = |v: f64| group_label(self.x_labels, v);
         let panel = |caption: &str, y_desc: &str, log_y: bool| Panel {
             caption: caption.into(),
             x_desc: self.x_desc.into(),
             y_desc: y_desc.into(),
-            x_range: -0.3..self.n as f64 - 0.7,
-            x_ticks: (0..self.n).map(|g| g as f64).collect(),
-            x_fmt: self.x_fmt,
+            x_range: -0.3..n as f64 - 0.7,
+            x_ticks: (0..n).map(|g| g as f64).collect(),
+            x_fmt: &x_fmt,
             log_y,
             shade: None,
         };
@@ -206,14 +242,14 @@ impl LoopsAndMemory<'_> {
                 &panel(self.loops_caption, self.loops_desc, false),
                 &self.loops,
             )?;
-            let mem_desc = if log_mem {
-                "peak memory (MiB, log scale)"
-            } else {
-                "peak memory (MiB)"
-            };
+            let mem_desc = format!(
+                "{} (MiB{})",
+                self.mem_label,
+                if log_mem { ", log scale" } else { "" }
+            );
             draw(
                 &panels[1],
-                &panel("peak memory", mem_desc, log_mem),
+                &panel(self.mem_label, &mem_desc, log_mem),
                 &self.mem,
             )?;
             root.present().map_err(|e| e.to_string())?;

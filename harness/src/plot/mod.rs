@@ -1,13 +1,15 @@
 //! SVG plots of result files: per use case, bars (loops/s per producer and peak memory per
 //! flavor) and scaling lines against producers; per use case and producer count, memory
-//! over time from the samples. Everything is rendered in memory first, so a failure writes
-//! nothing.
+//! over time from the samples, and for the cells of a sweep, loops/s and average memory
+//! against the grace-period pacing. Everything is rendered in memory first, so a failure
+//! writes nothing.
 
 pub mod bars;
 pub mod data;
 pub mod lines;
 pub mod scaling;
 pub mod style;
+pub mod sweep;
 pub mod timeline;
 
 use std::fs;
@@ -20,6 +22,7 @@ pub enum Kind {
     Bars,
     Scaling,
     Memory,
+    Sweep,
 }
 
 /// One rendered SVG.
@@ -36,15 +39,27 @@ pub struct Plot {
 }
 
 /// Every plot of `ds`, use case by use case: bars, scaling, then memory over time per
-/// producer count. `warmup_s` shades the warm-up in the memory plots.
+/// producer count, then a pacing figure per producer count swept. `warmup_s` shades the
+/// warm-up in the memory plots.
 pub fn render_all(ds: &Dataset, warmup_s: Option<u64>) -> Result<Vec<Plot>, String> {
     let mut out = Vec::new();
     for uc in &ds.use_cases {
+        let name = data::file_part(uc);
+        for p in ds.swept_producers(uc) {
+            let (title, svg) = sweep::render(ds, uc, p)?;
+            out.push(Plot {
+                file: format!("{name}-p{p}-sweep.svg"),
+                title,
+                kind: Kind::Sweep,
+                use_case: uc.clone(),
+                producers: Some(p),
+                svg,
+            });
+        }
         let producers = ds.producers(uc);
         if producers.is_empty() {
             continue;
         }
-        let name = data::file_part(uc);
         let (title, svg) = bars::render(ds, uc)?;
         out.push(Plot {
             file: format!("{name}-bars.svg"),

@@ -1,0 +1,687 @@
+//! Runs a list of matrix cells into one native result file, each cell a fresh process of
+//! this binary in its normal run mode: the machinery behind `matrix` and `sweep`, which
+//! differ only in the cells they list.
+//!
+//! The file is rewritten atomically after every cell, so an interrupted run keeps every
+//! finished cell and never a half-written one; a rerun skips the cells already there.
+
+use std::io::{IsTerminal, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{Cli, Config, RunArgs};
+use crate::host;
+use crate::matrix_file::{self, Cell, Shard};
+use crate::result::{self, CellResult, Pacing, ResultFile, RunConfig};
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Exit status after SIGINT/SIGTERM, as a shell reports a SIGINT death.
+const INTERRUPTED: u8 = 130;
+
+/// The options of every subcommand that runs cells: the file, the flavors, and what every
+/// cell shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CellOpts {
+    /// Result file to create or resume (cells already in it are skipped).
+    #[arg(long = "out", value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Comma-separated allocator flavors, or `all`.
+    #[arg(
+        short = 'A',
+        long = "allocators",
+        default_value = "all",
+        value_name = "LIST"
+    )]
+    pub allocators: String,
+
+    /// Warm-up seconds per cell.
+    #[arg(short = 'w', long = "warmup", default_value_t = 1, value_name = "SEC")]
+    pub warmup: u64,
+
+    /// Measured seconds per cell.
+    #[arg(
+        short = 'd',
+        long = "duration",
+        default_value_t = 3,
+        value_name = "SEC"
+    )]
+    pub duration: u64,
+
+    /// Value size in bytes (1..=4096).
+    #[arg(long = "value-size", default_value_t = 8, value_name = "BYTES")]
+    pub value_size: usize,
+
+    /// Map capacity of every cell [default: max(8192, 64 x largest producer count)].
+    #[arg(long = "max-entries", value_name = "N")]
+    pub max_entries: Option<u32>,
+
+    /// Do not pin producers to CPUs.
+    #[arg(long = "no-affinity")]
+    pub no_affinity: bool,
+
+    #[command(flatten)]
+    pub readers: crate::cli::RcuReaders,
+
+    /// Drain pause between cells in milliseconds, so one cell's teardown (freed memory,
+    /// busy CPUs) does not leak into the next cell's first seconds.
+    #[arg(long = "pause-ms", default_value_t = 500, value_name = "MS")]
+    pub pause_ms: u64,
+
+    /// Print the ids of the cells that would run, one per line, and run nothing.
+    #[arg(long = "list")]
+    pub list: bool,
+
+    /// Plain progress lines instead of a progress bar.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+impl CellOpts {
+    /// The flavors of `-A/--allocators`.
+    pub fn flavors(&self) -> Result<Vec<String>, String> {
+        crate::cli::names(
+            "-A/--allocators",
+            &self.allocators,
+            allocators::FLAVORS,
+            "allocator flavor",
+        )
+    }
+}
+
+/// What a subcommand asks to run.
+pub struct Spec<'a> {
+    /// The subcommand's name, for progress lines.
+    pub what: &'static str,
+    pub opts: &'a CellOpts,
+    /// The delays of cells without a pacing of their own.
+    pub delays: Pacing,
+    pub shard: Option<Shard>,
+    /// The cells in running order, and those the use case refuses, with the reason.
+    pub cells: Vec<Cell>,
+    pub skipped: Vec<(Cell, String)>,
+}
+
+/// Everything checked before the first cell runs.
+pub struct Plan {
+    what: &'static str,
+    opts: CellOpts,
+    out: PathBuf,
+    /// The cells to run now, in order.
+    todo: Vec<Cell>,
+    skipped: Vec<(Cell, String)>,
+    already: usize,
+    file: ResultFile,
+    /// Whether `out` exists already (so an empty run leaves it untouched).
+    existed: bool,
+    /// Child arguments shared by every cell.
+    common_args: Vec<String>,
+    delays: Pacing,
+    /// Whether cells carry their own pacing, so configs are compared without the delays.
+    paced: bool,
+    shard: Option<Shard>,
+    max_producers: usize,
+    nr_online: usize,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every cell ran; `all_ok` unless some leaked or failed.
+    Finished {
+        all_ok: bool,
+    },
+    Interrupted,
+    /// Stopped on an error already reported.
+    Failed,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Finished { all_ok: true } => ExitCode::SUCCESS,
+            Outcome::Interrupted => ExitCode::from(INTERRUPTED),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Checks a run before anything runs: option ranges, every cell exactly as its child will
+/// parse it, the output path and the config of a file being resumed.
+pub fn prepare(spec: Spec) -> Result<Plan, String> {
+    let a = spec.opts;
+    let out = a.out.as_path();
+    let all = spec.cells.iter().chain(spec.skipped.iter().map(|(c, _)| c));
+    let max_producers = all.clone().map(|c| c.producers).max().unwrap_or(1);
+    if let Some(c) = all.clone().find(|c| c.producers == 0 || c.producers > 4096) {
+        return Err(format!(
+            "-p/--producers {} is out of range (1..=4096)",
+            c.producers
+        ));
+    }
+    if a.warmup == 0 || a.duration == 0 {
+        return Err("-w/--warmup and -d/--duration must be greater than 0".into());
+    }
+    let online = host::online_cpus();
+    let max_entries = a
+        .max_entries
+        .unwrap_or_else(|| (64 * max_producers.min(1 << 20) as u32).max(8192));
+    let common_args = {
+        let mut v: Vec<String> = [
+            "-w",
+            &a.warmup.to_string(),
+            "-d",
+            &a.duration.to_string(),
+            "--value-size",
+            &a.value_size.to_string(),
+            "--max-entries",
+            &max_entries.to_string(),
+            "--rcu-readers",
+            a.readers.rcu_readers.name(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if a.no_affinity {
+            v.push("--no-affinity".into());
+        }
+        v
+    };
+    let paced = all.clone().any(|c| c.pacing.is_some());
+
+    // Every cell is validated exactly as its child will validate it, so a run never stops
+    // half-way on an option the run mode refuses.
+    let mut config: Option<Config> = None;
+    for c in &spec.cells {
+        let cfg = cell_run_args(c, &common_args, spec.delays)?.validate(&online)?;
+        config.get_or_insert(cfg);
+    }
+    let expected = match &config {
+        Some(cfg) => shared_config_of(cfg),
+        // Nothing can run (say add_del_on_diff_cpu with -p 1): still a valid, empty matrix.
+        None => RunConfig {
+            warmup_s: a.warmup,
+            duration_s: a.duration,
+            affinity: if a.no_affinity {
+                "none".into()
+            } else {
+                crate::cpuset::format_cpuset(&online)
+            },
+            max_entries: u64::from(max_entries),
+            value_size: a.value_size as u64,
+            use_case: None,
+            producers: None,
+            rcu_gp_delay_us: spec.delays.rcu_gp_delay_us,
+            ttrace_gp_delay_us: spec.delays.ttrace_gp_delay_us,
+            ttrace_implies_rcu: true,
+            rcu_readers: a.readers.rcu_readers.name().into(),
+        },
+    };
+    result::check_output_path("--out", out)?;
+    let existed = out.exists();
+    let file = if existed {
+        let f = matrix_file::load(out)?;
+        let diff = config_differences(paced, &f.config, &expected);
+        if !diff.is_empty() {
+            return Err(format!(
+                "{}: holds results of a different config ({}); use another --out or the same options",
+                out.display(),
+                diff.join(", ")
+            ));
+        }
+        f
+    } else {
+        ResultFile {
+            schema_version: result::SCHEMA_VERSION,
+            tool: result::TOOL.to_string(),
+            git_sha: result::git_sha(),
+            timestamp: result::utc_timestamp(),
+            host: host::host_info(),
+            config: expected,
+            results: Vec::new(),
+        }
+    };
+
+    let mine = match spec.shard {
+        Some(s) => matrix_file::shard(&spec.cells, s),
+        None => spec.cells,
+    };
+    // Cells that errored are run again; ok and leak cells are results.
+    let done: std::collections::HashSet<&str> = file
+        .results
+        .iter()
+        .filter(|c| c.status != "error")
+        .map(|c| c.id.as_str())
+        .collect();
+    let (todo, already): (Vec<Cell>, Vec<Cell>) = mine
+        .into_iter()
+        .partition(|c| !done.contains(c.id().as_str()));
+    Ok(Plan {
+        what: spec.what,
+        opts: a.clone(),
+        out: out.to_path_buf(),
+        todo,
+        skipped: spec.skipped,
+        already: already.len(),
+        file,
+        existed,
+        common_args,
+        delays: spec.delays,
+        paced,
+        shard: spec.shard,
+        max_producers,
+        nr_online: online.len(),
+    })
+}
+
+impl Plan {
+    /// The ids of the cells that would run, one a line (`--list`).
+    pub fn print_list(&self) {
+        for c in &self.todo {
+            println!("{}", c.id());
+        }
+    }
+}
+
+/// `matrix_file::config_differences`, leaving out the delays when the cells carry their
+/// own pacing: the file config records the first cell's.
+fn config_differences(paced: bool, a: &RunConfig, b: &RunConfig) -> Vec<String> {
+    let unpaced = |c: &RunConfig| RunConfig {
+        rcu_gp_delay_us: 0,
+        ttrace_gp_delay_us: 0,
+        ..c.clone()
+    };
+    if paced {
+        matrix_file::config_differences(&unpaced(a), &unpaced(b))
+    } else {
+        matrix_file::config_differences(a, b)
+    }
+}
+
+/// The run-mode arguments of one cell, shared by validation and the child.
+fn cell_args(c: &Cell, common: &[String], delays: Pacing) -> Vec<String> {
+    let d = c.pacing.unwrap_or(delays);
+    let mut v: Vec<String> = vec![
+        "-A".into(),
+        c.flavor.clone(),
+        "-p".into(),
+        c.producers.to_string(),
+        "--use-case".into(),
+        c.use_case.clone(),
+        "--rcu-gp-delay-us".into(),
+        d.rcu_gp_delay_us.to_string(),
+        "--ttrace-gp-delay-us".into(),
+        d.ttrace_gp_delay_us.to_string(),
+    ];
+    v.extend(common.iter().cloned());
+    v.push("-q".into());
+    v
+}
+
+/// Parses a cell's arguments exactly as its child will.
+fn cell_run_args(c: &Cell, common: &[String], delays: Pacing) -> Result<RunArgs, String> {
+    let argv = std::iter::once("htab-mem".to_string()).chain(cell_args(c, common, delays));
+    Cli::try_parse_from(argv)
+        .map(|cli| cli.run)
+        .map_err(|e| format!("{}: {}", c.id(), e.to_string().lines().next().unwrap_or("")))
+}
+
+fn shared_config_of(cfg: &Config) -> RunConfig {
+    RunConfig {
+        warmup_s: cfg.warmup,
+        duration_s: cfg.duration,
+        affinity: cfg.affinity_desc.clone(),
+        max_entries: u64::from(cfg.max_entries),
+        value_size: cfg.value_size as u64,
+        use_case: None,
+        producers: None,
+        rcu_gp_delay_us: cfg.rcu_gp_delay_us,
+        ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
+        ttrace_implies_rcu: cfg.ttrace_implies_rcu,
+        rcu_readers: cfg.rcu_readers.name().into(),
+    }
+}
+
+/// Where progress goes: a bar on a terminal, plain lines otherwise or with -q.
+enum Progress {
+    Bar(ProgressBar),
+    Plain,
+}
+
+impl Progress {
+    fn line(&self, s: &str) {
+        match self {
+            Progress::Bar(b) => b.println(s),
+            Progress::Plain => eprintln!("{s}"),
+        }
+    }
+}
+
+/// Runs the plan's cells in order, rewriting the file after each.
+pub fn execute(mut plan: Plan) -> Outcome {
+    let a = plan.opts.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            eprintln!("htab-mem: cannot install a signal handler: {e}");
+            return Outcome::Failed;
+        }
+    }
+    let n = plan.todo.len();
+    // Per cell: warm-up + measured seconds + the extra tick bench.c takes, plus about half
+    // a second of process start and teardown, plus the pause.
+    let per_cell = (a.warmup + a.duration + 1) as f64 + 0.5 + a.pause_ms as f64 / 1000.0;
+    let mut head = format!(
+        "{}: {n} cells to run into {}",
+        plan.what,
+        plan.out.display()
+    );
+    if let Some(s) = plan.shard {
+        head.push_str(&format!(" (shard {s})"));
+    }
+    if plan.already > 0 {
+        head.push_str(&format!(", {} already there", plan.already));
+    }
+    if !plan.skipped.is_empty() {
+        head.push_str(&format!(
+            ", {} skipped ({})",
+            plan.skipped.len(),
+            plan.skipped[0].1
+        ));
+    }
+    head.push_str(&format!(
+        ", about {}",
+        matrix_file::fmt_duration(n as f64 * per_cell)
+    ));
+    eprintln!("{head}");
+    if plan.max_producers > plan.nr_online {
+        eprintln!(
+            "htab-mem: warning: up to {} producers on {} online CPUs: cells with more producers \
+             than CPUs oversubscribe them",
+            plan.max_producers, plan.nr_online
+        );
+    }
+    if !plan.existed && n == 0 {
+        // An empty shard still leaves a file, so `merge` of every shard just works.
+        if let Err(e) = result::write_atomic(&plan.out, &plan.file) {
+            eprintln!("htab-mem: {e}");
+            return Outcome::Failed;
+        }
+    }
+    if n == 0 {
+        return Outcome::Finished { all_ok: true };
+    }
+
+    let progress = if a.quiet || !std::io::stderr().is_terminal() {
+        Progress::Plain
+    } else {
+        let bar = ProgressBar::new(n as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:30} {pos}/{len} ETA {eta} {msg}",
+            )
+            .expect("a valid template"),
+        );
+        Progress::Bar(bar)
+    };
+    let tmp = cell_tmp_path(&plan.out);
+    let started = Instant::now();
+    let (mut ok, mut leak, mut error) = (0usize, 0usize, 0usize);
+    let mut interrupted = false;
+    for (k, cell) in plan.todo.iter().enumerate() {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        if k > 0 && a.pause_ms > 0 && sleep_unless(&stop, Duration::from_millis(a.pause_ms)) {
+            interrupted = true;
+            break;
+        }
+        if let Progress::Bar(b) = &progress {
+            b.set_message(cell.id());
+        }
+        let t0 = Instant::now();
+        let Some((res, cell_config)) = run_cell(cell, &plan.common_args, plan.delays, &tmp, &stop)
+        else {
+            interrupted = true;
+            break;
+        };
+        // The child records what it really ran with: a new file takes that, and a cell
+        // that disagrees with the file is never mixed in.
+        if let Some(c) = cell_config {
+            if plan.file.results.is_empty() && !plan.existed {
+                plan.file.config = matrix_file::shared_config(&c);
+            }
+            let diff = config_differences(plan.paced, &plan.file.config, &c);
+            if !diff.is_empty() {
+                if let Progress::Bar(b) = &progress {
+                    b.abandon();
+                }
+                eprintln!(
+                    "htab-mem: {}: the cell ran with another config than {} holds ({}); stopped",
+                    cell.id(),
+                    plan.out.display(),
+                    diff.join(", ")
+                );
+                return Outcome::Failed;
+            }
+        }
+        match res.status.as_str() {
+            "ok" => ok += 1,
+            "leak" => leak += 1,
+            _ => error += 1,
+        }
+        let line = cell_line(k + 1, n, &res, t0.elapsed().as_secs_f64(), {
+            let done = (k + 1) as f64;
+            let left = (n - k - 1) as f64;
+            started.elapsed().as_secs_f64() / done * left
+        });
+        plan.file.results.retain(|c| c.id != res.id);
+        plan.file.results.push(res);
+        matrix_file::sort_cells(&mut plan.file.results);
+        if let Err(e) = result::write_atomic(&plan.out, &plan.file) {
+            if let Progress::Bar(b) = &progress {
+                b.abandon();
+            }
+            eprintln!("htab-mem: {e}");
+            return Outcome::Failed;
+        }
+        progress.line(&line);
+        if let Progress::Bar(b) = &progress {
+            b.inc(1);
+        }
+    }
+    if let Progress::Bar(b) = &progress {
+        b.finish_and_clear();
+    }
+    let _ = std::fs::remove_file(&tmp);
+    let total = matrix_file::fmt_duration(started.elapsed().as_secs_f64());
+    if interrupted {
+        eprintln!(
+            "{}: interrupted after {total}; {} holds {} finished cells (rerun to resume)",
+            plan.what,
+            plan.out.display(),
+            plan.file.results.len()
+        );
+        return Outcome::Interrupted;
+    }
+    eprintln!(
+        "{}: {} cells in {total} ({ok} ok, {leak} leak, {error} error); {} holds {} cells",
+        plan.what,
+        ok + leak + error,
+        plan.out.display(),
+        plan.file.results.len()
+    );
+    Outcome::Finished {
+        all_ok: leak + error == 0,
+    }
+}
+
+fn cell_line(i: usize, n: usize, c: &CellResult, secs: f64, eta: f64) -> String {
+    let w = n.to_string().len();
+    let what = if c.status == "error" {
+        format!("error: {}", c.error.as_deref().unwrap_or("?"))
+    } else {
+        format!(
+            "{}: {:.2} k/s per producer, peak memory {:.2} MiB",
+            c.status,
+            c.metrics.loops_per_sec_per_producer.value / 1000.0,
+            c.metrics.mem_peak.value / MIB
+        )
+    };
+    format!(
+        "[{i:>w$}/{n}] {} {what} ({secs:.1}s, eta {})",
+        c.id,
+        matrix_file::fmt_duration(eta)
+    )
+}
+
+/// Sleeps `d` in small steps; true if a stop was requested meanwhile.
+fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20).min(end - Instant::now()));
+    }
+    stop.load(Ordering::Relaxed)
+}
+
+/// The one-cell result file of the running child, hidden beside the matrix file.
+fn cell_tmp_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or_else(|| "matrix".into(), |n| n.to_string_lossy().into_owned());
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    dir.join(format!(".{name}.cell.{}.json", std::process::id()))
+}
+
+/// Runs one cell in a child process group of its own; None if a stop was requested, in
+/// which case the whole group is killed and its result, if any, dropped.
+fn run_cell(
+    cell: &Cell,
+    common: &[String],
+    delays: Pacing,
+    tmp: &Path,
+    stop: &AtomicBool,
+) -> Option<(CellResult, Option<RunConfig>)> {
+    let _ = std::fs::remove_file(tmp);
+    let error_cell = |msg: String| {
+        cell.claim(CellResult::error(
+            &cell.use_case,
+            &cell.flavor,
+            cell.producers,
+            msg,
+        ))
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return Some((error_cell(format!("cannot find own executable: {e}")), None)),
+    };
+    let mut cmd = Command::new(exe);
+    cmd.args(cell_args(cell, common, delays))
+        .arg("--json")
+        .arg(tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own group: a terminal's Ctrl-C reaches only us, and we end the whole cell
+        // (the run and its per-flavor child) with one kill.
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Some((
+                error_cell(format!("cannot start a child process: {e}")),
+                None,
+            ))
+        }
+    };
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if stop.load(Ordering::Relaxed) {
+            kill_group(&mut child);
+            let _ = reader.join();
+            let _ = std::fs::remove_file(tmp);
+            return None;
+        }
+        match child.try_wait() {
+            Ok(Some(s)) => break Ok(s),
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => break Err(e),
+        }
+    };
+    let err_text = reader.join().unwrap_or_default();
+    // The oversubscription warning is printed once by the matrix, not per cell.
+    let last_err = err_text
+        .lines()
+        .rfind(|l| !l.contains("oversubscribed"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => {
+            return Some((
+                error_cell(format!("waiting for the child process: {e}")),
+                None,
+            ))
+        }
+    };
+    let read = if tmp.exists() {
+        result::read_result_file(tmp)
+    } else {
+        Err("no result file".to_string())
+    };
+    let _ = std::fs::remove_file(tmp);
+    // Exit status 1 (a leak or a failed flavor) still leaves a result. The child ran a
+    // plain cell: its id has no pacing.
+    let plain_id = result::cell_id(&cell.use_case, &cell.flavor, cell.producers);
+    let (cell_res, config) = match read {
+        Ok(f) => (
+            f.results
+                .into_iter()
+                .find(|r| r.id == plain_id)
+                .map(|r| cell.claim(r)),
+            Some(f.config),
+        ),
+        Err(_) => (None, None),
+    };
+    Some(match cell_res {
+        Some(r) => (r, config),
+        None => (
+            error_cell(format!(
+                "child process failed ({status}){}{last_err}",
+                if last_err.is_empty() { "" } else { ": " }
+            )),
+            None,
+        ),
+    })
+}
+
+fn kill_group(child: &mut Child) {
+    let pgid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with a negative pid signals the process group we created for this
+    // child (process_group(0) makes its pid the group id); no memory is involved.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
