@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rcu::{Domain, DomainConfig, ReaderModel};
+use rcu::{Domain, DomainConfig};
 
 /// RCU and RCU-tasks-trace. Objects that wait for tasks-trace are freed only after an RCU
 /// grace period too, since the map's readers are RCU readers: either a tasks-trace grace
@@ -16,21 +16,18 @@ pub struct Env {
 
 impl Env {
     pub fn new(rcu_gp_delay: Duration, ttrace_gp_delay: Duration) -> Env {
-        Env::with_implies(rcu_gp_delay, ttrace_gp_delay, true, ReaderModel::default())
+        Env::with_implies(rcu_gp_delay, ttrace_gp_delay, true)
     }
 
     /// `ttrace_implies_rcu` false: tasks-trace callbacks chain into an RCU grace period.
-    /// `readers`: what happens to an RCU reader preempted inside its section.
     pub fn with_implies(
         rcu_gp_delay: Duration,
         ttrace_gp_delay: Duration,
         ttrace_implies_rcu: bool,
-        readers: ReaderModel,
     ) -> Env {
         let rcu = Domain::new(DomainConfig {
             name: "rcu".into(),
             gp_delay: rcu_gp_delay,
-            readers,
             ..Default::default()
         });
         let (implies, chain) = if ttrace_implies_rcu {

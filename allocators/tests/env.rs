@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use allocators::{AllocConfig, Allocator, Cache, Env, FreeRcu};
-use rcu::{RcuHead, ReaderModel};
+use rcu::RcuHead;
 
 #[repr(C)]
 struct Hop {
@@ -38,12 +38,7 @@ unsafe fn hop(h: NonNull<RcuHead>) {
 fn barrier_drains_chained_callbacks_that_queue_more() {
     // Paced RCU: a callback handed on to it is surely still waiting when a barrier that
     // stopped at the hand-off returns.
-    let env = Env::with_implies(
-        Duration::from_millis(30),
-        Duration::ZERO,
-        false,
-        ReaderModel::default(),
-    );
+    let env = Env::with_implies(Duration::from_millis(30), Duration::ZERO, false);
     let done = Arc::new(AtomicBool::new(false));
     let b = Box::leak(Box::new(Hop {
         head: RcuHead::new(),

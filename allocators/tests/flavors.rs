@@ -378,12 +378,7 @@ fn reuse_after_gp_expedited_fallback_keeps_the_reuse_rule() {
 #[test]
 fn chained_tasks_trace_round_trips() {
     fn run<A: Allocator>() {
-        let env = Env::with_implies(
-            std::time::Duration::ZERO,
-            std::time::Duration::ZERO,
-            false,
-            rcu::ReaderModel::default(),
-        );
+        let env = Env::with_implies(std::time::Duration::ZERO, std::time::Duration::ZERO, false);
         let a = Arc::new(A::new(&AllocConfig::new(24, 1, env)));
         {
             let mut c = a.cache(0);

@@ -298,16 +298,18 @@ pub struct RcuGpDelay {
 /// `matrix`, `sweep`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RcuReaders {
-    /// What happens to an RCU reader preempted inside its read-side section while a grace
-    /// period waits (matters when producers outnumber CPUs). boosted: a producer at the end
-    /// of a loop yields its CPU while a reader preempted there holds up the grace period
-    /// (kernels whose readers are not preempted: CONFIG_PREEMPT_NONE/VOLUNTARY, where BPF
-    /// programs run with preemption off, or PREEMPT_RCU with RCU_BOOST). preemptible: nothing
-    /// helps it (CONFIG_PREEMPT_RCU without RCU_BOOST).
+    /// Whether a producer can be preempted inside its read-side section by another producer
+    /// on its CPU (matters when producers outnumber CPUs). non-preemptible: producers sharing
+    /// a CPU take turns between sections, never inside one, so a grace period waits for at
+    /// most one section per CPU -- as in a kernel where BPF programs run with preemption off
+    /// (CONFIG_PREEMPT_NONE/VOLUNTARY, or any kernel for non-sleepable programs) or PREEMPT_RCU
+    /// boosts preempted readers out. preemptible: the scheduler preempts producers anywhere and
+    /// nothing helps a reader preempted inside its section (CONFIG_PREEMPT_RCU without
+    /// RCU_BOOST).
     #[arg(
         long = "rcu-readers",
         value_enum,
-        default_value_t = Readers::Boosted,
+        default_value_t = Readers::NonPreemptible,
         value_name = "MODEL"
     )]
     pub rcu_readers: Readers,
@@ -317,28 +319,21 @@ pub struct RcuReaders {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Readers {
     #[default]
-    Boosted,
+    NonPreemptible,
     Preemptible,
 }
 
 impl Readers {
-    pub fn model(self) -> rcu::ReaderModel {
-        match self {
-            Readers::Boosted => rcu::ReaderModel::Boosted,
-            Readers::Preemptible => rcu::ReaderModel::Preemptible,
-        }
-    }
-
     /// The option's value, as the result file and a child's command line spell it.
     pub fn name(self) -> &'static str {
         match self {
-            Readers::Boosted => "boosted",
+            Readers::NonPreemptible => "non-preemptible",
             Readers::Preemptible => "preemptible",
         }
     }
 
     pub fn from_name(s: &str) -> Option<Readers> {
-        [Readers::Boosted, Readers::Preemptible]
+        [Readers::NonPreemptible, Readers::Preemptible]
             .into_iter()
             .find(|r| r.name() == s)
     }

@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode, Stdio};
 use clap::error::ErrorKind;
 use clap::Parser;
 
-use harness::cli::{Cli, Config, RunArgs};
+use harness::cli::{Cli, Config, Readers, RunArgs};
 use harness::result::{self, CellResult, ResultFile, RunConfig};
 use harness::{host, memory, report, runner};
 
@@ -91,9 +91,18 @@ fn child_main(cfg: &Config) -> ExitCode {
 /// Runs every flavor in its own child process, then the summary table and the JSON file.
 fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
     if cfg.producers > online.len() {
+        let how = match cfg.rcu_readers {
+            Readers::NonPreemptible => {
+                "producers sharing a CPU take turns between read-side sections \
+                 (--rcu-readers non-preemptible)"
+            }
+            Readers::Preemptible => {
+                "readers preempted inside read-side sections stretch grace periods \
+                 (--rcu-readers preemptible)"
+            }
+        };
         eprintln!(
-            "htab-mem: warning: {} producers on {} online CPUs: CPUs are oversubscribed, so \
-             readers preempted inside read-side sections stretch grace periods",
+            "htab-mem: warning: {} producers on {} online CPUs: CPUs are oversubscribed; {how}",
             cfg.producers,
             online.len()
         );

@@ -44,7 +44,7 @@ pub struct RunConfig {
     /// false: tasks-trace callbacks were chained into RCU grace periods (--ttrace-chain).
     #[serde(default = "yes")]
     pub ttrace_implies_rcu: bool,
-    /// `--rcu-readers`: "boosted" or "preemptible" (files before it existed: "preemptible",
+    /// `--rcu-readers`: "non-preemptible" or "preemptible" (files before it existed: "preemptible",
     /// the only model then).
     #[serde(default = "preemptible")]
     pub rcu_readers: String,
@@ -493,7 +493,7 @@ mod tests {
                 rcu_gp_delay_us: 1000,
                 ttrace_gp_delay_us: 10000,
                 ttrace_implies_rcu: true,
-                rcu_readers: "boosted".into(),
+                rcu_readers: "non-preemptible".into(),
             },
             results: vec![CellResult {
                 id: cell_id("overwrite", "reuse-after-gp", 16),

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use allocators::{with_flavor, AllocConfig, AllocStats, Allocator, Env, FlavorVisitor};
 use crossbeam_utils::CachePadded;
 use workloads::htab::elem_size;
-use workloads::{with_use_case, HTab, Producer, UseCase, UseCaseVisitor};
+use workloads::{with_use_case, CpuGate, HTab, Producer, UseCase, UseCaseVisitor};
 
-use crate::cli::Config;
+use crate::cli::{Config, Readers};
 use crate::memory::{live_bytes, process_memory};
 use crate::result::{cell_id, AllocCounters, CellResult, DomainReport, Metric, Metrics, Sample};
 use crate::stats::{mean, stddev};
@@ -87,7 +87,6 @@ fn run<A: Allocator, U: UseCase>(
         Duration::from_micros(cfg.rcu_gp_delay_us),
         Duration::from_micros(cfg.ttrace_gp_delay_us),
         cfg.ttrace_implies_rcu,
-        cfg.rcu_readers.model(),
     );
     // One cache per producer, plus one for setup and teardown on this thread.
     let mut alloc_cfg = AllocConfig::new(elem_size(cfg.value_size), p + 1, env.clone())
@@ -102,6 +101,7 @@ fn run<A: Allocator, U: UseCase>(
         p + 1,
     );
     let uc = U::new(p)?;
+    let (gates, gate_of) = cpu_gates(cfg);
     let loops: Vec<CachePadded<AtomicU64>> = (0..p).map(|_| CachePadded::default()).collect();
     let stop = AtomicBool::new(false);
     let unpinned = AtomicUsize::new(0);
@@ -114,6 +114,7 @@ fn run<A: Allocator, U: UseCase>(
         for i in 0..p {
             let (map, uc, stop, start, loops, unpinned) =
                 (&map, &uc, &stop, &start, &loops, &unpinned);
+            let gate = gate_of[i].map(|g| &gates[g]);
             let cpu = cfg.cpus.as_ref().map(|c| c[i]);
             thread::Builder::new()
                 .name(format!("producer-{i}"))
@@ -123,7 +124,7 @@ fn run<A: Allocator, U: UseCase>(
                             unpinned.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    let mut prod = Producer::new(i, p, map.cpu(i), cfg.value_size);
+                    let mut prod = Producer::new(i, p, map.cpu(i), cfg.value_size).with_gate(gate);
                     start.wait();
                     // Only this thread writes its counter: a plain store on its own line.
                     let counter = &loops[i];
@@ -222,6 +223,34 @@ fn run<A: Allocator, U: UseCase>(
         }
     }
     Ok(r)
+}
+
+/// Non-preemptible readers: one gate per CPU shared by two or more producers (pinned ones by
+/// their CPU, unpinned ones dealt over the online CPUs), and each producer's gate, if any.
+fn cpu_gates(cfg: &Config) -> (Vec<CpuGate>, Vec<Option<usize>>) {
+    let p = cfg.producers;
+    if cfg.rcu_readers != Readers::NonPreemptible {
+        return (Vec::new(), vec![None; p]);
+    }
+    let cpu_of: Vec<usize> = match &cfg.cpus {
+        Some(c) => c.clone(),
+        None => {
+            let n = crate::host::online_cpus().len().max(1);
+            (0..p).map(|i| i % n).collect()
+        }
+    };
+    let mut shared: Vec<usize> = cpu_of
+        .iter()
+        .copied()
+        .filter(|c| cpu_of.iter().filter(|d| *d == c).count() > 1)
+        .collect();
+    shared.sort_unstable();
+    shared.dedup();
+    let gate_of = cpu_of
+        .iter()
+        .map(|c| shared.binary_search(c).ok())
+        .collect();
+    (shared.iter().map(|_| CpuGate::default()).collect(), gate_of)
 }
 
 #[allow(clippy::too_many_arguments)]

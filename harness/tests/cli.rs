@@ -32,6 +32,7 @@ fn bad_input_is_one_line_and_status_2() {
         (&["--prod-affinity", "0-"], "--prod-affinity"),
         (&["--max-entries", "0"], "max-entries"),
         (&["--bogus-flag"], "bogus"),
+        (&["--rcu-readers", "boosted"], "rcu-readers"),
         (&["--json", "/nonexistent-dir/x.json"], "does not exist"),
     ];
     for (args, needle) in cases {
@@ -70,6 +71,7 @@ fn help_lists_every_option() {
         "--fault-batch-alloc",
         "--preallocated",
         "--rcu-stats",
+        "--rcu-readers",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -136,25 +138,36 @@ fn a_short_run_reports_in_kernel_formats_and_writes_json() {
 }
 
 #[test]
-fn oversubscription_is_warned_about() {
+fn oversubscription_is_warned_about_with_either_reader_model() {
     let cpus = std::thread::available_parallelism().unwrap().get();
     let p = (cpus * 2).to_string();
-    let out = htab_mem(&[
-        "-p",
-        &p,
-        "-w",
-        "1",
-        "-d",
-        "1",
-        "-A",
-        "immediate-reuse",
-        "--use-case",
-        "no_op",
-        "-q",
-    ]);
-    assert_eq!(out.status.code(), Some(0));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("oversubscribed"), "{err}");
+    for model in ["non-preemptible", "preemptible"] {
+        let json = tmp_json(&format!("over-{model}.json"));
+        let out = htab_mem(&[
+            "-p",
+            &p,
+            "-w",
+            "1",
+            "-d",
+            "1",
+            "-A",
+            "reuse-after-gp",
+            "--use-case",
+            "overwrite",
+            "--rcu-readers",
+            model,
+            "-q",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(err.contains("oversubscribed"), "{err}");
+        assert!(err.contains(model), "{err}");
+        let file = read_result_file(&json).expect("result file reads back");
+        assert_eq!(file.config.rcu_readers, model);
+        assert_eq!(file.results[0].allocator.leaked, 0);
+    }
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn config(warmup: u64, duration: u64, affinity: &str) -> RunConfig {
         rcu_gp_delay_us: 1000,
         ttrace_gp_delay_us: 10000,
         ttrace_implies_rcu: true,
-        rcu_readers: "boosted".into(),
+        rcu_readers: "non-preemptible".into(),
     }
 }
 

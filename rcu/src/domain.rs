@@ -1,6 +1,6 @@
 //! Grace-period domains: the writer side (grace periods, callbacks, barrier).
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 
 use crate::callback::{CallbackFn, List, RcuHead};
 use crate::membarrier;
-use crate::reader::{current_record, ThreadHandle, ThreadRecord, NO_CPU};
+use crate::reader::{current_record, ThreadHandle, ThreadRecord};
 use crate::seq::{seq_done, seq_snap};
 
 /// How a domain behaves. `Default` is a plain RCU domain with no pacing.
@@ -39,24 +39,6 @@ pub struct DomainConfig {
     pub lazy_flush: Duration,
     /// ... or as soon as a thread has this many (the kernel's qhimark, 10000).
     pub lazy_qhimark: u64,
-    /// What happens to a reader preempted inside its section while a grace period waits.
-    pub readers: ReaderModel,
-}
-
-/// What happens to a reader preempted inside its read-side section while a grace period waits
-/// for it; matters only when threads outnumber CPUs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ReaderModel {
-    /// A thread reporting a quiescent state yields its CPU, for a bounded time, while a reader
-    /// last seen on that CPU still holds up the grace period in flight, so the preempted
-    /// reader runs to the end of its section. Models a kernel whose readers cannot sit
-    /// preempted: CONFIG_PREEMPT_NONE/VOLUNTARY, where BPF programs run with preemption off,
-    /// or CONFIG_PREEMPT_RCU with CONFIG_RCU_BOOST, which boosts preempted readers.
-    #[default]
-    Boosted,
-    /// Nothing helps a preempted reader: it stays in its section until the scheduler gets
-    /// back to it, and the grace period waits (CONFIG_PREEMPT_RCU without RCU_BOOST).
-    Preemptible,
 }
 
 /// The kernel's LAZY_FLUSH_JIFFIES (10 * HZ).
@@ -74,7 +56,6 @@ impl Default for DomainConfig {
             fence_readers: false,
             lazy_flush: DEFAULT_LAZY_FLUSH,
             lazy_qhimark: DEFAULT_LAZY_QHIMARK,
-            readers: ReaderModel::default(),
         }
     }
 }
@@ -94,8 +75,6 @@ pub struct DomainStats {
     /// quiescent state themselves, and those the grace period's own scan found done.
     pub qs_reported: u64,
     pub qs_scanned: u64,
-    /// Times a thread yielded its CPU to a holdout preempted there (`ReaderModel::Boosted`).
-    pub boost_yields: u64,
     /// Thread records ever created by `register` (one per thread that registered while not
     /// registered already).
     pub registrations: u64,
@@ -147,7 +126,6 @@ pub(crate) struct Inner {
     gp_delay: Duration,
     implies: Option<Domain>,
     chain: Option<Domain>,
-    readers: ReaderModel,
     /// Serialises grace periods; holds a scratch list of the running one's holdouts.
     gp_lock: Mutex<Vec<Arc<ThreadRecord>>>,
     pub(crate) registry: Mutex<Vec<Arc<ThreadRecord>>>,
@@ -168,11 +146,8 @@ pub(crate) struct Inner {
     /// The last report wakes the grace period's waiter here.
     qs_lock: Mutex<()>,
     qs_cv: Condvar,
-    /// Per CPU, the holdouts of the grace period in flight last seen there (`ReaderModel`).
-    holdouts_on_cpu: Box<[AtomicU32]>,
     qs_reported: AtomicU64,
     qs_scanned: AtomicU64,
-    boost_yields: AtomicU64,
     pub(crate) registrations: AtomicU64,
     lazy_flush_ns: u64,
     pub(crate) lazy_qhimark: u64,
@@ -199,10 +174,6 @@ pub(crate) struct Inner {
     gp_times: Mutex<[(u64, u64, u64); GP_RECORD]>,
     cb_parts: Mutex<LatencyParts>,
 }
-
-/// The longest a thread yields to a preempted holdout at one quiescent state: bounds what a
-/// wrong guess (the holdout migrated, or blocks inside its section) costs.
-const BOOST_MAX: Duration = Duration::from_millis(2);
 
 /// How many recent grace periods `gp_times` keeps.
 const GP_RECORD: usize = 256;
@@ -238,8 +209,6 @@ impl Domain {
     pub fn new(cfg: DomainConfig) -> Domain {
         let fence_readers = cfg.fence_readers || !membarrier::available();
         let shared = Arc::new(ThreadRecord::new());
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.clamp(1, 8192) as usize;
         let inner = Arc::new(Inner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: cfg.name.clone(),
@@ -249,7 +218,6 @@ impl Domain {
             gp_delay: cfg.gp_delay,
             implies: cfg.implies,
             chain: cfg.chain,
-            readers: cfg.readers,
             gp_lock: Mutex::new(Vec::new()),
             registry: Mutex::new(vec![shared.clone()]),
             shared,
@@ -258,10 +226,8 @@ impl Domain {
             qs_remaining: CachePadded::new(AtomicUsize::new(0)),
             qs_lock: Mutex::new(()),
             qs_cv: Condvar::new(),
-            holdouts_on_cpu: (0..ncpu).map(|_| AtomicU32::new(0)).collect(),
             qs_reported: AtomicU64::new(0),
             qs_scanned: AtomicU64::new(0),
-            boost_yields: AtomicU64::new(0),
             registrations: AtomicU64::new(0),
             lazy_flush_ns: cfg.lazy_flush.as_nanos().min(u64::MAX as u128) as u64,
             lazy_qhimark: cfg.lazy_qhimark.max(1),
@@ -426,7 +392,6 @@ impl Domain {
             urgent_requests: inner.urgent_requests.load(Ordering::Relaxed),
             qs_reported: inner.qs_reported.load(Ordering::Relaxed),
             qs_scanned: inner.qs_scanned.load(Ordering::Relaxed),
-            boost_yields: inner.boost_yields.load(Ordering::Relaxed),
             registrations: inner.registrations.load(Ordering::Relaxed),
             lazy_flushes_full: inner.lazy_flushes[LAZY_FULL].load(Ordering::Relaxed),
             lazy_flushes_timer: inner.lazy_flushes[LAZY_TIMER].load(Ordering::Relaxed),
@@ -700,11 +665,6 @@ impl Inner {
         }
         self.qs_remaining.store(holdouts.len(), Ordering::SeqCst);
         for r in holdouts {
-            let cpu = r.cpu.load(Ordering::Relaxed);
-            r.qs_cpu.store(cpu, Ordering::Relaxed);
-            if let Some(c) = self.cpu_holdouts(cpu) {
-                c.fetch_add(1, Ordering::Relaxed);
-            }
             r.qs_pending.store(true, Ordering::SeqCst);
         }
         // Pairs with note_quiescent's fence (Dekker): a holdout that has left its section
@@ -751,9 +711,6 @@ impl Inner {
         if !rec.qs_pending.swap(false, Ordering::AcqRel) {
             return false;
         }
-        if let Some(c) = self.cpu_holdouts(rec.qs_cpu.load(Ordering::Relaxed)) {
-            c.fetch_sub(1, Ordering::Relaxed);
-        }
         if self.qs_remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             let _g = self.qs_lock.lock().unwrap();
             self.qs_cv.notify_all();
@@ -761,45 +718,13 @@ impl Inner {
         true
     }
 
-    fn cpu_holdouts(&self, cpu: u32) -> Option<&AtomicU32> {
-        self.holdouts_on_cpu.get(cpu as usize)
-    }
-
     /// A registered thread outside every section of this domain, while a grace period runs.
     pub(crate) fn note_quiescent(&self, rec: &ThreadRecord) {
-        // SAFETY: sched_getcpu has no preconditions.
-        let cpu = unsafe { libc::sched_getcpu() };
-        let cpu = if cpu < 0 { NO_CPU } else { cpu as u32 };
-        rec.cpu.store(cpu, Ordering::Relaxed);
         // Pairs with wait_for_holdouts' fence; orders this thread's last section (ended by
         // its release store of 0) before the report below.
         fence(Ordering::SeqCst);
-        if rec.qs_pending.load(Ordering::Relaxed) {
-            if self.report_qs(rec) {
-                self.qs_reported.fetch_add(1, Ordering::Relaxed);
-            }
-        } else if self.readers == ReaderModel::Boosted {
-            self.yield_to_holdouts(cpu);
-        }
-    }
-
-    /// Gives this CPU away while a holdout of the grace period in flight was last seen on it
-    /// (it can only be preempted: this thread is running there), so it finishes its section.
-    fn yield_to_holdouts(&self, cpu: u32) {
-        let Some(c) = self.cpu_holdouts(cpu) else {
-            return;
-        };
-        if c.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        self.boost_yields.fetch_add(1, Ordering::Relaxed);
-        let s = self.gp_seq.load(Ordering::Relaxed);
-        let t0 = Instant::now();
-        while c.load(Ordering::Relaxed) > 0
-            && self.gp_seq.load(Ordering::Relaxed) == s
-            && t0.elapsed() < BOOST_MAX
-        {
-            thread::yield_now();
+        if rec.qs_pending.load(Ordering::Relaxed) && self.report_qs(rec) {
+            self.qs_reported.fetch_add(1, Ordering::Relaxed);
         }
     }
 

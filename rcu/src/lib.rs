@@ -18,9 +18,7 @@ mod reader;
 mod seq;
 
 pub use callback::{CallbackFn, RcuHead};
-pub use domain::{
-    Domain, DomainConfig, DomainStats, ReaderModel, DEFAULT_LAZY_FLUSH, DEFAULT_LAZY_QHIMARK,
-};
+pub use domain::{Domain, DomainConfig, DomainStats, DEFAULT_LAZY_FLUSH, DEFAULT_LAZY_QHIMARK};
 pub use kfree::{
     FreeFn, KfreeConfig, KfreeHandle, KfreeHead, KfreeRcu, KfreeStats, ReclaimMode, BLOCK_BYTES,
     BLOCK_SLOTS, DEFAULT_CACHED_BLOCKS, DEFAULT_DRAIN_PERIOD, KFREE_N_BATCHES,

@@ -25,16 +25,8 @@ pub(crate) struct ThreadRecord {
     /// at `quiescent`, or the grace period's own scan of `slot`. The one that clears it counts
     /// the report, so each holdout is counted once.
     pub(crate) qs_pending: AtomicBool,
-    /// The CPU `qs_pending` was counted on in `Inner::holdouts_on_cpu`.
-    pub(crate) qs_cpu: AtomicU32,
-    /// The CPU this thread last reported from (`NO_CPU`: unknown): where a boosted reader model
-    /// looks for holdouts that share it.
-    pub(crate) cpu: AtomicU32,
     pub(crate) queue: CachePadded<CallbackQueue>,
 }
-
-/// `ThreadRecord::cpu` of a thread that never reported one.
-pub(crate) const NO_CPU: u32 = u32::MAX;
 
 impl ThreadRecord {
     pub(crate) fn new() -> Self {
@@ -44,8 +36,6 @@ impl ThreadRecord {
             handles: AtomicU32::new(0),
             dead: AtomicBool::new(false),
             qs_pending: AtomicBool::new(false),
-            qs_cpu: AtomicU32::new(NO_CPU),
-            cpu: AtomicU32::new(NO_CPU),
             queue: CachePadded::new(CallbackQueue::default()),
         }
     }
@@ -247,9 +237,6 @@ impl ThreadHandle {
     /// waiting for this thread ends without waiting for its own scan to notice, and the last
     /// thread to report ends it. Then, as softirq does on that CPU, runs this thread's
     /// callbacks whose grace period has completed.
-    ///
-    /// Under [`ReaderModel::Boosted`](crate::ReaderModel) a thread that is not itself holding
-    /// up the grace period yields its CPU while readers preempted on that CPU do.
     ///
     /// Cheap when no grace period runs (one load); calling it inside a section does nothing.
     #[inline]

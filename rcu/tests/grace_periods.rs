@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use rcu::{Domain, DomainConfig, RcuHead, ReaderModel};
+use rcu::{Domain, DomainConfig, RcuHead};
 
 mod common;
 use common::{eventually, hold_reader};
@@ -229,8 +229,7 @@ fn poison_stress(fence_readers: bool, use_callbacks: bool) {
 }
 
 /// `nr_readers` readers; with `report`, each reports a quiescent state after every section,
-/// so grace periods end on the readers' own reports (and, with more readers than CPUs and the
-/// boosted model, readers yield to preempted ones).
+/// so grace periods end on the readers' own reports.
 fn poison_stress_with(d: Domain, use_callbacks: bool, nr_readers: usize, report: bool) {
     let shared = Arc::new(AtomicPtr::new(Box::into_raw(Box::new(Node {
         magic: AtomicU64::new(LIVE),
@@ -325,20 +324,10 @@ fn readers_never_see_poison_reporting_readers() {
 }
 
 #[test]
-fn readers_never_see_poison_oversubscribed_boosted() {
-    // More readers than this machine's CPUs, each yielding to preempted holdouts.
+fn readers_never_see_poison_oversubscribed_reporting_readers() {
+    // More readers than this machine's CPUs: holdouts preempted inside their sections.
     let n = thread::available_parallelism().map_or(2, |n| n.get()) * 3;
     poison_stress_with(domain(false), true, n, true);
-}
-
-#[test]
-fn readers_never_see_poison_oversubscribed_preemptible() {
-    let n = thread::available_parallelism().map_or(2, |n| n.get()) * 3;
-    let d = Domain::new(DomainConfig {
-        readers: ReaderModel::Preemptible,
-        ..Default::default()
-    });
-    poison_stress_with(d, true, n, true);
 }
 
 #[test]

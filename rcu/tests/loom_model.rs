@@ -7,6 +7,12 @@
 //! - writer: unpublish (store the new pointer), fence(SeqCst), `target = ctr += 2`, wait until
 //!   the slot is 0 or at least `target` (acquire), then free.
 //!
+//! - quiescent-state reports (`wait_for_holdouts`, `note_quiescent`): the writer flags a
+//!   holdout (`qs_pending`, counted in `remaining`), fence(SeqCst), and waits until the count
+//!   is 0; the holdout, after its section, does fence(SeqCst) and, if flagged, clears the flag
+//!   (swap) and decrements the count; the writer's own scan may clear it instead, once the
+//!   slot shows the section over. Exactly one of them counts it.
+//!
 //! loom explores every interleaving and every outcome the C++ memory model allows, and checks
 //! that a reader never uses an object after the writer freed it.
 //!
@@ -22,6 +28,8 @@ struct Shared {
     slot: AtomicU64,
     ptr: AtomicUsize,
     freed: [AtomicBool; 3],
+    qs_pending: AtomicBool,
+    remaining: AtomicUsize,
 }
 
 fn shared() -> Arc<Shared> {
@@ -34,6 +42,8 @@ fn shared() -> Arc<Shared> {
             AtomicBool::new(false),
             AtomicBool::new(false),
         ],
+        qs_pending: AtomicBool::new(false),
+        remaining: AtomicUsize::new(0),
     })
 }
 
@@ -95,5 +105,68 @@ fn consecutive_grace_periods_and_sections() {
         replace_and_free(&s, 0, 1);
         replace_and_free(&s, 1, 2);
         r.join().unwrap();
+    });
+}
+
+fn holds_out(s: &Shared, target: u64) -> bool {
+    let v = s.slot.load(Ordering::Acquire);
+    v != 0 && v < target
+}
+
+/// `report_qs`: whoever clears the flag counts the report.
+fn report(s: &Shared) {
+    if s.qs_pending.swap(false, Ordering::AcqRel) {
+        s.remaining.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// `ThreadHandle::quiescent` after a section.
+fn quiescent(s: &Shared) {
+    fence(Ordering::SeqCst);
+    if s.qs_pending.load(Ordering::Relaxed) {
+        report(s);
+    }
+}
+
+/// `run_gp` with `wait_for_holdouts`: the grace period may end on the reader's report.
+fn replace_and_free_reported(s: &Shared, old: usize, new: usize) {
+    s.ptr.store(new, Ordering::Release);
+    fence(Ordering::SeqCst);
+    let target = s.ctr.fetch_add(2, Ordering::SeqCst) + 2;
+    if holds_out(s, target) {
+        s.remaining.store(1, Ordering::SeqCst);
+        s.qs_pending.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        loop {
+            if s.qs_pending.load(Ordering::Relaxed) && !holds_out(s, target) {
+                report(s);
+            }
+            if s.remaining.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            thread::yield_now();
+        }
+    }
+    s.freed[old].store(true, Ordering::Relaxed);
+}
+
+/// A grace period that ends on the holdout's own report frees nothing the reader still
+/// holds, and a report raced with the writer's scan is counted once (else `remaining`
+/// would wrap and the loop never end, or end early).
+#[test]
+fn a_grace_period_ended_by_the_reader_report_is_safe() {
+    loom::model(|| {
+        let s = shared();
+        let r = {
+            let s = s.clone();
+            thread::spawn(move || {
+                read_section(&s);
+                quiescent(&s);
+                read_section(&s);
+            })
+        };
+        replace_and_free_reported(&s, 0, 1);
+        r.join().unwrap();
+        assert_eq!(s.remaining.load(Ordering::Relaxed), 0);
     });
 }

@@ -36,7 +36,7 @@ impl UseCase for AddDelOnDiffCpu {
         let key = |j: u32| (p.idx / 2) as u32 + j * half;
         if p.idx.is_multiple_of(2) {
             {
-                let _g = p.rcu.read_lock();
+                let _g = super::section(p.gate, &p.rcu);
                 for j in 0..OP_BATCH {
                     let _ = p.map.update(key(j), &p.value, UpdateFlag::NoExist);
                 }
@@ -46,7 +46,7 @@ impl UseCase for AddDelOnDiffCpu {
         } else {
             pair.wait(&self.stopped);
             {
-                let _g = p.rcu.read_lock();
+                let _g = super::section(p.gate, &p.rcu);
                 for j in 0..OP_BATCH {
                     let _ = p.map.delete(key(j));
                 }

@@ -16,8 +16,7 @@ impl UseCase for BatchAddBatchDel {
 
     #[inline]
     fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
-        let rcu = &p.rcu;
-        let _g = rcu.read_lock();
+        let _g = super::section(p.gate, &p.rcu);
         for j in 0..OP_BATCH {
             let _ = p.map.update(p.own_key(j), &p.value, UpdateFlag::Any);
         }

@@ -43,7 +43,7 @@ impl UseCase for LookupVerify {
             let me = (p.idx / 2) as u32;
             let seq = &self.seq[p.idx];
             let rcu = p.rcu.clone();
-            let _g = rcu.read_lock();
+            let _g = super::section(p.gate, &rcu);
             for j in 0..OP_BATCH {
                 let key = me + j * writers;
                 let s = seq.load(Ordering::Relaxed) + 1;
@@ -57,7 +57,7 @@ impl UseCase for LookupVerify {
             }
         } else {
             let map = p.map.map();
-            let g = p.rcu.read_lock();
+            let g = super::section(p.gate, &p.rcu);
             let (mut found, mut bad) = (0u64, 0u64);
             let base = self.lookups[p.idx].load(Ordering::Relaxed);
             for j in 0..OP_BATCH {

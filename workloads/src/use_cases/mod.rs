@@ -1,5 +1,6 @@
 //! The htab-mem use cases. One loop is one run of the kernel's BPF program: a batch of
-//! `OP_BATCH` map operations inside one RCU read-side section. Adding a use case = one file
+//! `OP_BATCH` map operations inside one RCU read-side section (`section`, which is
+//! non-preemptible when the producer has a CPU gate). Adding a use case = one file
 //! here and one line in `with_use_case` and `USE_CASES`.
 
 mod add_del_on_diff_cpu;
@@ -17,7 +18,10 @@ pub use lookup_verify::LookupVerify;
 pub use no_op::NoOp;
 pub use overwrite::Overwrite;
 
+use crate::cpu_gate::CpuGate;
 use crate::htab::MapCpu;
+
+pub(crate) use crate::cpu_gate::section;
 
 /// OP_BATCH in progs/htab_mem_bench.c.
 pub const OP_BATCH: u32 = 64;
@@ -28,6 +32,8 @@ pub struct Producer<'m, A: Allocator> {
     pub nr: usize,
     pub map: MapCpu<'m, A>,
     pub rcu: ThreadHandle,
+    /// The gate of this producer's CPU when producers share it (non-preemptible readers).
+    pub gate: Option<&'m CpuGate>,
     /// The value every update writes (zeroes, as the kernel's).
     pub value: Vec<u64>,
 }
@@ -40,8 +46,15 @@ impl<'m, A: Allocator> Producer<'m, A> {
             nr,
             map,
             rcu,
+            gate: None,
             value: vec![0; value_size.div_ceil(8)],
         }
+    }
+
+    /// Makes this producer's sections non-preemptible by the others sharing `gate`'s CPU.
+    pub fn with_gate(mut self, gate: Option<&'m CpuGate>) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// The keys this producer overwrites: `idx, idx + nr, ...` (64 of them).

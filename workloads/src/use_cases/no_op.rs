@@ -15,7 +15,7 @@ impl UseCase for NoOp {
 
     #[inline]
     fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
-        let g = p.rcu.read_lock();
+        let g = super::section(p.gate, &p.rcu);
         std::hint::black_box(&g);
         1
     }

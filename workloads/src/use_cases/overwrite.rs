@@ -17,8 +17,7 @@ impl UseCase for Overwrite {
 
     #[inline]
     fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
-        let rcu = &p.rcu;
-        let _g = rcu.read_lock();
+        let _g = super::section(p.gate, &p.rcu);
         for j in 0..OP_BATCH {
             let key = p.own_key(j);
             // Errors are ignored, as the BPF program ignores them.
