@@ -489,15 +489,19 @@ fn hash_events<B: Allocator>(
     n: u32,
 ) {
     for _ in 0..n {
-        let g = rcu.read_lock();
-        for _ in 0..HASH_ROUNDS {
-            // Errors are ignored, as the BPF program ignores them.
-            let _ = m.update(pid, value, UpdateFlag::Any);
-            let found = m.map().lookup(&g, pid).is_some();
-            if black_box(found) {
-                let _ = m.delete(pid);
+        {
+            let g = rcu.read_lock();
+            for _ in 0..HASH_ROUNDS {
+                // Errors are ignored, as the BPF program ignores them.
+                let _ = m.update(pid, value, UpdateFlag::Any);
+                let found = m.map().lookup(&g, pid).is_some();
+                if black_box(found) {
+                    let _ = m.delete(pid);
+                }
             }
         }
+        // Back from the program (the syscall that triggered it returns): a quiescent state.
+        rcu.quiescent();
     }
 }
 
@@ -505,13 +509,16 @@ fn hash_events<B: Allocator>(
 #[inline]
 fn lru_events(m: &mut LruCpu<'_>, rcu: &ThreadHandle, rng: &mut u64, n: u32) {
     for _ in 0..n {
-        let _g = rcu.read_lock();
-        // xorshift64*, upper half: the role of bpf_get_prandom_u32.
-        *rng ^= *rng >> 12;
-        *rng ^= *rng << 25;
-        *rng ^= *rng >> 27;
-        let key = (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32;
-        let _ = m.update(key, &[1], UpdateFlag::Any);
+        {
+            let _g = rcu.read_lock();
+            // xorshift64*, upper half: the role of bpf_get_prandom_u32.
+            *rng ^= *rng >> 12;
+            *rng ^= *rng << 25;
+            *rng ^= *rng >> 27;
+            let key = (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32;
+            let _ = m.update(key, &[1], UpdateFlag::Any);
+        }
+        rcu.quiescent();
     }
 }
 
