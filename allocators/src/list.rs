@@ -40,6 +40,14 @@ impl ObjList {
         NonNull::new(self.head)
     }
 
+    /// The objects, front first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = NonNull<ObjHeader>> + '_ {
+        std::iter::successors(NonNull::new(self.head), |h| {
+            // SAFETY: h is on this list, which we borrow, so its link is valid.
+            NonNull::new(unsafe { (*h.as_ptr()).link })
+        })
+    }
+
     /// LIFO push at the head: the object freed last is handed out first (llist_add).
     #[inline]
     pub(crate) fn push(&mut self, h: NonNull<ObjHeader>) {
