@@ -46,11 +46,14 @@ impl Env {
     }
 
     /// Waits for every queued callback of both domains, tasks-trace first since its
-    /// callbacks' work can end in RCU callbacks.
+    /// callbacks' work can end in RCU callbacks, and RCU last: when tasks-trace callbacks are
+    /// chained (`with_implies(.., false)`), the last tasks-trace barrier only hands the
+    /// callbacks that RCU callbacks queued on to RCU.
     pub fn barrier(&self) {
         self.tasks_trace.barrier();
         self.rcu.barrier();
         self.tasks_trace.barrier();
+        self.rcu.barrier();
     }
 }
 
