@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod host;
 pub mod matrix_file;
 pub mod memory;
+pub mod memory_model;
 pub mod plot;
 pub mod report;
 pub mod result;

@@ -70,6 +70,7 @@ fn help_lists_every_option() {
         "--fault-batch-alloc",
         "--preallocated",
         "--rcu-stats",
+        "--explain-memory",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
