@@ -70,7 +70,7 @@ fn standing() -> Standing {
             cached: 10 * k,
             leaked: 0,
         };
-        let live = (1110 * k) as i64 * UNIT as i64 + (1 << 20);
+        let live = 1110 * k * UNIT as i64 + (1 << 20);
         s.add(&st, live, UNIT);
     }
     s
