@@ -86,12 +86,22 @@ pub struct MemoryModel {
     /// allocator's counters saw (time average of `waiting_gp` x unit).
     pub measured_avg_bytes: f64,
     pub deferred_measured_bytes: f64,
+    /// The live heap averaged over the same 10 ms samples as the standing terms: the time
+    /// average `mem_avg` estimates from one sample a second, which a spiky cell (peaks far
+    /// above the average) can miss by more than the model's error.
+    #[serde(default)]
+    pub measured_10ms_avg_bytes: f64,
 }
 
 impl MemoryModel {
     /// predicted / measured average memory (0 when nothing was measured).
     pub fn ratio(&self) -> f64 {
         ratio(self.predicted_bytes, self.measured_avg_bytes)
+    }
+
+    /// predicted / the 10 ms average of the live heap.
+    pub fn ratio_10ms(&self) -> f64 {
+        ratio(self.predicted_bytes, self.measured_10ms_avg_bytes)
     }
 
     /// predicted / measured deferred bytes.
@@ -116,6 +126,7 @@ pub struct Standing {
     sum_cached: f64,
     sum_waiting: f64,
     sum_other: f64,
+    sum_live: f64,
 }
 
 impl Standing {
@@ -127,6 +138,7 @@ impl Standing {
         self.sum_cached += s.cached as f64;
         self.sum_waiting += s.waiting_gp as f64;
         self.sum_other += live_bytes as f64 - outstanding;
+        self.sum_live += live_bytes as f64;
     }
 
     fn mean(&self, sum: f64) -> f64 {
@@ -200,6 +212,7 @@ impl MemoryModel {
             predicted_bytes: deferred_bytes + in_use_bytes + cached_bytes + other_heap_bytes,
             measured_avg_bytes: i.mem_avg_bytes,
             deferred_measured_bytes: s.mean(s.sum_waiting) * unit,
+            measured_10ms_avg_bytes: s.mean(s.sum_live),
         }
     }
 }

@@ -89,7 +89,7 @@ pub fn rcu_stats_line(d: &crate::result::DomainReport) -> String {
 /// mean time held x unit size, plus the standing in-use elements, caches and other heap)
 /// beside the measured average, and the stages the time held splits into.
 pub fn memory_model_table(cells: &[crate::result::CellResult]) -> String {
-    const HEADER: [&str; 13] = [
+    const HEADER: [&str; 15] = [
         "flavor",
         "frees/s",
         "mean held (ms)",
@@ -98,6 +98,8 @@ pub fn memory_model_table(cells: &[crate::result::CellResult]) -> String {
         "predicted (MiB)",
         "measured avg (MiB)",
         "ratio",
+        "10 ms avg (MiB)",
+        "ratio (10 ms)",
         "batch fill (ms)",
         "pacing wait (ms)",
         "GP (ms)",
@@ -128,6 +130,8 @@ pub fn memory_model_table(cells: &[crate::result::CellResult]) -> String {
                 mib(m.predicted_bytes),
                 mib(m.measured_avg_bytes),
                 format!("{:.2}", m.ratio()),
+                mib(m.measured_10ms_avg_bytes),
+                format!("{:.2}", m.ratio_10ms()),
                 ms(st.batch_fill_ns),
                 ms(st.pacing_ns),
                 ms(st.gp_ns),

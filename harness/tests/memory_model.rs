@@ -130,6 +130,10 @@ fn prediction_is_rate_times_hold_times_unit_plus_standing() {
     ));
     assert!(close(m.ratio(), m.predicted_bytes / 4_000_000.0));
     assert!(close(m.deferred_ratio(), 30.0));
+    // The live heap's 10 ms average: (1110 + 3330) / 2 units plus 1 MiB.
+    let live = 2220.0 * UNIT as f64 + (1 << 20) as f64;
+    assert!(close(m.measured_10ms_avg_bytes, live));
+    assert!(close(m.ratio_10ms(), m.predicted_bytes / live));
     assert_eq!(m.unit_bytes, UNIT as u64);
 }
 
