@@ -111,8 +111,7 @@ impl Drop for Core {
 
 unsafe fn free_to_slab(ctx: *const (), list: ObjList) {
     let core = &*(ctx as *const Core);
-    let n = list.free_all(&core.slab, core.slab.gp_shard());
-    core.gp_done.fetch_add(n as u64, Ordering::Relaxed);
+    list.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
 }
 
 impl FreeAfterGpCache {

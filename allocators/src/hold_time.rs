@@ -132,8 +132,10 @@ impl Stamper {
         self.gap = self.next_gap();
         hold.entries
             .fetch_add(std::mem::take(&mut self.seen), Ordering::Relaxed);
+        let now = now_ns();
+        hold.stamp_in.fetch_add(now, Ordering::Relaxed);
         hold.stamped.fetch_add(1, Ordering::Relaxed);
-        now_ns()
+        now
     }
 
     /// As `enter`, for an object that joins the batch being filled.
@@ -239,6 +241,10 @@ pub(crate) struct HoldTimes {
     /// Entries into the deferred state (published by the samplers), and how many stamped.
     entries: AtomicU64,
     stamped: AtomicU64,
+    /// Sums (wrapping) of the stamps of the sampled entries, and of those that left: with
+    /// the counts they give the age of every sampled object still held, without finding it.
+    stamp_in: AtomicU64,
+    stamp_out: AtomicU64,
     batch_fill_ns: AtomicU64,
     batch_fill_n: AtomicU64,
 }
@@ -249,6 +255,8 @@ impl HoldTimes {
             shards: (0..nr_shards).map(|_| CachePadded::default()).collect(),
             entries: AtomicU64::new(0),
             stamped: AtomicU64::new(0),
+            stamp_in: AtomicU64::new(0),
+            stamp_out: AtomicU64::new(0),
             batch_fill_ns: AtomicU64::new(0),
             batch_fill_n: AtomicU64::new(0),
         }
@@ -257,12 +265,14 @@ impl HoldTimes {
     /// A sampled object that entered at `stamp` becomes reusable now.
     pub(crate) fn record_reuse(&self, shard: usize, stamp: u64) {
         let ns = now_ns().saturating_sub(stamp);
+        self.stamp_out.fetch_add(stamp, Ordering::Relaxed);
         self.shards[shard].lock().to_reuse.record(ns);
     }
 
     /// A sampled object that entered at `stamp` goes back to the slab now.
     pub(crate) fn record_slab(&self, shard: usize, stamp: u64) {
         let ns = now_ns().saturating_sub(stamp);
+        self.stamp_out.fetch_add(stamp, Ordering::Relaxed);
         self.shards[shard].lock().to_slab.record(ns);
     }
 
@@ -279,7 +289,8 @@ impl HoldTimes {
     /// A sampled free made the object reusable at once (immediate reuse).
     #[inline]
     pub(crate) fn immediate(&self, stamper: &mut Stamper, shard: usize) {
-        if stamper.enter(self).is_some() {
+        if let Some(stamp) = stamper.enter(self) {
+            self.stamp_out.fetch_add(stamp, Ordering::Relaxed);
             self.shards[shard].lock().to_reuse.record(0);
         }
     }
@@ -294,15 +305,24 @@ impl HoldTimes {
             slab.sum_ns += s.to_slab.sum_ns;
         }
         let now = now_ns();
+        // Sums before counts, the clock last: a sample racing with the snapshot may be off by
+        // its own age, never by the run's.
+        let (stamp_sum_in, stamp_sum_out) = (
+            self.stamp_in.load(Ordering::Relaxed),
+            self.stamp_out.load(Ordering::Relaxed),
+        );
         HoldStats {
             frees,
             entries: self.entries.load(Ordering::Relaxed),
             stamped: self.stamped.load(Ordering::Relaxed),
+            stamp_sum_in,
+            stamp_sum_out,
             to_reuse: reuse.summary(),
             to_slab: slab.summary(),
             batch_fill_ns: self.batch_fill_ns.load(Ordering::Relaxed),
             batch_fill_n: self.batch_fill_n.load(Ordering::Relaxed),
             after_gp_obj_ns: after_gp.iter().map(|o| o.area(now)).sum::<u128>() as f64,
+            at_ns: now_ns(),
         }
     }
 }
@@ -350,6 +370,12 @@ pub struct HoldStats {
     /// behind), and how many of them were stamped.
     pub entries: u64,
     pub stamped: u64,
+    /// Wrapping sums of the sampled entries' stamps, and of those of the sampled objects that
+    /// left (see `object_time_ns`).
+    pub stamp_sum_in: u64,
+    pub stamp_sum_out: u64,
+    /// The clock (`hold_time`'s nanoseconds) of this snapshot.
+    pub at_ns: u64,
     /// Sampled entries until the object was reusable again, and until it went back to the
     /// slab; every sampled entry ends in exactly one of the two.
     pub to_reuse: HoldSummary,
@@ -363,6 +389,25 @@ pub struct HoldStats {
 }
 
 impl HoldStats {
+    /// Sampled object-time up to this snapshot: the holds of the sampled objects that left,
+    /// plus the age of those still held (`stamped - exits` of them, entered at
+    /// `stamp_sum_in - stamp_sum_out` in total). The difference of two snapshots is the
+    /// sampled deferred population integrated over the window between them -- Little's law
+    /// without assuming a steady state, for a backlog that grows or drains in the window.
+    pub fn object_time_ns(&self) -> f64 {
+        let (exits, held_sum) = self.exits();
+        let in_flight = self.stamped.wrapping_sub(exits);
+        let ages = in_flight
+            .wrapping_mul(self.at_ns)
+            .wrapping_sub(self.stamp_sum_in.wrapping_sub(self.stamp_sum_out));
+        held_sum.wrapping_add(ages) as i64 as f64
+    }
+
+    /// Sampled objects still held.
+    pub fn in_flight(&self) -> i64 {
+        self.stamped as i64 - self.exits().0 as i64
+    }
+
     /// Sampled exits (reusable or returned) and their total hold.
     pub fn exits(&self) -> (u64, u64) {
         (

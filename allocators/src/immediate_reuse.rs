@@ -302,9 +302,8 @@ unsafe fn free_rcu_tasks_trace(h: NonNull<RcuHead>) {
     let c = &*((h.as_ptr() as *const u8).sub(off) as *const MaShared);
     let core = &*c.core;
     let list = std::mem::take(&mut *c.waiting_for_gp_ttrace.lock());
-    let n = list.free_all(&core.slab, core.slab.gp_shard());
+    let n = list.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
     c.after_gp.change(-(n as i64));
-    core.gp_done.fetch_add(n as u64, Ordering::Relaxed);
     c.ttrace_in_progress.store(false, Ordering::Release);
 }
 

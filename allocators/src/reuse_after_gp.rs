@@ -343,9 +343,8 @@ unsafe fn reuse_ready(ctx: *const (), mut list: ObjList) {
         }
     };
     if let Some(l) = leftover {
-        let n = l.free_all(&core.slab, core.slab.gp_shard());
+        let n = l.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
         c.after_gp.change(-(n as i64));
-        core.gp_done.fetch_add(n as u64, Ordering::Relaxed);
     }
     c.reuse_cb_in_progress.fetch_sub(1, Ordering::Release);
 }
@@ -356,9 +355,8 @@ unsafe fn free_reusable_after_ttrace(h: NonNull<RcuHead>) {
     let c = &*((h.as_ptr() as *const u8).sub(off) as *const Shared);
     let core = &*c.core;
     let list = std::mem::take(&mut c.reuse.lock().wait_for_free);
-    let n = list.free_all(&core.slab, core.slab.gp_shard());
+    let n = list.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
     c.after_gp.change(-(n as i64));
-    core.gp_done.fetch_add(n as u64, Ordering::Relaxed);
     c.free_cb_in_progress.store(false, Ordering::Release);
 }
 

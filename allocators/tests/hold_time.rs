@@ -80,6 +80,13 @@ fn common<A: Allocator>() -> HoldStats {
         "{}: every sampled object ends reusable or in the slab exactly once: {h:?}",
         A::NAME
     );
+    assert_eq!(
+        h.stamp_sum_in,
+        h.stamp_sum_out,
+        "{}: every exit is recorded with its own stamp",
+        A::NAME
+    );
+    assert_eq!(h.in_flight(), 0);
     assert!(during.exits().0 <= h.exits().0);
     assert_eq!(
         A::new(&AllocConfig::new(24, 1, Env::default())).unit_size(),
@@ -159,4 +166,25 @@ fn malloc_call_rcu_records_free_to_slab() {
     let h = holds_for_a_grace_period::<MallocCallRcu>();
     assert_eq!(h.to_reuse.count, 0, "{h:?}");
     assert_eq!(h.to_slab.count, h.stamped);
+}
+
+/// The object-time of a snapshot: completed holds plus the ages of the sampled objects still
+/// held, from the stamp sums alone.
+#[test]
+fn object_time_adds_the_age_of_objects_still_held() {
+    let h = HoldStats {
+        stamped: 3,
+        to_reuse: allocators::HoldSummary {
+            count: 1,
+            sum_ns: 5,
+            ..Default::default()
+        },
+        // Entered at 10, 20 and 30; the one at 10 left.
+        stamp_sum_in: 60,
+        stamp_sum_out: 10,
+        at_ns: 100,
+        ..Default::default()
+    };
+    assert_eq!(h.in_flight(), 2);
+    assert_eq!(h.object_time_ns(), 5.0 + 80.0 + 70.0);
 }

@@ -71,9 +71,20 @@ pub struct MemoryModel {
     /// Sampled entries that became reusable again / went back to the slab in the window.
     pub to_reuse: HoldReport,
     pub to_slab: HoldReport,
-    /// Mean hold per sampled entry, and per free (= entries/s x that / frees/s).
+    /// Mean hold per sampled entry: the sampled objects' deferred time inside the window
+    /// (completed holds, and the age of those still held at its end) per sampled entry; and
+    /// per free (= entries/s x that / frees/s).
     pub mean_hold_per_entry_ns: f64,
     pub mean_held_ns: f64,
+    /// The mean of the holds that completed in the window only (a steady state makes it the
+    /// same as the above), and the sampled objects still held at the window's start and end:
+    /// a backlog that grows makes the completed holds understate what is held.
+    #[serde(default)]
+    pub completed_hold_mean_ns: f64,
+    #[serde(default)]
+    pub sampled_held_start: i64,
+    #[serde(default)]
+    pub sampled_held_end: i64,
     pub stages: HoldStages,
     /// The prediction's terms, bytes: the deferred objects by Little's law, and the
     /// standing sizes (time averages over the window).
@@ -171,8 +182,12 @@ impl MemoryModel {
         let to_slab = HoldReport::window(&b.to_slab, &a.to_slab);
         let (n_after, sum_after) = a.exits();
         let (n_before, sum_before) = b.exits();
-        let mean_hold_per_entry_ns =
+        let completed_hold_mean_ns =
             ratio((sum_after - sum_before) as f64, (n_after - n_before) as f64);
+        let mean_hold_per_entry_ns = ratio(
+            a.object_time_ns() - b.object_time_ns(),
+            (a.stamped - b.stamped) as f64,
+        );
         let deferred_objects = entries_per_s * mean_hold_per_entry_ns / 1e9;
         let mean_held_ns = ratio(deferred_objects * 1e9, frees_per_s);
         let rcu_stage = |f: fn(&DomainReport) -> u64| {
@@ -204,6 +219,9 @@ impl MemoryModel {
             to_slab,
             mean_hold_per_entry_ns,
             mean_held_ns,
+            completed_hold_mean_ns,
+            sampled_held_start: b.in_flight(),
+            sampled_held_end: a.in_flight(),
             stages,
             deferred_bytes,
             in_use_bytes,

@@ -11,7 +11,11 @@ fn before() -> HoldStats {
     HoldStats {
         frees: 1_000,
         entries: 1_000,
-        stamped: 16,
+        // Every sampled object has left: no age of a held one to add.
+        stamped: 15,
+        stamp_sum_in: 1234,
+        stamp_sum_out: 1234,
+        at_ns: 1_000_000_000,
         to_reuse: HoldSummary {
             count: 10,
             sum_ns: 123,
@@ -36,6 +40,9 @@ fn after() -> HoldStats {
         frees: b.frees + 1_000_000,
         entries: b.entries + 1_200_000,
         stamped: b.stamped + 1000,
+        stamp_sum_in: b.stamp_sum_in + 5_555,
+        stamp_sum_out: b.stamp_sum_out + 5_555,
+        at_ns: 3_000_000_000,
         to_reuse: HoldSummary {
             count: b.to_reuse.count + 600,
             sum_ns: b.to_reuse.sum_ns + 600 * 5_000_000,
@@ -89,7 +96,11 @@ fn rcu_report() -> DomainReport {
 }
 
 fn model() -> MemoryModel {
-    let (b, a, s, d) = (before(), after(), standing(), rcu_report());
+    model_with(after())
+}
+
+fn model_with(a: HoldStats) -> MemoryModel {
+    let (b, s, d) = (before(), standing(), rcu_report());
     MemoryModel::compute(&Inputs {
         window_s: 2.0,
         unit: UNIT,
@@ -114,6 +125,8 @@ fn prediction_is_rate_times_hold_times_unit_plus_standing() {
     // 600k entries/s x 10 ms = 6000 objects deferred, = 500k frees/s x 12 ms.
     assert!(close(m.deferred_bytes, 6000.0 * UNIT as f64));
     assert!(close(m.mean_held_ns, 12_000_000.0));
+    assert!(close(m.completed_hold_mean_ns, 10_000_000.0));
+    assert_eq!((m.sampled_held_start, m.sampled_held_end), (0, 0));
     assert_eq!(m.to_reuse.count, 600);
     assert!(close(m.to_reuse.mean_ns, 5_000_000.0));
     assert_eq!(m.to_slab.count, 400);
@@ -135,6 +148,27 @@ fn prediction_is_rate_times_hold_times_unit_plus_standing() {
     assert!(close(m.measured_10ms_avg_bytes, live));
     assert!(close(m.ratio_10ms(), m.predicted_bytes / live));
     assert_eq!(m.unit_bytes, UNIT as u64);
+}
+
+/// A backlog growing in the window: 100 more sampled objects entered at 2.5 s and were still
+/// held at the end (3 s). Their 0.5 s each count; the completed holds alone do not see them.
+#[test]
+fn objects_still_held_at_the_end_count_with_their_age() {
+    let mut a = after();
+    a.stamped += 100;
+    a.entries += 120_000;
+    a.stamp_sum_in += 100 * 2_500_000_000;
+    let m = model_with(a);
+    assert_eq!(m.sampled_held_end, 100);
+    assert!(close(m.completed_hold_mean_ns, 10_000_000.0));
+    // (1000 x 10 ms + 100 x 500 ms) / 1100 sampled entries.
+    let per_entry = (1e10 + 5e10) / 1100.0;
+    assert!(close(m.mean_hold_per_entry_ns, per_entry), "{m:?}");
+    assert!(close(m.entries_per_s, 660_000.0));
+    assert!(close(
+        m.deferred_bytes,
+        660_000.0 * per_entry / 1e9 * UNIT as f64
+    ));
 }
 
 #[test]
