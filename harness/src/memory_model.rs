@@ -96,6 +96,9 @@ pub struct MemoryModel {
     /// What it is checked against: `metrics.mem_avg`, and the deferred objects the
     /// allocator's counters saw (time average of `waiting_gp` x unit).
     pub measured_avg_bytes: f64,
+    /// `mem_avg`'s standard error (one sample a second: in a spiky cell, megabytes).
+    #[serde(default)]
+    pub measured_avg_stderr_bytes: f64,
     pub deferred_measured_bytes: f64,
     /// The live heap averaged over the same 10 ms samples as the standing terms: the time
     /// average `mem_avg` estimates from one sample a second, which a spiky cell (peaks far
@@ -166,6 +169,8 @@ pub struct Inputs<'a> {
     pub after: &'a HoldStats,
     pub standing: &'a Standing,
     pub mem_avg_bytes: f64,
+    /// Its standard error: the per-second samples' stddev over the root of their number.
+    pub mem_avg_stderr_bytes: f64,
     /// The "rcu" domain's report, for the three middle stages.
     pub rcu: Option<&'a DomainReport>,
 }
@@ -229,6 +234,7 @@ impl MemoryModel {
             other_heap_bytes,
             predicted_bytes: deferred_bytes + in_use_bytes + cached_bytes + other_heap_bytes,
             measured_avg_bytes: i.mem_avg_bytes,
+            measured_avg_stderr_bytes: i.mem_avg_stderr_bytes,
             deferred_measured_bytes: s.mean(s.sum_waiting) * unit,
             measured_10ms_avg_bytes: s.mean(s.sum_live),
         }

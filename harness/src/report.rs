@@ -96,7 +96,7 @@ pub fn memory_model_table(cells: &[crate::result::CellResult]) -> String {
         "deferred pred / meas (MiB)",
         "standing (MiB)",
         "predicted (MiB)",
-        "measured avg (MiB)",
+        "measured avg ± se (MiB)",
         "ratio",
         "10 ms avg (MiB)",
         "ratio (10 ms)",
@@ -128,7 +128,11 @@ pub fn memory_model_table(cells: &[crate::result::CellResult]) -> String {
                 ),
                 mib(m.in_use_bytes + m.cached_bytes + m.other_heap_bytes),
                 mib(m.predicted_bytes),
-                mib(m.measured_avg_bytes),
+                format!(
+                    "{} ± {}",
+                    mib(m.measured_avg_bytes),
+                    mib(m.measured_avg_stderr_bytes)
+                ),
                 format!("{:.2}", m.ratio()),
                 mib(m.measured_10ms_avg_bytes),
                 format!("{:.2}", m.ratio_10ms()),

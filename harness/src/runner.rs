@@ -224,6 +224,8 @@ fn run<A: Allocator, U: UseCase>(
             after: &after,
             standing: &standing,
             mem_avg_bytes: r.metrics.mem_avg.value,
+            mem_avg_stderr_bytes: r.metrics.mem_avg.stddev.unwrap_or(0.0)
+                / (r.samples.len().saturating_sub(cfg.warmup as usize).max(1) as f64).sqrt(),
             rcu: r.rcu.iter().find(|d| d.domain == env.rcu.name()),
         }));
     }

@@ -108,6 +108,7 @@ fn model_with(a: HoldStats) -> MemoryModel {
         after: &a,
         standing: &s,
         mem_avg_bytes: 4_000_000.0,
+        mem_avg_stderr_bytes: 100_000.0,
         rcu: Some(&d),
     })
 }
@@ -148,6 +149,7 @@ fn prediction_is_rate_times_hold_times_unit_plus_standing() {
     assert!(close(m.measured_10ms_avg_bytes, live));
     assert!(close(m.ratio_10ms(), m.predicted_bytes / live));
     assert_eq!(m.unit_bytes, UNIT as u64);
+    assert_eq!(m.measured_avg_stderr_bytes, 100_000.0);
 }
 
 /// A backlog growing in the window: 100 more sampled objects entered at 2.5 s and were still
@@ -194,6 +196,7 @@ fn no_rcu_callbacks_no_rcu_stages_and_empty_windows_are_zero() {
         after: &b,
         standing: &s,
         mem_avg_bytes: 0.0,
+        mem_avg_stderr_bytes: 0.0,
         rcu: Some(&d),
     });
     assert_eq!(m.stages.pacing_ns, 0.0);
@@ -245,6 +248,10 @@ fn table_has_a_row_per_cell_and_dashes_without_a_model() {
         "{t}"
     );
     assert!(lines[2].contains("12.000"), "mean held per free, ms: {t}");
+    assert!(
+        lines[2].contains("3.81 ± 0.10"),
+        "mem_avg with its stderr: {t}"
+    );
     assert!(
         lines[3].starts_with("| free-rcu") && lines[3].contains(" - "),
         "{t}"
