@@ -82,6 +82,8 @@ pub(crate) unsafe fn take_link_stamp(h: NonNull<ObjHeader>) -> Option<u64> {
 
 /// A cache's sampler, owned by the thread that owns the cache (no atomics on the fast path).
 pub(crate) struct Stamper {
+    /// The slab shard of the owning cache, where its samples are recorded.
+    shard: usize,
     /// Entries left until the next sample.
     gap: u32,
     rng: u32,
@@ -93,10 +95,12 @@ pub(crate) struct Stamper {
 }
 
 impl Stamper {
-    pub(crate) fn new(seed: usize) -> Stamper {
+    /// The sampler of the cache of CPU `shard`.
+    pub(crate) fn new(shard: usize) -> Stamper {
         let mut s = Stamper {
+            shard,
             gap: 0,
-            rng: (seed as u32).wrapping_mul(0x9E37_79B9) | 1,
+            rng: (shard as u32).wrapping_mul(0x9E37_79B9) | 1,
             seen: 0,
             batch_n: 0,
             batch_sum: 0,
@@ -133,8 +137,9 @@ impl Stamper {
         hold.entries
             .fetch_add(std::mem::take(&mut self.seen), Ordering::Relaxed);
         let now = now_ns();
-        hold.stamp_in.fetch_add(now, Ordering::Relaxed);
-        hold.stamped.fetch_add(1, Ordering::Relaxed);
+        let mut s = hold.shards[self.shard].lock();
+        s.stamped += 1;
+        s.stamp_in = s.stamp_in.wrapping_add(now);
         now
     }
 
@@ -172,10 +177,26 @@ impl Stamper {
     }
 }
 
+/// One shard's samples. Each count moves together with its stamp sum under the shard's lock,
+/// so that a snapshot never sees a sample's count without its stamp (an error of the whole
+/// run's length); an object entering in one shard and leaving in another is seen in a state
+/// it was in, or as left but not entered, which is off by the time since it left.
 #[derive(Default)]
 struct Shard {
     to_reuse: Hist,
     to_slab: Hist,
+    /// Sampled entries and the (wrapping) sum of their stamps; the sum of the stamps of the
+    /// sampled objects that left.
+    stamped: u64,
+    stamp_in: u64,
+    stamp_out: u64,
+}
+
+impl Shard {
+    fn left(&mut self, stamp: u64) -> u64 {
+        self.stamp_out = self.stamp_out.wrapping_add(stamp);
+        now_ns().saturating_sub(stamp)
+    }
 }
 
 /// Microseconds up to 100 s at two significant digits with u32 counts: about 10 KiB, which
@@ -238,13 +259,8 @@ impl Occupancy {
 /// or the callbacks' shard), so that recording rarely meets another thread.
 pub(crate) struct HoldTimes {
     shards: Box<[CachePadded<Mutex<Shard>>]>,
-    /// Entries into the deferred state (published by the samplers), and how many stamped.
+    /// Entries into the deferred state (published by the samplers).
     entries: AtomicU64,
-    stamped: AtomicU64,
-    /// Sums (wrapping) of the stamps of the sampled entries, and of those that left: with
-    /// the counts they give the age of every sampled object still held, without finding it.
-    stamp_in: AtomicU64,
-    stamp_out: AtomicU64,
     batch_fill_ns: AtomicU64,
     batch_fill_n: AtomicU64,
 }
@@ -254,9 +270,6 @@ impl HoldTimes {
         HoldTimes {
             shards: (0..nr_shards).map(|_| CachePadded::default()).collect(),
             entries: AtomicU64::new(0),
-            stamped: AtomicU64::new(0),
-            stamp_in: AtomicU64::new(0),
-            stamp_out: AtomicU64::new(0),
             batch_fill_ns: AtomicU64::new(0),
             batch_fill_n: AtomicU64::new(0),
         }
@@ -264,16 +277,16 @@ impl HoldTimes {
 
     /// A sampled object that entered at `stamp` becomes reusable now.
     pub(crate) fn record_reuse(&self, shard: usize, stamp: u64) {
-        let ns = now_ns().saturating_sub(stamp);
-        self.stamp_out.fetch_add(stamp, Ordering::Relaxed);
-        self.shards[shard].lock().to_reuse.record(ns);
+        let mut s = self.shards[shard].lock();
+        let ns = s.left(stamp);
+        s.to_reuse.record(ns);
     }
 
     /// A sampled object that entered at `stamp` goes back to the slab now.
     pub(crate) fn record_slab(&self, shard: usize, stamp: u64) {
-        let ns = now_ns().saturating_sub(stamp);
-        self.stamp_out.fetch_add(stamp, Ordering::Relaxed);
-        self.shards[shard].lock().to_slab.record(ns);
+        let mut s = self.shards[shard].lock();
+        let ns = s.left(stamp);
+        s.to_slab.record(ns);
     }
 
     /// The objects of `l` become reusable now: records the sampled ones.
@@ -288,33 +301,33 @@ impl HoldTimes {
 
     /// A sampled free made the object reusable at once (immediate reuse).
     #[inline]
-    pub(crate) fn immediate(&self, stamper: &mut Stamper, shard: usize) {
+    pub(crate) fn immediate(&self, stamper: &mut Stamper) {
         if let Some(stamp) = stamper.enter(self) {
-            self.stamp_out.fetch_add(stamp, Ordering::Relaxed);
-            self.shards[shard].lock().to_reuse.record(0);
+            let mut s = self.shards[stamper.shard].lock();
+            s.stamp_out = s.stamp_out.wrapping_add(stamp);
+            s.to_reuse.record(0);
         }
     }
 
     pub(crate) fn summary(&self, frees: u64, after_gp: &[&Occupancy]) -> HoldStats {
         let (mut reuse, mut slab) = (Hist::default(), Hist::default());
+        let (mut stamped, mut stamp_sum_in, mut stamp_sum_out) = (0u64, 0u64, 0u64);
         for s in self.shards.iter() {
             let s = s.lock();
             reuse.us.add(&s.to_reuse.us).expect("same bounds");
             reuse.sum_ns += s.to_reuse.sum_ns;
             slab.us.add(&s.to_slab.us).expect("same bounds");
             slab.sum_ns += s.to_slab.sum_ns;
+            stamped += s.stamped;
+            stamp_sum_in = stamp_sum_in.wrapping_add(s.stamp_in);
+            stamp_sum_out = stamp_sum_out.wrapping_add(s.stamp_out);
         }
+        // The clock after every shard: the objects seen held have entered before it.
         let now = now_ns();
-        // Sums before counts, the clock last: a sample racing with the snapshot may be off by
-        // its own age, never by the run's.
-        let (stamp_sum_in, stamp_sum_out) = (
-            self.stamp_in.load(Ordering::Relaxed),
-            self.stamp_out.load(Ordering::Relaxed),
-        );
         HoldStats {
             frees,
             entries: self.entries.load(Ordering::Relaxed),
-            stamped: self.stamped.load(Ordering::Relaxed),
+            stamped,
             stamp_sum_in,
             stamp_sum_out,
             to_reuse: reuse.summary(),
@@ -322,7 +335,7 @@ impl HoldTimes {
             batch_fill_ns: self.batch_fill_ns.load(Ordering::Relaxed),
             batch_fill_n: self.batch_fill_n.load(Ordering::Relaxed),
             after_gp_obj_ns: after_gp.iter().map(|o| o.area(now)).sum::<u128>() as f64,
-            at_ns: now_ns(),
+            at_ns: now,
         }
     }
 }

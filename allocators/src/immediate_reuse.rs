@@ -377,7 +377,7 @@ impl Cache for ImmediateReuseCache {
         let c = &mut self.0;
         bump(&c.me().slot.counters.frees, 1);
         // Reusable at once: a sampled free holds nothing.
-        c.core.slab.hold.immediate(&mut c.stamper, c.idx);
+        c.core.slab.hold.immediate(&mut c.stamper);
         c.free_now(header(obj));
     }
 }

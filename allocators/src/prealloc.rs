@@ -130,7 +130,7 @@ impl PreallocCache {
     /// Every free is reusable at once: a sampled one holds nothing.
     #[inline]
     fn freed_reusable(&mut self) {
-        self.core.slab.hold.immediate(&mut self.stamper, self.idx);
+        self.core.slab.hold.immediate(&mut self.stamper);
     }
 
     /// pcpu_freelist_pop: this CPU's list, then the others' in order.

@@ -189,8 +189,10 @@ impl MemoryModel {
         let (n_before, sum_before) = b.exits();
         let completed_hold_mean_ns =
             ratio((sum_after - sum_before) as f64, (n_after - n_before) as f64);
+        // A sample that left between the reads of two shards can make a window with
+        // (next to) nothing held come out a few microseconds negative: that is zero.
         let mean_hold_per_entry_ns = ratio(
-            a.object_time_ns() - b.object_time_ns(),
+            (a.object_time_ns() - b.object_time_ns()).max(0.0),
             (a.stamped - b.stamped) as f64,
         );
         let deferred_objects = entries_per_s * mean_hold_per_entry_ns / 1e9;
