@@ -154,6 +154,7 @@ impl Cache for FreeAfterGpCache {
         bump(&c.frees, 1);
         bump(&c.gp_enter, 1);
         let h = header(obj);
+        // The hold-time stamp, or null: `aux` is unused while the object is deferred.
         (*h.as_ptr()).aux = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
         self.free_by_rcu.push(h);
         if self.free_by_rcu.len() > self.core.wm.high {

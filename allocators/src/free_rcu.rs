@@ -131,6 +131,7 @@ impl Cache for FreeRcuCache {
         let h = header(obj);
         self.ma.tgt = (*h.as_ptr()).hint as *const MaShared;
         let ma = &mut self.ma;
+        // The hold-time stamp, or null: `aux` is unused while the object is deferred.
         (*h.as_ptr()).aux = aux_word(ma.stamper.enter_batch(&ma.core.slab.hold));
         self.free_by_rcu.push(h);
         // unit_free_rcu raises the refill work only while no callback is in flight.

@@ -377,6 +377,7 @@ impl Cache for ReuseAfterGpCache {
         bump(&c.frees, 1);
         bump(&c.gp_enter, 1);
         let h = header(obj);
+        // The hold-time stamp, or null: `aux` is unused while the object is deferred.
         (*h.as_ptr()).aux = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
         self.prepare_reuse.push(h);
         if self.prepare_reuse.len() > self.core.wm.high {
