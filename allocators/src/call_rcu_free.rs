@@ -13,9 +13,10 @@ use std::sync::Arc;
 use rcu::RcuHead;
 
 use crate::counters::bump;
+use crate::hold_time::{link_word, take_link_stamp};
 use crate::immediate_reuse::{MaCache, MaCore, MaShared};
 use crate::slab::{header, header_of_rcu};
-use crate::{AllocConfig, AllocStats, Allocator, Cache};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
 
 pub struct CallRcuFree {
     core: Arc<MaCore>,
@@ -45,6 +46,14 @@ impl Allocator for CallRcuFree {
     fn drain(&self) -> AllocStats {
         self.core.drain()
     }
+
+    fn hold_stats(&self) -> HoldStats {
+        self.core.hold_stats()
+    }
+
+    fn unit_size(&self) -> usize {
+        self.core.slab.unit_size()
+    }
 }
 
 impl Cache for CallRcuFreeCache {
@@ -61,6 +70,8 @@ impl Cache for CallRcuFreeCache {
         bump(&counters.gp_enter, 1);
         let h = header(obj).as_ptr();
         (*h).aux = c.me() as *const MaShared as *const ();
+        // The callback owns `aux`; the stamp waits in `link`, unused off a list.
+        (*h).link = link_word(c.stamper.enter(&c.core.slab.hold));
         // SAFETY: the object is ours until the callback; MaCore outlives its callbacks.
         c.rcu
             .call(NonNull::new_unchecked(&mut (*h).rcu), free_after_rcu_gp);
@@ -72,6 +83,12 @@ impl Cache for CallRcuFreeCache {
 unsafe fn free_after_rcu_gp(rcu: NonNull<RcuHead>) {
     let h = header_of_rcu(rcu);
     let c = &*((*h.as_ptr()).aux as *const MaShared);
+    let core = &*c.core_ptr();
+    // Reusable from here: free_llist_extra is the owner's free list.
+    if let Some(stamp) = take_link_stamp(h) {
+        core.slab.hold.record_reuse(core.slab.gp_shard(), stamp);
+    }
+    (*h.as_ptr()).aux = std::ptr::null();
     c.push_extra(h);
-    (*c.core_ptr()).gp_done.fetch_add(1, Ordering::Relaxed);
+    core.gp_done.fetch_add(1, Ordering::Relaxed);
 }

@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
 
+use crate::hold_time::Occupancy;
 use crate::slab::Slab;
-use crate::AllocStats;
+use crate::{AllocStats, HoldStats};
 
 /// One cache's counters. Written by the owning thread only (a plain load and store, no
 /// read-modify-write), read by `stats`.
@@ -70,4 +71,17 @@ pub(crate) fn stats<'a>(
         cached: from as i64 - to as i64 - in_use - waiting,
         leaked: from as i64 - to as i64,
     }
+}
+
+/// The hold-time summary of an allocator from its slab, its slots and the occupancy of its
+/// post-grace-period lists.
+pub(crate) fn hold_stats<'a>(
+    slab: &Slab,
+    slots: impl Iterator<Item = &'a Slot>,
+    after_gp: &[&Occupancy],
+) -> HoldStats {
+    let frees = slots
+        .map(|s| s.counters.frees.load(Ordering::Relaxed))
+        .sum();
+    slab.hold.summary(frees, after_gp)
 }

@@ -11,9 +11,10 @@ use rcu::ThreadHandle;
 
 use crate::counters::{self, bump, Slot};
 use crate::gp_batch::send_after_gp;
+use crate::hold_time::{aux_word, Stamper};
 use crate::list::ObjList;
 use crate::slab::{self, header, Slab};
-use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, Watermarks};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, HoldStats, Watermarks};
 
 struct Core {
     slab: Slab,
@@ -34,6 +35,7 @@ pub struct FreeAfterGpCache {
     free: ObjList,
     free_by_rcu: ObjList,
     rcu: ThreadHandle,
+    stamper: Stamper,
 }
 
 impl Allocator for FreeAfterGp {
@@ -64,6 +66,7 @@ impl Allocator for FreeAfterGp {
             free: ObjList::default(),
             free_by_rcu: ObjList::default(),
             rcu: self.core.env.rcu.register(),
+            stamper: Stamper::new(cpu),
         }
     }
 
@@ -73,6 +76,14 @@ impl Allocator for FreeAfterGp {
 
     fn drain(&self) -> AllocStats {
         self.core.drain()
+    }
+
+    fn hold_stats(&self) -> HoldStats {
+        counters::hold_stats(&self.core.slab, self.core.slots.iter(), &[])
+    }
+
+    fn unit_size(&self) -> usize {
+        self.core.slab.unit_size()
     }
 }
 
@@ -100,14 +111,14 @@ impl Drop for Core {
 
 unsafe fn free_to_slab(ctx: *const (), list: ObjList) {
     let core = &*(ctx as *const Core);
-    let n = list.free_all(&core.slab, core.slab.gp_shard());
-    core.gp_done.fetch_add(n as u64, Ordering::Relaxed);
+    list.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
 }
 
 impl FreeAfterGpCache {
     fn flush(&mut self) {
         let list = std::mem::take(&mut self.free_by_rcu);
         if !list.is_empty() {
+            self.stamper.batch_sent(&self.core.slab.hold);
             // SAFETY: Core outlives its callbacks (drain and drop wait for them).
             unsafe {
                 send_after_gp(
@@ -142,7 +153,10 @@ impl Cache for FreeAfterGpCache {
         let c = &self.core.slots[self.idx].counters;
         bump(&c.frees, 1);
         bump(&c.gp_enter, 1);
-        self.free_by_rcu.push(header(obj));
+        let h = header(obj);
+        // The hold-time stamp, or null: `aux` is unused while the object is deferred.
+        (*h.as_ptr()).aux = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
+        self.free_by_rcu.push(h);
         if self.free_by_rcu.len() > self.core.wm.high {
             self.flush();
         }

@@ -15,10 +15,11 @@ use std::sync::Arc;
 use rcu::RcuHead;
 
 use crate::counters::bump;
+use crate::hold_time::aux_word;
 use crate::immediate_reuse::{do_call_rcu_ttrace, MaCache, MaCore, MaShared};
 use crate::list::ObjList;
 use crate::slab::header;
-use crate::{AllocConfig, AllocStats, Allocator, Cache};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
 
 pub struct FreeRcu {
     core: Arc<MaCore>,
@@ -55,6 +56,14 @@ impl Allocator for FreeRcu {
     fn drain(&self) -> AllocStats {
         self.core.drain()
     }
+
+    fn hold_stats(&self) -> HoldStats {
+        self.core.hold_stats()
+    }
+
+    fn unit_size(&self) -> usize {
+        self.core.slab.unit_size()
+    }
 }
 
 impl FreeRcuCache {
@@ -63,13 +72,14 @@ impl FreeRcuCache {
         if self.free_by_rcu.is_empty() {
             return;
         }
-        let me = self.ma.me();
+        let me = &self.ma.core.caches[self.ma.idx];
         if me.call_rcu_in_progress.swap(true, Ordering::AcqRel) {
             // rcu_request_urgent_qs_task: hurry the grace period in flight rather than
             // queueing thousands of callbacks.
             self.ma.rcu.domain().request_urgent();
             return;
         }
+        self.ma.stamper.batch_sent(&self.ma.core.slab.hold);
         {
             let mut w = me.waiting_for_gp.lock();
             debug_assert!(w.is_empty());
@@ -119,6 +129,9 @@ impl Cache for FreeRcuCache {
         bump(&counters.gp_enter, 1);
         let h = header(obj);
         self.ma.tgt = (*h.as_ptr()).hint as *const MaShared;
+        let ma = &mut self.ma;
+        // The hold-time stamp, or null: `aux` is unused while the object is deferred.
+        (*h.as_ptr()).aux = aux_word(ma.stamper.enter_batch(&ma.core.slab.hold));
         self.free_by_rcu.push(h);
         // unit_free_rcu raises the refill work only while no callback is in flight.
         if !self.ma.me().call_rcu_in_progress.load(Ordering::Relaxed) {
@@ -135,6 +148,7 @@ impl Drop for FreeRcuCache {
         // What was freed here still needs its grace period before anyone may reuse it;
         // teardown need not wait for pacing.
         self.ma.rcu.domain().synchronize_expedited();
+        self.ma.stamper.batch_sent(&self.ma.core.slab.hold);
         let mut l = std::mem::take(&mut self.free_by_rcu);
         // SAFETY: tgt points into core.caches, alive while `ma` holds the core.
         let tgt = unsafe { &*self.ma.tgt };

@@ -15,15 +15,18 @@ use parking_lot::Mutex;
 use rcu::{Domain, RcuHead, ThreadHandle};
 
 use crate::counters::{self, bump, Slot};
+use crate::hold_time::{Occupancy, Stamper};
 use crate::list::ObjList;
 use crate::slab::{self, header, ObjHeader, Slab};
-use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, Watermarks};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, HoldStats, Watermarks};
 
 /// One CPU's cache as other threads and callbacks see it.
 pub(crate) struct MaShared {
     pub(crate) slot: Slot,
     free_by_rcu_ttrace: Mutex<ObjList>,
     waiting_for_gp_ttrace: Mutex<ObjList>,
+    /// The two tasks-trace lists' length over time (hold-time stage after the grace period).
+    after_gp: Occupancy,
     ttrace_in_progress: AtomicBool,
     /// Queued only by whoever set `ttrace_in_progress`, so never twice at once.
     rcu_ttrace: UnsafeCell<RcuHead>,
@@ -49,6 +52,7 @@ unsafe impl Send for MaShared {}
 impl MaShared {
     /// Adds objects that have passed an RCU grace period to free_by_rcu_ttrace.
     pub(crate) fn free_by_rcu_ttrace_push(&self, l: &mut ObjList) {
+        self.after_gp.change(l.len() as i64);
         self.free_by_rcu_ttrace.lock().prepend(l);
     }
 
@@ -87,6 +91,7 @@ impl MaCore {
                         slot: Slot::default(),
                         free_by_rcu_ttrace: Mutex::default(),
                         waiting_for_gp_ttrace: Mutex::default(),
+                        after_gp: Occupancy::default(),
                         ttrace_in_progress: AtomicBool::new(false),
                         rcu_ttrace: UnsafeCell::new(RcuHead::new()),
                         extra: Mutex::default(),
@@ -113,6 +118,11 @@ impl MaCore {
         )
     }
 
+    pub(crate) fn hold_stats(&self) -> HoldStats {
+        let after_gp: Vec<&Occupancy> = self.caches.iter().map(|c| &c.after_gp).collect();
+        counters::hold_stats(&self.slab, self.caches.iter().map(|c| &c.slot), &after_gp)
+    }
+
     /// bpf_mem_alloc_destroy: wait for callbacks, free every list, count what is left.
     pub(crate) fn drain(&self) -> AllocStats {
         self.env.barrier();
@@ -125,6 +135,7 @@ impl MaCore {
             std::mem::take(&mut *c.waiting_for_gp.lock()).free_all(&self.slab, shard);
             let n = std::mem::take(&mut *c.free_by_rcu_ttrace.lock()).free_all(&self.slab, shard)
                 + std::mem::take(&mut *c.waiting_for_gp_ttrace.lock()).free_all(&self.slab, shard);
+            c.after_gp.change(-(n as i64));
             self.gp_done.fetch_add(n as u64, Ordering::Relaxed);
         }
         self.stats()
@@ -140,6 +151,7 @@ pub(crate) struct MaCache {
     pub(crate) tgt: *const MaShared,
     pub(crate) rcu: ThreadHandle,
     pub(crate) tt: ThreadHandle,
+    pub(crate) stamper: Stamper,
 }
 
 impl MaCache {
@@ -153,6 +165,7 @@ impl MaCache {
             tgt: me,
             rcu: core.env.rcu.register(),
             tt: core.env.tasks_trace.register(),
+            stamper: Stamper::new(cpu),
         };
         // prefill_mem_cache: 4 objects per CPU for small units.
         c.alloc_bulk(4);
@@ -238,6 +251,8 @@ impl MaCache {
             got.prepend(&mut more);
         }
         bump(&me.slot.counters.gp_reused, got.len() as u64);
+        me.after_gp.change(-(got.len() as i64));
+        self.core.slab.hold.reusable(self.idx, &got);
         let rest = cnt - got.len();
         self.free.prepend(&mut got);
         for _ in 0..rest {
@@ -253,9 +268,10 @@ impl MaCache {
         let n = self.free.len() - self.core.wm.mid();
         let mut surplus = self.free.take(n);
         bump(&self.me().slot.counters.gp_enter, surplus.len() as u64);
+        self.stamper.enter_list(&self.core.slab.hold, &surplus);
         // SAFETY: tgt points into core.caches, which lives as long as self.core.
         let tgt = unsafe { &*self.tgt };
-        tgt.free_by_rcu_ttrace.lock().prepend(&mut surplus);
+        tgt.free_by_rcu_ttrace_push(&mut surplus);
         do_call_rcu_ttrace(tgt, self.tt.domain());
     }
 }
@@ -289,8 +305,8 @@ unsafe fn free_rcu_tasks_trace(h: NonNull<RcuHead>) {
     let c = &*((h.as_ptr() as *const u8).sub(off) as *const MaShared);
     let core = &*c.core;
     let list = std::mem::take(&mut *c.waiting_for_gp_ttrace.lock());
-    let n = list.free_all(&core.slab, core.slab.gp_shard());
-    core.gp_done.fetch_add(n as u64, Ordering::Relaxed);
+    let n = list.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
+    c.after_gp.change(-(n as i64));
     c.ttrace_in_progress.store(false, Ordering::Release);
 }
 
@@ -343,6 +359,14 @@ impl Allocator for ImmediateReuse {
     fn drain(&self) -> AllocStats {
         self.core.drain()
     }
+
+    fn hold_stats(&self) -> HoldStats {
+        self.core.hold_stats()
+    }
+
+    fn unit_size(&self) -> usize {
+        self.core.slab.unit_size()
+    }
 }
 
 impl Cache for ImmediateReuseCache {
@@ -353,7 +377,10 @@ impl Cache for ImmediateReuseCache {
 
     #[inline]
     unsafe fn free(&mut self, obj: NonNull<u8>) {
-        bump(&self.0.me().slot.counters.frees, 1);
-        self.0.free_now(header(obj));
+        let c = &mut self.0;
+        bump(&c.me().slot.counters.frees, 1);
+        // Reusable at once: a sampled free holds nothing.
+        c.core.slab.hold.immediate(&mut c.stamper);
+        c.free_now(header(obj));
     }
 }

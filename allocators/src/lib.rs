@@ -8,6 +8,7 @@
 mod counters;
 mod env;
 mod gp_batch;
+mod hold_time;
 mod list;
 mod slab;
 mod watermarks;
@@ -27,6 +28,7 @@ pub use call_rcu_free::CallRcuFree;
 pub use env::Env;
 pub use free_after_gp::FreeAfterGp;
 pub use free_rcu::FreeRcu;
+pub use hold_time::{HoldStats, HoldSummary, SAMPLE_PERIOD};
 pub use immediate_reuse::ImmediateReuse;
 pub use malloc_call_rcu::MallocCallRcu;
 pub use prealloc::Prealloc;
@@ -84,6 +86,12 @@ pub trait Allocator: Send + Sync + Sized + 'static {
     /// Counters; `leaked` is meaningful after `drain`.
     fn stats(&self) -> AllocStats;
 
+    /// How long the objects this flavor defers are held (see `HoldStats`), cumulative.
+    fn hold_stats(&self) -> HoldStats;
+
+    /// The bytes one object takes from the slab, header included.
+    fn unit_size(&self) -> usize;
+
     /// Teardown, once every cache is dropped and every object freed: waits for the RCU
     /// callbacks (rcu_barrier, rcu_barrier_tasks_trace), returns every cached object to the
     /// slab and reports what was never returned.
@@ -128,9 +136,10 @@ pub struct AllocStats {
     pub to_slab: u64,
     /// Handed out by `alloc` and not yet freed.
     pub in_use: i64,
-    /// Freed and waiting for a grace period before they may be reused or returned.
+    /// Deferred: freed (or spilled) and not yet reusable or returned to the slab -- waiting
+    /// for a grace period, or past it on a list that waits for the tasks-trace callback.
     pub waiting_gp: i64,
-    /// On the caches' lists, ready to be handed out.
+    /// On the caches' own lists, ready to be handed out (the standing per-CPU caches).
     pub cached: i64,
     /// After `drain`: objects never returned to the slab.
     pub leaked: i64,

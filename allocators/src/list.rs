@@ -1,6 +1,7 @@
 //! An intrusive FIFO of free objects, linked through their headers.
 
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::slab::{ObjHeader, Slab};
 
@@ -38,6 +39,14 @@ impl ObjList {
     #[inline]
     pub(crate) fn front(&self) -> Option<NonNull<ObjHeader>> {
         NonNull::new(self.head)
+    }
+
+    /// The objects, front first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = NonNull<ObjHeader>> + '_ {
+        std::iter::successors(NonNull::new(self.head), |h| {
+            // SAFETY: h is on this list, which we borrow, so its link is valid.
+            NonNull::new(unsafe { (*h.as_ptr()).link })
+        })
     }
 
     /// LIFO push at the head: the object freed last is handed out first (llist_add).
@@ -93,6 +102,25 @@ impl ObjList {
             out.push(h);
         }
         out
+    }
+
+    /// As `free_all`, for a callback taking the objects out of the grace-period pipeline:
+    /// adds them to `done` as it goes (every 64), so that `stats` read during a long list
+    /// never sees the objects both returned to the slab and still waiting.
+    pub(crate) fn free_all_done(mut self, slab: &Slab, shard: usize, done: &AtomicU64) -> usize {
+        const CHUNK: u64 = 64;
+        let n = self.len;
+        let mut pending = 0;
+        while let Some(h) = self.pop() {
+            // SAFETY: objects on a free list are referenced by nobody else.
+            unsafe { slab.free(h, shard) };
+            pending += 1;
+            if pending == CHUNK {
+                done.fetch_add(std::mem::take(&mut pending), Ordering::Relaxed);
+            }
+        }
+        done.fetch_add(pending, Ordering::Relaxed);
+        n
     }
 
     /// Returns every object to the slab; the count returned.

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use rcu::{RcuHead, ThreadHandle};
 
 use crate::counters::{self, bump, Slot};
+use crate::hold_time::{aux_word, link_word, take_link_stamp, Stamper};
 use crate::slab::{self, header, header_of_rcu, Slab};
-use crate::{AllocConfig, AllocStats, Allocator, Cache, Env};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, HoldStats};
 
 pub struct MallocCallRcu {
     inner: Arc<Inner>,
@@ -26,6 +27,7 @@ pub struct MallocCallRcuCache {
     inner: Arc<Inner>,
     idx: usize,
     rcu: ThreadHandle,
+    stamper: Stamper,
 }
 
 impl Allocator for MallocCallRcu {
@@ -50,6 +52,7 @@ impl Allocator for MallocCallRcu {
             inner: self.inner.clone(),
             idx: cpu,
             rcu: self.inner.env.rcu.register(),
+            stamper: Stamper::new(cpu),
         }
     }
 
@@ -60,6 +63,14 @@ impl Allocator for MallocCallRcu {
     fn drain(&self) -> AllocStats {
         self.inner.env.barrier();
         self.inner.stats()
+    }
+
+    fn hold_stats(&self) -> HoldStats {
+        counters::hold_stats(&self.inner.slab, self.inner.slots.iter(), &[])
+    }
+
+    fn unit_size(&self) -> usize {
+        self.inner.slab.unit_size()
     }
 }
 
@@ -94,6 +105,8 @@ impl Cache for MallocCallRcuCache {
         bump(&c.gp_enter, 1);
         let h = header(obj).as_ptr();
         (*h).aux = Arc::as_ptr(&self.inner) as *const ();
+        // The callback owns `aux`; the stamp waits in `link`, unused by this flavor.
+        (*h).link = link_word(self.stamper.enter(&self.inner.slab.hold));
         // SAFETY: the object is ours until the callback; Inner outlives its callbacks.
         self.rcu
             .call(NonNull::new_unchecked(&mut (*h).rcu), kfree_after_gp);
@@ -109,6 +122,8 @@ impl Drop for MallocCallRcuCache {
 unsafe fn kfree_after_gp(rcu: NonNull<RcuHead>) {
     let h = header_of_rcu(rcu);
     let inner = &*((*h.as_ptr()).aux as *const Inner);
+    // Slab::free finds the stamp, if any, where every other flavor leaves it.
+    (*h.as_ptr()).aux = aux_word(take_link_stamp(h));
     inner.slab.free(h, inner.slab.gp_shard());
     inner.gp_done.fetch_add(1, Ordering::Relaxed);
 }

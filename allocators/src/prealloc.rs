@@ -12,9 +12,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::counters::{self, bump, Slot};
+use crate::hold_time::Stamper;
 use crate::list::ObjList;
 use crate::slab::{self, header, ObjHeader, Slab};
-use crate::{AllocConfig, AllocStats, Allocator, Cache};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
 
 struct PerCpu {
     slot: Slot,
@@ -40,6 +41,7 @@ pub struct Prealloc {
 pub struct PreallocCache {
     core: Arc<Core>,
     idx: usize,
+    stamper: Stamper,
 }
 
 impl Allocator for Prealloc {
@@ -76,11 +78,21 @@ impl Allocator for Prealloc {
         PreallocCache {
             core: self.core.clone(),
             idx: cpu,
+            stamper: Stamper::new(cpu),
         }
     }
 
     fn stats(&self) -> AllocStats {
         counters::stats(&self.core.slab, self.core.cpus.iter().map(|c| &c.slot), 0)
+    }
+
+    fn hold_stats(&self) -> HoldStats {
+        let c = &self.core;
+        counters::hold_stats(&c.slab, c.cpus.iter().map(|c| &c.slot), &[])
+    }
+
+    fn unit_size(&self) -> usize {
+        self.core.slab.unit_size()
     }
 
     fn drain(&self) -> AllocStats {
@@ -115,6 +127,12 @@ impl PreallocCache {
         &self.core.cpus[self.idx]
     }
 
+    /// Every free is reusable at once: a sampled one holds nothing.
+    #[inline]
+    fn freed_reusable(&mut self) {
+        self.core.slab.hold.immediate(&mut self.stamper);
+    }
+
     /// pcpu_freelist_pop: this CPU's list, then the others' in order.
     fn pop(&self) -> Option<NonNull<ObjHeader>> {
         let n = self.core.cpus.len();
@@ -133,6 +151,7 @@ impl Cache for PreallocCache {
     #[inline]
     unsafe fn free(&mut self, obj: NonNull<u8>) {
         bump(&self.me().slot.counters.frees, 1);
+        self.freed_reusable();
         self.me().free.lock().push(header(obj));
     }
 
@@ -149,6 +168,7 @@ impl Cache for PreallocCache {
 
     unsafe fn free_replaced(&mut self, obj: NonNull<u8>) {
         bump(&self.me().slot.counters.frees, 1);
+        self.freed_reusable();
         let mut spare = self.me().spare.lock();
         match spare.take() {
             // The replaced element becomes this CPU's spare.

@@ -18,9 +18,10 @@ use rcu::{RcuHead, ThreadHandle};
 
 use crate::counters::{self, bump, Slot};
 use crate::gp_batch::send_after_gp;
+use crate::hold_time::{aux_word, Occupancy, Stamper};
 use crate::list::ObjList;
 use crate::slab::{self, header, Slab};
-use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, Watermarks};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, HoldStats, Watermarks};
 
 #[derive(Default)]
 struct ReuseLists {
@@ -33,6 +34,8 @@ struct ReuseLists {
 struct Shared {
     slot: Slot,
     reuse: Mutex<ReuseLists>,
+    /// reuse_ready and wait_for_free's length over time (hold-time stage after the GP).
+    after_gp: Occupancy,
     free_cb_in_progress: AtomicBool,
     /// Owned by whoever set `free_cb_in_progress`.
     rcu_free: UnsafeCell<RcuHead>,
@@ -85,6 +88,7 @@ pub struct ReuseAfterGpCache {
     prepare_reuse: ObjList,
     rcu: ThreadHandle,
     tt: ThreadHandle,
+    stamper: Stamper,
 }
 
 impl Allocator for ReuseAfterGp {
@@ -103,6 +107,7 @@ impl Allocator for ReuseAfterGp {
                     .map(|_| Shared {
                         slot: Slot::default(),
                         reuse: Mutex::default(),
+                        after_gp: Occupancy::default(),
                         free_cb_in_progress: AtomicBool::new(false),
                         rcu_free: UnsafeCell::new(RcuHead::new()),
                         reuse_cb_in_progress: AtomicUsize::new(0),
@@ -131,6 +136,7 @@ impl Allocator for ReuseAfterGp {
             prepare_reuse: ObjList::default(),
             rcu: core.env.rcu.register(),
             tt: core.env.tasks_trace.register(),
+            stamper: Stamper::new(cpu),
         };
         if c.free.len() < 4 {
             c.alloc_bulk(4);
@@ -144,6 +150,16 @@ impl Allocator for ReuseAfterGp {
 
     fn drain(&self) -> AllocStats {
         self.core.drain()
+    }
+
+    fn hold_stats(&self) -> HoldStats {
+        let c = &self.core;
+        let after_gp: Vec<&Occupancy> = c.caches.iter().map(|s| &s.after_gp).collect();
+        counters::hold_stats(&c.slab, c.caches.iter().map(|s| &s.slot), &after_gp)
+    }
+
+    fn unit_size(&self) -> usize {
+        self.core.slab.unit_size()
     }
 }
 
@@ -203,8 +219,9 @@ impl Core {
                     std::mem::take(&mut r.wait_for_free),
                 )
             };
-            a.free_all(&self.slab, shard);
-            b.free_all(&self.slab, shard);
+            let n = a.free_all(&self.slab, shard) + b.free_all(&self.slab, shard);
+            c.after_gp.change(-(n as i64));
+            self.gp_done.fetch_add(n as u64, Ordering::Relaxed);
             std::mem::take(&mut *c.parked.lock()).free_all(&self.slab, shard);
         }
         self.stats()
@@ -245,6 +262,10 @@ impl ReuseAfterGpCache {
             }
             got
         };
+        let me = &self.core.caches[self.idx];
+        bump(&me.slot.counters.gp_reused, got.len() as u64);
+        me.after_gp.change(-(got.len() as i64));
+        self.core.slab.hold.reusable(self.idx, &got);
         let rest = cnt - got.len();
         self.free.prepend(&mut got);
         for _ in 0..rest {
@@ -285,6 +306,7 @@ impl ReuseAfterGpCache {
         if list.is_empty() {
             return;
         }
+        self.stamper.batch_sent(&self.core.slab.hold);
         me.reuse_cb_in_progress.fetch_add(1, Ordering::Relaxed);
         if self.core.fail_batch_alloc {
             // kmalloc of the batch descriptor failed.
@@ -307,7 +329,10 @@ impl ReuseAfterGpCache {
 unsafe fn reuse_ready(ctx: *const (), mut list: ObjList) {
     let c = &*(ctx as *const Shared);
     let core = &*c.core;
-    let n = list.len() as u64;
+    let n = list.len() as i64;
+    // Reusable from here, yet still deferred: they leave the pipeline when an alloc_bulk takes
+    // them (gp_reused) or the tasks-trace callback returns them to the slab (gp_done).
+    c.after_gp.change(n);
     let leftover = {
         let mut r = c.reuse.lock();
         if r.abort {
@@ -318,9 +343,9 @@ unsafe fn reuse_ready(ctx: *const (), mut list: ObjList) {
         }
     };
     if let Some(l) = leftover {
-        l.free_all(&core.slab, core.slab.gp_shard());
+        let n = l.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
+        c.after_gp.change(-(n as i64));
     }
-    core.gp_done.fetch_add(n, Ordering::Relaxed);
     c.reuse_cb_in_progress.fetch_sub(1, Ordering::Release);
 }
 
@@ -330,7 +355,8 @@ unsafe fn free_reusable_after_ttrace(h: NonNull<RcuHead>) {
     let c = &*((h.as_ptr() as *const u8).sub(off) as *const Shared);
     let core = &*c.core;
     let list = std::mem::take(&mut c.reuse.lock().wait_for_free);
-    list.free_all(&core.slab, core.slab.gp_shard());
+    let n = list.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
+    c.after_gp.change(-(n as i64));
     c.free_cb_in_progress.store(false, Ordering::Release);
 }
 
@@ -350,7 +376,10 @@ impl Cache for ReuseAfterGpCache {
         let c = &self.core.caches[self.idx].slot.counters;
         bump(&c.frees, 1);
         bump(&c.gp_enter, 1);
-        self.prepare_reuse.push(header(obj));
+        let h = header(obj);
+        // The hold-time stamp, or null: `aux` is unused while the object is deferred.
+        (*h.as_ptr()).aux = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
+        self.prepare_reuse.push(h);
         if self.prepare_reuse.len() > self.core.wm.high {
             self.prepare_reuse_work();
         }

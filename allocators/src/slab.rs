@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use rcu::RcuHead;
 
+use crate::hold_time::{take_stamp, HoldTimes};
+
 /// What the allocator keeps in front of every object.
 ///
 /// 48 bytes: with the map's 16-byte element head, a 4-byte key and an 8-byte value an element
@@ -18,7 +20,9 @@ pub(crate) struct ObjHeader {
     pub(crate) link: *mut ObjHeader,
     /// The cache that allocated the object (bpf_ma's hint), for spilling surplus back to it.
     pub(crate) hint: *const (),
-    /// Where a deferred free delivers the object (the freeing cache, or the slab).
+    /// Where a per-object callback delivers the object (the freeing cache, or the slab);
+    /// otherwise null or a hold-time stamp (`hold_time`) -- never anything else while the
+    /// object sits on a list or goes back to the slab.
     pub(crate) aux: *const (),
     /// For flavors that queue one RCU callback per object.
     pub(crate) rcu: RcuHead,
@@ -63,6 +67,8 @@ struct Shard {
 pub(crate) struct Slab {
     layout: Layout,
     shards: Box<[CachePadded<Shard>]>,
+    /// Hold times of the objects deferred on their way here or back to reuse, sharded alike.
+    pub(crate) hold: HoldTimes,
 }
 
 impl Slab {
@@ -71,6 +77,7 @@ impl Slab {
         Slab {
             layout: Layout::from_size_align(size, 8).expect("object size"),
             shards: (0..=nr_caches).map(|_| CachePadded::default()).collect(),
+            hold: HoldTimes::new(nr_caches + 1),
         }
     }
 
@@ -100,8 +107,12 @@ impl Slab {
     }
 
     /// # Safety
-    /// `h` came from `alloc` of this slab and nothing references it any more.
+    /// `h` came from `alloc` of this slab and nothing references it any more; its `aux` holds
+    /// a stamp or null.
     pub(crate) unsafe fn free(&self, h: NonNull<ObjHeader>, shard: usize) {
+        if let Some(stamp) = take_stamp(h) {
+            self.hold.record_slab(shard, stamp);
+        }
         alloc::dealloc(h.as_ptr() as *mut u8, self.layout);
         self.shards[shard].returned.fetch_add(1, Ordering::Relaxed);
     }

@@ -148,6 +148,12 @@ pub struct RunArgs {
     #[arg(long = "rcu-stats")]
     pub rcu_stats: bool,
 
+    /// After the table, explain each flavor's average memory: free rate x mean time held x
+    /// object size plus the standing caches, beside the measurement, and where the time held
+    /// goes (docs/memory-model.md); the JSON result always carries it.
+    #[arg(long = "explain-memory")]
+    pub explain_memory: bool,
+
     /// Print only Summary lines and the table.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,

@@ -9,6 +9,7 @@ pub mod host;
 pub mod matrix_file;
 pub mod matrix_run;
 pub mod memory;
+pub mod memory_model;
 pub mod plot;
 pub mod report;
 pub mod result;

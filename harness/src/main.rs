@@ -149,6 +149,10 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
         cfg.use_case, cfg.producers, cfg.warmup, cfg.duration
     );
     println!("{}", report::comparison_table(&table_rows(&cells)));
+    if cli.explain_memory {
+        println!("Memory explained (Little's law; docs/memory-model.md):");
+        println!("{}", report::memory_model_table(&cells));
+    }
     if let Some(path) = &cli.json {
         let file = ResultFile {
             schema_version: result::SCHEMA_VERSION,

@@ -85,6 +85,80 @@ pub fn rcu_stats_line(d: &crate::result::DomainReport) -> String {
     s
 }
 
+/// What `--explain-memory` prints after the table: per cell, the prediction (free rate x
+/// mean time held x unit size, plus the standing in-use elements, caches and other heap)
+/// beside the measured average, and the stages the time held splits into.
+pub fn memory_model_table(cells: &[crate::result::CellResult]) -> String {
+    const HEADER: [&str; 15] = [
+        "flavor",
+        "frees/s",
+        "mean held (ms)",
+        "deferred pred / meas (MiB)",
+        "standing (MiB)",
+        "predicted (MiB)",
+        "measured avg ± se (MiB)",
+        "ratio",
+        "10 ms avg (MiB)",
+        "ratio (10 ms)",
+        "batch fill (ms)",
+        "pacing wait (ms)",
+        "GP (ms)",
+        "cb wait (ms)",
+        "tasks-trace (ms)",
+    ];
+    let mib = |b: f64| format!("{:.2}", b / MIB);
+    let ms = |ns: f64| format!("{:.3}", ns / 1e6);
+    let rows: Vec<Vec<String>> = cells
+        .iter()
+        .map(|c| {
+            let Some(m) = &c.memory_model else {
+                let mut v = vec![c.flavor.clone()];
+                v.resize(HEADER.len(), "-".into());
+                return v;
+            };
+            let st = &m.stages;
+            vec![
+                c.flavor.clone(),
+                si(m.frees_per_s),
+                ms(m.mean_held_ns),
+                format!(
+                    "{} / {}",
+                    mib(m.deferred_bytes),
+                    mib(m.deferred_measured_bytes)
+                ),
+                mib(m.in_use_bytes + m.cached_bytes + m.other_heap_bytes),
+                mib(m.predicted_bytes),
+                format!(
+                    "{} ± {}",
+                    mib(m.measured_avg_bytes),
+                    mib(m.measured_avg_stderr_bytes)
+                ),
+                format!("{:.2}", m.ratio()),
+                mib(m.measured_10ms_avg_bytes),
+                format!("{:.2}", m.ratio_10ms()),
+                ms(st.batch_fill_ns),
+                ms(st.pacing_ns),
+                ms(st.gp_ns),
+                ms(st.cb_wait_ns),
+                ms(st.tasks_trace_ns),
+            ]
+        })
+        .collect();
+    crate::text_table::render(&HEADER, &rows)
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// 1234567 -> "1.23M".
+fn si(x: f64) -> String {
+    match x.abs() {
+        v if v >= 1e9 => format!("{:.2}G", x / 1e9),
+        v if v >= 1e6 => format!("{:.2}M", x / 1e6),
+        v if v >= 1e3 => format!("{:.2}k", x / 1e3),
+        _ => format!("{x:.0}"),
+    }
+}
+
 /// One flavor's row of the comparison table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TableRow {

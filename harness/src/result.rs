@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::host::HostInfo;
+use crate::memory_model::MemoryModel;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -79,6 +80,10 @@ pub struct CellResult {
     /// Grace-period statistics of the RCU domains during the cell.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rcu: Vec<DomainReport>,
+    /// Why the cell holds what it holds: Little's law for the deferred objects beside the
+    /// measured average (absent in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_model: Option<MemoryModel>,
 }
 
 /// The grace-period pacing of one sweep cell, in microseconds (as `--rcu-gp-delay` and
@@ -199,6 +204,7 @@ impl CellResult {
             metrics: Default::default(),
             allocator: Default::default(),
             rcu: Vec::new(),
+            memory_model: None,
         }
     }
 }
@@ -519,6 +525,7 @@ mod tests {
                 },
                 allocator: AllocCounters::default(),
                 rcu: Vec::new(),
+                memory_model: None,
             }],
         }
     }

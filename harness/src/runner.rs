@@ -14,10 +14,12 @@ use workloads::{with_use_case, CpuGate, HTab, Producer, UseCase, UseCaseVisitor}
 
 use crate::cli::{Config, Readers};
 use crate::memory::{live_bytes, process_memory};
+use crate::memory_model::{Inputs, MemoryModel, Standing};
 use crate::result::{cell_id, AllocCounters, CellResult, DomainReport, Metric, Metrics, Sample};
 use crate::stats::{mean, stddev};
 
-/// How often the sampler reads live heap bytes for the peak.
+/// How often the sampler reads live heap bytes for the peak (and, in the measured window, the
+/// allocator's counters for the memory model's time averages).
 const PEAK_SAMPLE_PERIOD: Duration = Duration::from_millis(10);
 
 /// One per-second report, as bench.c's report_progress receives it.
@@ -109,6 +111,15 @@ fn run<A: Allocator, U: UseCase>(
     let mut peak = live_bytes();
     let mut samples = Vec::new();
     let mut per_prod = Vec::new();
+    let unit = alloc.unit_size();
+    let mut standing = Standing::default();
+    // The memory model's window: the span of the memory samples mem_avg averages, from the
+    // first measured tick (the end of the warm-up's first second, as bench.c counts) to the
+    // last. Starting at the end of the warm-up instead took in the start-up transient that
+    // the per-second samples leave out (memory still settling from its early peak), which
+    // put the model's averages up to 25% above mem_avg in most cells.
+    let mut window_start = None;
+    let mut window_end = None;
 
     thread::scope(|s| {
         for i in 0..p {
@@ -145,8 +156,16 @@ fn run<A: Allocator, U: UseCase>(
         // bench.c: warmup + duration + 1 ticks; the first `warmup` are left out of the summary.
         for iter in 0..cfg.warmup + cfg.duration + 1 {
             let deadline = t0 + Duration::from_secs(iter + 1);
+            let measured = iter > cfg.warmup;
+            if measured && window_start.is_none() {
+                window_start = Some((Instant::now(), alloc.hold_stats()));
+            }
             loop {
-                peak = peak.max(live_bytes());
+                let live = live_bytes();
+                peak = peak.max(live);
+                if measured {
+                    standing.add(&alloc.stats(), live, unit);
+                }
                 let now = Instant::now();
                 if now >= deadline {
                     break;
@@ -177,6 +196,7 @@ fn run<A: Allocator, U: UseCase>(
             });
             (last_t, last_loops) = (now, total);
         }
+        window_end = Some((Instant::now(), alloc.hold_stats()));
         stop.store(true, Ordering::Relaxed);
         uc.stop();
     });
@@ -205,6 +225,19 @@ fn run<A: Allocator, U: UseCase>(
         unpinned.load(Ordering::Relaxed),
     );
     r.rcu = rcu;
+    if let (Some((t_a, before)), Some((t_b, after))) = (window_start, window_end) {
+        r.memory_model = Some(MemoryModel::compute(&Inputs {
+            window_s: (t_b - t_a).as_secs_f64(),
+            unit,
+            before: &before,
+            after: &after,
+            standing: &standing,
+            mem_avg_bytes: r.metrics.mem_avg.value,
+            mem_avg_stderr_bytes: r.metrics.mem_avg.stddev.unwrap_or(0.0)
+                / (r.samples.len().saturating_sub(cfg.warmup as usize).max(1) as f64).sqrt(),
+            rcu: r.rcu.iter().find(|d| d.domain == env.rcu.name()),
+        }));
+    }
     if let Some((found, bad)) = verify {
         let per_m = if found == 0 {
             0.0
@@ -314,5 +347,6 @@ fn build_result(
             waiting_gp: during.waiting_gp.max(0) as u64,
         },
         rcu: Vec::new(),
+        memory_model: None,
     }
 }

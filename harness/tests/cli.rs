@@ -72,6 +72,7 @@ fn help_lists_every_option() {
         "--preallocated",
         "--rcu-stats",
         "--rcu-readers",
+        "--explain-memory",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
