@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use allocators::{with_flavor, AllocConfig, AllocStats, Allocator, Env, FlavorVisitor};
 use crossbeam_utils::CachePadded;
+use workloads::cpu_gate::Turn;
 use workloads::htab::elem_size;
 use workloads::{with_use_case, CpuGate, HTab, Producer, UseCase, UseCaseVisitor};
 
@@ -104,6 +105,7 @@ fn run<A: Allocator, U: UseCase>(
     );
     let uc = U::new(p)?;
     let (gates, gate_of) = cpu_gates(cfg);
+    let quantum = workloads::cpu_gate::quantum(crate::host::online_cpus().len());
     let loops: Vec<CachePadded<AtomicU64>> = (0..p).map(|_| CachePadded::default()).collect();
     let stop = AtomicBool::new(false);
     let unpinned = AtomicUsize::new(0);
@@ -140,13 +142,16 @@ fn run<A: Allocator, U: UseCase>(
                     // Only this thread writes its counter: a plain store on its own line.
                     let counter = &loops[i];
                     let mut n = 0u64;
+                    let mut turn = Turn::new(prod.gate, quantum);
                     while !stop.load(Ordering::Relaxed) {
                         n += uc.run_loop(&mut prod);
                         counter.store(n, Ordering::Relaxed);
                         // Back from the BPF program: a quiescent state, and softirq time
-                        // for this CPU's RCU callbacks.
+                        // for this CPU's RCU callbacks; then, maybe, another producer's turn.
                         prod.rcu.quiescent();
+                        turn.between_loops();
                     }
+                    turn.leave();
                 })
                 .expect("spawning a producer");
         }

@@ -687,22 +687,25 @@ impl Inner {
         }
     }
 
-    /// Between two scans: spin briefly, then (unless urgent) sleep until the last holdout
-    /// reports, for a time that grows from 10 us to 640 us, the scan's pace for threads that
-    /// do not report.
+    /// Between two scans: spin briefly, then sleep until the last holdout reports, or for a
+    /// time that grows from 10 us to 640 us (10 us while urgent): the scan's pace for threads
+    /// that do not report. Never a yield loop: on a machine with no idle CPU a waiter that
+    /// stays runnable takes turns with the very readers it waits for.
     fn wait_for_reports(&self, tries: &mut u32) {
         *tries += 1;
         if *tries <= 64 {
             std::hint::spin_loop();
-        } else if self.is_urgent() {
-            // A preempted reader may need this CPU.
-            thread::yield_now();
+            return;
+        }
+        let exp = if self.is_urgent() {
+            0
         } else {
-            let pause = Duration::from_micros(10u64 << ((*tries - 65) / 4).min(6));
-            let g = self.qs_lock.lock().unwrap();
-            if self.qs_remaining.load(Ordering::Acquire) != 0 && !self.is_urgent() {
-                drop(self.qs_cv.wait_timeout(g, pause).unwrap());
-            }
+            ((*tries - 65) / 4).min(6)
+        };
+        let g = self.qs_lock.lock().unwrap();
+        if self.qs_remaining.load(Ordering::Acquire) != 0 {
+            let pause = Duration::from_micros(10u64 << exp);
+            drop(self.qs_cv.wait_timeout(g, pause).unwrap());
         }
     }
 

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::thread;
 
 use rcu::{Domain, DomainConfig};
-use workloads::cpu_gate::{section, CpuGate};
+use workloads::cpu_gate::{section, CpuGate, Seat, Turn};
 
 #[test]
 fn producers_sharing_a_gate_never_overlap_in_sections() {
@@ -14,22 +14,43 @@ fn producers_sharing_a_gate_never_overlap_in_sections() {
     let overlaps = AtomicU64::new(0);
     // More threads than this machine's CPUs, so the scheduler preempts them mid-section.
     let n = thread::available_parallelism().map_or(2, |n| n.get()) * 3;
+    let loops: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
     thread::scope(|s| {
-        for _ in 0..n {
-            s.spawn(|| {
+        for i in 0..n {
+            let (d, gate, inside, overlaps, loops) = (&d, &gate, &inside, &overlaps, &loops);
+            s.spawn(move || {
                 let h = d.register();
+                let seat = Some(Seat::new(gate, i));
+                let mut turn = Turn::new(seat, std::time::Duration::from_micros(100));
                 for _ in 0..20_000 {
-                    let _g = section(Some(&gate), &h);
-                    if inside.fetch_add(1, Ordering::SeqCst) != 0 {
-                        overlaps.fetch_add(1, Ordering::Relaxed);
+                    {
+                        let _g = section(seat, &h);
+                        if inside.fetch_add(1, Ordering::SeqCst) != 0 {
+                            overlaps.fetch_add(1, Ordering::Relaxed);
+                        }
+                        std::hint::black_box(&h);
+                        inside.fetch_sub(1, Ordering::SeqCst);
                     }
-                    std::hint::black_box(&h);
-                    inside.fetch_sub(1, Ordering::SeqCst);
+                    loops[i].fetch_add(1, Ordering::Relaxed);
+                    turn.between_loops();
                 }
+                turn.leave();
             });
         }
     });
     assert_eq!(overlaps.load(Ordering::Relaxed), 0);
+    // Every producer got its turns: all finished their loops (none starved forever).
+    assert!(loops.iter().all(|l| l.load(Ordering::Relaxed) == 20_000));
+}
+
+#[test]
+fn the_quantum_is_the_schedulers_base_slice() {
+    use std::time::Duration;
+    use workloads::cpu_gate::quantum;
+    assert_eq!(quantum(1), Duration::from_micros(750));
+    assert_eq!(quantum(2), Duration::from_micros(1500));
+    assert_eq!(quantum(8), Duration::from_micros(3000));
+    assert_eq!(quantum(64), Duration::from_micros(3000));
 }
 
 #[test]

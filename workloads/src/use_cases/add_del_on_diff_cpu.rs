@@ -41,9 +41,11 @@ impl UseCase for AddDelOnDiffCpu {
                     let _ = p.map.update(key(j), &p.value, UpdateFlag::NoExist);
                 }
             }
+            p.leave_cpu();
             pair.wait(&self.stopped);
             pair.wait(&self.stopped);
         } else {
+            p.leave_cpu();
             pair.wait(&self.stopped);
             {
                 let _g = super::section(p.gate, &p.rcu);
@@ -51,6 +53,7 @@ impl UseCase for AddDelOnDiffCpu {
                     let _ = p.map.delete(key(j));
                 }
             }
+            p.leave_cpu();
             pair.wait(&self.stopped);
         }
         1

@@ -18,7 +18,7 @@ pub use lookup_verify::LookupVerify;
 pub use no_op::NoOp;
 pub use overwrite::Overwrite;
 
-use crate::cpu_gate::CpuGate;
+use crate::cpu_gate::{CpuGate, Seat};
 use crate::htab::MapCpu;
 
 pub(crate) use crate::cpu_gate::section;
@@ -32,8 +32,8 @@ pub struct Producer<'m, A: Allocator> {
     pub nr: usize,
     pub map: MapCpu<'m, A>,
     pub rcu: ThreadHandle,
-    /// The gate of this producer's CPU when producers share it (non-preemptible readers).
-    pub gate: Option<&'m CpuGate>,
+    /// Its seat at its CPU's gate when producers share the CPU (non-preemptible readers).
+    pub gate: Option<Seat<'m>>,
     /// The value every update writes (zeroes, as the kernel's).
     pub value: Vec<u64>,
 }
@@ -53,8 +53,15 @@ impl<'m, A: Allocator> Producer<'m, A> {
 
     /// Makes this producer's sections non-preemptible by the others sharing `gate`'s CPU.
     pub fn with_gate(mut self, gate: Option<&'m CpuGate>) -> Self {
-        self.gate = gate;
+        self.gate = gate.map(|g| Seat::new(g, self.idx));
         self
+    }
+
+    /// Before waiting for another producer: hands its CPU's gate on, if it holds it.
+    pub fn leave_cpu(&self) {
+        if let Some(s) = self.gate {
+            s.leave();
+        }
     }
 
     /// The keys this producer overwrites: `idx, idx + nr, ...` (64 of them).
