@@ -299,16 +299,6 @@ impl HoldTimes {
         }
     }
 
-    /// A sampled free made the object reusable at once (immediate reuse).
-    #[inline]
-    pub(crate) fn immediate(&self, stamper: &mut Stamper) {
-        if let Some(stamp) = stamper.enter(self) {
-            let mut s = self.shards[stamper.shard].lock();
-            s.stamp_out = s.stamp_out.wrapping_add(stamp);
-            s.to_reuse.record(0);
-        }
-    }
-
     pub(crate) fn summary(&self, frees: u64, after_gp: &[&Occupancy]) -> HoldStats {
         let (mut reuse, mut slab) = (Hist::default(), Hist::default());
         let (mut stamped, mut stamp_sum_in, mut stamp_sum_out) = (0u64, 0u64, 0u64);

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::counters::{self, bump, Slot};
-use crate::hold_time::Stamper;
 use crate::list::ObjList;
 use crate::slab::{self, header, ObjHeader, Slab};
 use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
@@ -41,7 +40,6 @@ pub struct Prealloc {
 pub struct PreallocCache {
     core: Arc<Core>,
     idx: usize,
-    stamper: Stamper,
 }
 
 impl Allocator for Prealloc {
@@ -78,7 +76,6 @@ impl Allocator for Prealloc {
         PreallocCache {
             core: self.core.clone(),
             idx: cpu,
-            stamper: Stamper::new(cpu),
         }
     }
 
@@ -127,12 +124,6 @@ impl PreallocCache {
         &self.core.cpus[self.idx]
     }
 
-    /// Every free is reusable at once: a sampled one holds nothing.
-    #[inline]
-    fn freed_reusable(&mut self) {
-        self.core.slab.hold.immediate(&mut self.stamper);
-    }
-
     /// pcpu_freelist_pop: this CPU's list, then the others' in order.
     fn pop(&self) -> Option<NonNull<ObjHeader>> {
         let n = self.core.cpus.len();
@@ -151,7 +142,6 @@ impl Cache for PreallocCache {
     #[inline]
     unsafe fn free(&mut self, obj: NonNull<u8>) {
         bump(&self.me().slot.counters.frees, 1);
-        self.freed_reusable();
         self.me().free.lock().push(header(obj));
     }
 
@@ -168,7 +158,6 @@ impl Cache for PreallocCache {
 
     unsafe fn free_replaced(&mut self, obj: NonNull<u8>) {
         bump(&self.me().slot.counters.frees, 1);
-        self.freed_reusable();
         let mut spare = self.me().spare.lock();
         match spare.take() {
             // The replaced element becomes this CPU's spare.

@@ -60,16 +60,17 @@ fn read_section(s: &Shared) {
     s.slot.store(0, Ordering::Release);
 }
 
-/// Replace object `old` by `new` and free `old` after a grace period.
-fn replace_and_free(s: &Shared, old: usize, new: usize) {
+/// Unpublishes the old object for `new` and starts a grace period; its reader counter.
+fn unpublish_and_start(s: &Shared, new: usize) -> u64 {
     s.ptr.store(new, Ordering::Release);
     fence(Ordering::SeqCst);
-    let target = s.ctr.fetch_add(2, Ordering::SeqCst) + 2;
-    loop {
-        let v = s.slot.load(Ordering::Acquire);
-        if v == 0 || v >= target {
-            break;
-        }
+    s.ctr.fetch_add(2, Ordering::SeqCst) + 2
+}
+
+/// Replace object `old` by `new` and free `old` after a grace period.
+fn replace_and_free(s: &Shared, old: usize, new: usize) {
+    let target = unpublish_and_start(s, new);
+    while holds_out(s, target) {
         thread::yield_now();
     }
     s.freed[old].store(true, Ordering::Relaxed);
@@ -130,9 +131,7 @@ fn quiescent(s: &Shared) {
 
 /// `run_gp` with `wait_for_holdouts`: the grace period may end on the reader's report.
 fn replace_and_free_reported(s: &Shared, old: usize, new: usize) {
-    s.ptr.store(new, Ordering::Release);
-    fence(Ordering::SeqCst);
-    let target = s.ctr.fetch_add(2, Ordering::SeqCst) + 2;
+    let target = unpublish_and_start(s, new);
     if holds_out(s, target) {
         s.remaining.store(1, Ordering::SeqCst);
         s.qs_pending.store(true, Ordering::SeqCst);
