@@ -76,17 +76,22 @@ fn replace_and_free(s: &Shared, old: usize, new: usize) {
     s.freed[old].store(true, Ordering::Relaxed);
 }
 
-#[test]
-fn a_reader_never_reaches_a_freed_object() {
-    loom::model(|| {
+/// Every interleaving of `reader` on one thread against `writer` on another.
+fn check(reader: fn(&Shared), writer: fn(&Shared)) {
+    loom::model(move || {
         let s = shared();
         let r = {
             let s = s.clone();
-            thread::spawn(move || read_section(&s))
+            thread::spawn(move || reader(&s))
         };
-        replace_and_free(&s, 0, 1);
+        writer(&s);
         r.join().unwrap();
     });
+}
+
+#[test]
+fn a_reader_never_reaches_a_freed_object() {
+    check(read_section, |s| replace_and_free(s, 0, 1));
 }
 
 /// Two sections in a row and two grace periods: a slot left holding an older counter value
@@ -94,19 +99,16 @@ fn a_reader_never_reaches_a_freed_object() {
 /// reader that loaded the new value must not be.
 #[test]
 fn consecutive_grace_periods_and_sections() {
-    loom::model(|| {
-        let s = shared();
-        let r = {
-            let s = s.clone();
-            thread::spawn(move || {
-                read_section(&s);
-                read_section(&s);
-            })
-        };
-        replace_and_free(&s, 0, 1);
-        replace_and_free(&s, 1, 2);
-        r.join().unwrap();
-    });
+    check(
+        |s| {
+            read_section(s);
+            read_section(s);
+        },
+        |s| {
+            replace_and_free(s, 0, 1);
+            replace_and_free(s, 1, 2);
+        },
+    );
 }
 
 fn holds_out(s: &Shared, target: u64) -> bool {
@@ -154,18 +156,12 @@ fn replace_and_free_reported(s: &Shared, old: usize, new: usize) {
 /// would wrap and the loop never end, or end early).
 #[test]
 fn a_grace_period_ended_by_the_reader_report_is_safe() {
-    loom::model(|| {
-        let s = shared();
-        let r = {
-            let s = s.clone();
-            thread::spawn(move || {
-                read_section(&s);
-                quiescent(&s);
-                read_section(&s);
-            })
-        };
-        replace_and_free_reported(&s, 0, 1);
-        r.join().unwrap();
-        assert_eq!(s.remaining.load(Ordering::Relaxed), 0);
-    });
+    check(
+        |s| {
+            read_section(s);
+            quiescent(s);
+            read_section(s);
+        },
+        |s| replace_and_free_reported(s, 0, 1),
+    );
 }
