@@ -307,8 +307,8 @@ pub struct RcuReaders {
     /// Whether a producer can be preempted inside its read-side section by another producer
     /// on its CPU (matters when producers outnumber CPUs). non-preemptible: producers sharing
     /// a CPU take turns between sections, never inside one, so a grace period waits for at
-    /// most one section per CPU -- as in a kernel where BPF programs run with preemption off
-    /// (CONFIG_PREEMPT_NONE/VOLUNTARY, or any kernel for non-sleepable programs) or PREEMPT_RCU
+    /// most one section per CPU -- as in a kernel that never preempts inside a read-side
+    /// section (CONFIG_PREEMPT_NONE/VOLUNTARY) or a PREEMPT_RCU kernel whose RCU_BOOST
     /// boosts preempted readers out. preemptible: the scheduler preempts producers anywhere and
     /// nothing helps a reader preempted inside its section (CONFIG_PREEMPT_RCU without
     /// RCU_BOOST).

@@ -1,6 +1,6 @@
 //! Non-preemptible read-side sections for producers that share a CPU.
 //!
-//! A kernel whose BPF programs run with preemption disabled never switches a CPU from one
+//! A non-preemptible kernel (CONFIG_PREEMPT_NONE/VOLUNTARY) never switches a CPU from one
 //! task to another inside a read-side section: a grace period waits for at most one section
 //! per CPU, and tasks take turns between programs, a scheduler time slice each. Threads
 //! pinned to one CPU here are switched by the scheduler wherever it likes, so the producers of
