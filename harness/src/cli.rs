@@ -337,12 +337,6 @@ impl Readers {
             Readers::Preemptible => "preemptible",
         }
     }
-
-    pub fn from_name(s: &str) -> Option<Readers> {
-        [Readers::NonPreemptible, Readers::Preemptible]
-            .into_iter()
-            .find(|r| r.name() == s)
-    }
 }
 
 /// `--ttrace-gp-delay`, for the subcommands that run the RCU-tasks-trace domain too.

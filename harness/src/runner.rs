@@ -104,8 +104,9 @@ fn run<A: Allocator, U: UseCase>(
         p + 1,
     );
     let uc = U::new(p)?;
-    let (gates, gate_of) = cpu_gates(cfg);
-    let quantum = workloads::cpu_gate::quantum(crate::host::online_cpus().len());
+    let nr_online = crate::host::online_cpus().len().max(1);
+    let (gates, gate_of) = cpu_gates(cfg, nr_online);
+    let quantum = workloads::cpu_gate::quantum(nr_online);
     let loops: Vec<CachePadded<AtomicU64>> = (0..p).map(|_| CachePadded::default()).collect();
     let stop = AtomicBool::new(false);
     let unpinned = AtomicUsize::new(0);
@@ -265,24 +266,23 @@ fn run<A: Allocator, U: UseCase>(
 
 /// Non-preemptible readers: one gate per CPU shared by two or more producers (pinned ones by
 /// their CPU, unpinned ones dealt over the online CPUs), and each producer's gate, if any.
-fn cpu_gates(cfg: &Config) -> (Vec<CpuGate>, Vec<Option<usize>>) {
+fn cpu_gates(cfg: &Config, nr_online: usize) -> (Vec<CpuGate>, Vec<Option<usize>>) {
     let p = cfg.producers;
     if cfg.rcu_readers != Readers::NonPreemptible {
         return (Vec::new(), vec![None; p]);
     }
     let cpu_of: Vec<usize> = match &cfg.cpus {
         Some(c) => c.clone(),
-        None => {
-            let n = crate::host::online_cpus().len().max(1);
-            (0..p).map(|i| i % n).collect()
-        }
+        None => (0..p).map(|i| i % nr_online).collect(),
     };
-    let mut shared: Vec<usize> = cpu_of
-        .iter()
-        .copied()
-        .filter(|c| cpu_of.iter().filter(|d| *d == c).count() > 1)
+    // The CPUs that appear more than once.
+    let mut sorted = cpu_of.clone();
+    sorted.sort_unstable();
+    let mut shared: Vec<usize> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
         .collect();
-    shared.sort_unstable();
     shared.dedup();
     let gate_of = cpu_of
         .iter()

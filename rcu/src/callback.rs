@@ -219,15 +219,23 @@ impl CallbackQueue {
 
     /// Appends a taken list (newest first, as taken) that waits for `cookie`.
     pub(crate) fn add_pending(&self, l: List, cookie: u64) {
-        if l.0.is_null() {
-            return;
+        if !l.0.is_null() {
+            self.put(Pending {
+                list: l,
+                cookie,
+                oldest_first: false,
+            });
         }
+    }
+
+    /// Adds `e` at the back of `pending`, or at the front if its list was already begun.
+    fn put(&self, e: Pending) {
         let mut p = self.pending.lock().unwrap();
-        p.push_back(Pending {
-            list: l,
-            cookie,
-            oldest_first: false,
-        });
+        if e.oldest_first {
+            p.push_front(e);
+        } else {
+            p.push_back(e);
+        }
         self.set_front(&p);
     }
 
@@ -245,12 +253,6 @@ impl CallbackQueue {
 
     pub(crate) fn has_pending(&self) -> bool {
         self.front_cookie.load(Ordering::Acquire) != 0
-    }
-
-    /// The largest cookie a pending list waits for (0: none).
-    pub(crate) fn max_pending_cookie(&self) -> u64 {
-        let p = self.pending.lock().unwrap();
-        p.iter().map(|e| e.cookie).max().unwrap_or(0)
     }
 
     /// Becomes this queue's one invoker, if no one else is.
@@ -283,13 +285,11 @@ impl CallbackQueue {
 
     /// Puts back, oldest first, what an invoker did not get to; it goes first next time.
     pub(crate) fn return_done(&self, l: List, cookie: u64) {
-        let mut p = self.pending.lock().unwrap();
-        p.push_front(Pending {
+        self.put(Pending {
             list: l,
             cookie,
             oldest_first: true,
         });
-        self.set_front(&p);
     }
 }
 

@@ -352,12 +352,8 @@ impl Domain {
     /// As for [`ThreadHandle::call`].
     pub unsafe fn call_any(&self, head: NonNull<RcuHead>, func: CallbackFn) {
         let inner = self.inner();
-        match current_record(inner.id) {
-            // SAFETY: forwarded from the caller; the record is this thread's own.
-            Some(rec) => unsafe { inner.call_owned(&rec, head, func) },
-            // SAFETY: forwarded from the caller.
-            None => unsafe { inner.call_shared(head, func) },
-        }
+        // SAFETY: forwarded from the caller; a record found is this thread's own.
+        unsafe { inner.call_unsampled(current_record(inner.id).as_deref(), head, func) }
     }
 
     /// Callbacks queued and not yet invoked, over every thread.
@@ -489,38 +485,28 @@ impl Inner {
             .sum()
     }
 
-    /// `call` on the calling thread's own record, without its handle (see `Domain::call_any`).
+    /// `call` without a handle (see `Domain::call_any`): on `own`, the calling thread's
+    /// record, or on the shared record when the thread is not registered.
     ///
     /// # Safety
-    /// As `ThreadHandle::call`; `rec` is the calling thread's record of this domain.
-    pub(crate) unsafe fn call_owned(
+    /// As `ThreadHandle::call`; `own` is the calling thread's record of this domain.
+    unsafe fn call_unsampled(
         &self,
-        rec: &ThreadRecord,
+        own: Option<&ThreadRecord>,
         head: NonNull<RcuHead>,
         f: CallbackFn,
     ) {
         let h = head.as_ptr();
-        // SAFETY: the head is valid and not queued (the caller's contract).
+        // SAFETY: the head is valid and not queued (the caller's contract); only the owner
+        // pushes on its own record, anyone on the shared one.
         unsafe {
             (*h).func = Some(f);
             (*h).cookie = self.get_state();
-            if rec.queue.push(h) {
-                self.kick_gp_thread();
-            }
-        }
-    }
-
-    /// `call` on the shared record, from a thread that is not registered.
-    ///
-    /// # Safety
-    /// As `ThreadHandle::call`.
-    unsafe fn call_shared(&self, head: NonNull<RcuHead>, f: CallbackFn) {
-        let h = head.as_ptr();
-        // SAFETY: the head is valid and not queued (the caller's contract).
-        unsafe {
-            (*h).func = Some(f);
-            (*h).cookie = self.get_state();
-            if self.shared.queue.push_shared(h) {
+            let was_empty = match own {
+                Some(rec) => rec.queue.push(h),
+                None => self.shared.queue.push_shared(h),
+            };
+            if was_empty {
                 self.kick_gp_thread();
             }
         }
@@ -826,16 +812,16 @@ impl Inner {
                     }
                     // The main stack before the lazy one: every lazy callback is newer than
                     // every callback on the main stack (a hurried `call` moves older ones).
+                    // Lists taken in earlier rounds need nothing more: a round ends only once
+                    // its `need` is done, so only this round's cookies count.
                     let (list, cookie) = q.take_all();
+                    need = need.max(cookie);
                     q.add_pending(list, cookie);
                     if let Some((list, cookie)) = self.flush_lazy(rec, now, flush_all) {
+                        need = need.max(cookie);
                         q.add_pending(list, cookie);
                     }
-                    if q.has_pending() {
-                        need = need.max(q.max_pending_cookie());
-                        left = true;
-                    }
-                    left |= !q.lazy_is_empty();
+                    left |= q.has_pending() || !q.lazy_is_empty();
                 }
                 // Forget exited threads once everything they queued has run.
                 reg.retain(|r| {

@@ -13,7 +13,7 @@ use crate::plot::{self, Dataset};
 use crate::result::{CellResult, Pacing};
 use crate::{bad_input, text_table};
 
-const MIB: f64 = 1024.0 * 1024.0;
+use crate::plot::style::MIB;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -25,8 +25,8 @@ pub struct Args {
     #[arg(short = 'p', long = "producers", default_value_t = 2, value_name = "N")]
     pub producers: usize,
 
-    /// RCU grace-period pacings (the kernel's RCU grace-period kthread: the delay added to
-    /// every grace period), comma-separated, as --rcu-gp-delay takes them: 0 (none), 250us,
+    /// RCU grace-period pacings (the kernel's RCU grace-period kthread: the delay before a
+    /// requested grace period starts), comma-separated, as --rcu-gp-delay takes them: 0 (none), 250us,
     /// 1ms, 2s; a bare number is microseconds.
     #[arg(
         long = "pacings",
