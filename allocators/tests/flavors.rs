@@ -331,27 +331,43 @@ fn free_after_gp_returns_everything_to_the_slab() {
 }
 
 /// free-rcu keeps one RCU callback in flight per cache; frees that arrive meanwhile ask for an
-/// urgent quiescent state, which is what ends a grace period that pacing would hold for an hour.
+/// urgent quiescent state of the grace period in flight (and queue no second callback), and
+/// that grace period still waits for its reader.
 #[test]
 fn free_rcu_requests_urgent_grace_periods() {
-    let env = Env::new(
-        std::time::Duration::from_secs(3600),
-        std::time::Duration::ZERO,
-    );
+    let env = Env::new(std::time::Duration::ZERO, std::time::Duration::ZERO);
+    // A reader that holds the first grace period open.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let rcu = env.rcu.clone();
+    let reader = std::thread::spawn(move || {
+        let h = rcu.register();
+        let _g = h.read_lock();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    });
+    locked_rx.recv().unwrap();
     let a = Arc::new(FreeRcu::new(&AllocConfig::new(24, 1, env.clone())));
     let mut c = a.cache(0);
     let mut rounds = 0;
-    while env.rcu.stats().grace_periods == 0 {
+    while env.rcu.stats().urgent_requests == 0 {
         for _ in 0..200 {
             let o = c.alloc().unwrap();
             // SAFETY: allocated from this allocator above and freed exactly once.
             unsafe { c.free(o) };
         }
         rounds += 1;
-        assert!(rounds < 1_000_000, "the in-flight grace period never ended");
+        assert!(
+            rounds < 1_000_000,
+            "no urgent request while a callback was in flight"
+        );
         std::thread::yield_now();
     }
-    assert!(env.rcu.stats().urgent_requests > 0);
+    let s = env.rcu.stats();
+    assert_eq!(s.grace_periods, 0, "a grace period ended under its reader");
+    assert!(s.callbacks_invoked == 0, "{s:?}");
+    release_tx.send(()).unwrap();
+    reader.join().unwrap();
     drop(c);
     assert_eq!(a.drain().leaked, 0);
 }

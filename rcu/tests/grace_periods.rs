@@ -393,23 +393,42 @@ fn expedited_skips_pacing() {
 }
 
 #[test]
-fn urgent_request_cuts_a_paced_grace_period_short() {
+fn urgent_request_leaves_the_next_grace_periods_pacing_alone() {
+    // rcu_request_urgent_qs_task hurries the grace period in flight and starts none: a
+    // request between grace periods must not turn the pacing off (free-rcu requests one on
+    // every free while its callback waits).
     let d = slow_domain();
     let h = d.register();
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();
     h.call_boxed(move || r.store(true, Ordering::SeqCst));
-    let d2 = d.clone();
-    let t = thread::spawn(move || d2.synchronize());
-    thread::sleep(Duration::from_millis(20));
     d.request_urgent();
-    assert!(
-        eventually(|| t.is_finished()),
-        "urgent request did not end the pacing"
-    );
-    t.join().unwrap();
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(d.gp_seq() & 1, 0, "a grace period started");
+    assert!(!ran.load(Ordering::SeqCst), "the callback ran unpaced");
+    assert_eq!(d.stats().urgent_requests, 0);
+    // A barrier still hurries everything it waits for.
     d.barrier();
     assert!(ran.load(Ordering::SeqCst));
+}
+
+#[test]
+fn urgent_request_hurries_the_grace_period_in_flight() {
+    let d = domain(false);
+    let (release_tx, reader) = hold_reader(&d);
+    let d2 = d.clone();
+    let t = thread::spawn(move || d2.synchronize());
+    assert!(
+        eventually(|| d.gp_seq() & 1 == 1),
+        "no grace period started"
+    );
+    d.request_urgent();
+    d.request_urgent(); // the second is covered by the first
+    assert_eq!(d.stats().urgent_requests, 1);
+    assert!(!t.is_finished(), "the grace period ended under a reader");
+    release_tx.send(()).unwrap();
+    reader.join().unwrap();
+    t.join().unwrap();
 }
 
 #[test]
