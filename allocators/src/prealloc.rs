@@ -2,11 +2,14 @@
 //!
 //! max_entries elements are allocated up front and spread over per-CPU free lists; each CPU
 //! also holds one spare element (`extra_elems`). An update that replaces an element takes the
-//! spare and the replaced element becomes the new spare; an insert pops the CPU's list, or
-//! steals from another CPU's; a delete pushes on the deleting CPU's list. Reuse is immediate
-//! and memory never changes after setup.
+//! spare and the replaced element becomes the new spare, without any lock (the kernel swaps
+//! `*this_cpu_ptr(htab->extra_elems)`); an insert pops the CPU's list, or steals from another
+//! CPU's, skipping empty lists without locking them (`pcpu_freelist_pop` reads `head->first`
+//! first); a delete pushes on the deleting CPU's list. Reuse is immediate and memory never
+//! changes after setup.
 
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -20,8 +23,32 @@ struct PerCpu {
     slot: Slot,
     /// pcpu_freelist head: locked because other CPUs steal from it.
     free: Mutex<ObjList>,
-    /// extra_elems: the spare for replacing updates; only its CPU touches it.
+    /// Whether `free` may hold an element (`READ_ONCE(head->first)`): written under the
+    /// lock, read without it so that a pop passes empty lists by. A stale `false` only
+    /// makes a pop skip a list that just got an element, as in the kernel.
+    nonempty: AtomicBool,
+    /// extra_elems while no cache of this CPU exists; a cache holds it while it lives.
     spare: Mutex<Option<SendHeader>>,
+}
+
+impl PerCpu {
+    fn push(&self, h: NonNull<ObjHeader>) {
+        let mut l = self.free.lock();
+        l.push(h);
+        self.nonempty.store(true, Ordering::Relaxed);
+    }
+
+    fn pop(&self) -> Option<NonNull<ObjHeader>> {
+        if !self.nonempty.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut l = self.free.lock();
+        let h = l.pop();
+        if l.is_empty() {
+            self.nonempty.store(false, Ordering::Relaxed);
+        }
+        h
+    }
 }
 
 struct SendHeader(NonNull<ObjHeader>);
@@ -40,7 +67,13 @@ pub struct Prealloc {
 pub struct PreallocCache {
     core: Arc<Core>,
     idx: usize,
+    /// This CPU's extra_elems: only the cache's owner touches it, so no lock.
+    spare: Option<NonNull<ObjHeader>>,
 }
+
+// SAFETY: the spare is an element owned by this cache alone (like ObjList's objects); the
+// cache moves between threads only as a whole.
+unsafe impl Send for PreallocCache {}
 
 impl Allocator for Prealloc {
     type Cache = PreallocCache;
@@ -54,13 +87,14 @@ impl Allocator for Prealloc {
             .map(|_| PerCpu {
                 slot: Slot::default(),
                 free: Mutex::default(),
+                nonempty: AtomicBool::new(false),
                 spare: Mutex::new(None),
             })
             .collect();
         // pcpu_freelist_populate: elements dealt round-robin over the CPUs.
         for i in 0..cfg.capacity {
             let h = slab.alloc(i % n).expect("preallocating the map");
-            cpus[i % n].free.lock().push(h);
+            cpus[i % n].push(h);
         }
         for (i, c) in cpus.iter().enumerate() {
             let h = slab.alloc(i).expect("preallocating the spare elements");
@@ -72,10 +106,13 @@ impl Allocator for Prealloc {
     }
 
     fn cache(self: &Arc<Self>, cpu: usize) -> Self::Cache {
-        self.core.cpus[cpu].slot.claim(Self::NAME, cpu);
+        let me = &self.core.cpus[cpu];
+        me.slot.claim(Self::NAME, cpu);
+        let spare = me.spare.lock().take().map(|SendHeader(h)| h);
         PreallocCache {
             core: self.core.clone(),
             idx: cpu,
+            spare,
         }
     }
 
@@ -124,10 +161,10 @@ impl PreallocCache {
         &self.core.cpus[self.idx]
     }
 
-    /// pcpu_freelist_pop: this CPU's list, then the others' in order.
+    /// pcpu_freelist_pop: this CPU's list, then the others' in order (for_each_cpu_wrap).
     fn pop(&self) -> Option<NonNull<ObjHeader>> {
         let n = self.core.cpus.len();
-        (0..n).find_map(|k| self.core.cpus[(self.idx + k) % n].free.lock().pop())
+        (0..n).find_map(|k| self.core.cpus[(self.idx + k) % n].pop())
     }
 }
 
@@ -142,13 +179,13 @@ impl Cache for PreallocCache {
     #[inline]
     unsafe fn free(&mut self, obj: NonNull<u8>) {
         bump(&self.me().slot.counters.frees, 1);
-        self.me().free.lock().push(header(obj));
+        self.me().push(header(obj));
     }
 
+    #[inline]
     fn alloc_replacing(&mut self) -> Option<NonNull<u8>> {
-        let spare = self.me().spare.lock().take();
-        match spare {
-            Some(SendHeader(h)) => {
+        match self.spare.take() {
+            Some(h) => {
                 bump(&self.me().slot.counters.allocs, 1);
                 Some(slab::payload(h))
             }
@@ -156,23 +193,23 @@ impl Cache for PreallocCache {
         }
     }
 
+    #[inline]
     unsafe fn free_replaced(&mut self, obj: NonNull<u8>) {
         bump(&self.me().slot.counters.frees, 1);
-        let mut spare = self.me().spare.lock();
-        match spare.take() {
+        match self.spare {
             // The replaced element becomes this CPU's spare.
-            None => *spare = Some(SendHeader(header(obj))),
-            Some(s) => {
-                *spare = Some(s);
-                drop(spare);
-                self.me().free.lock().push(header(obj));
-            }
+            None => self.spare = Some(header(obj)),
+            Some(_) => self.me().push(header(obj)),
         }
     }
 }
 
 impl Drop for PreallocCache {
     fn drop(&mut self) {
+        // The spare stays with the CPU for the next cache, or for drain.
+        if let Some(h) = self.spare.take() {
+            *self.me().spare.lock() = Some(SendHeader(h));
+        }
         self.me().slot.release();
     }
 }

@@ -242,6 +242,19 @@ fn prealloc_is_fixed_size_and_steals() {
         unsafe { c0.free(o) };
     }
     assert_eq!(a.stats().from_slab, setup, "no allocation after setup");
+    // The cache holds its CPU's spare without a lock; a dropped cache leaves it to the next.
+    let kept = c0.alloc_replacing().unwrap();
+    // SAFETY: allocated from this allocator above and freed exactly once.
+    unsafe { c0.free_replaced(kept) };
+    drop(c0);
+    let mut c0 = a.cache(0);
+    assert_eq!(
+        c0.alloc_replacing(),
+        Some(kept),
+        "the spare outlives its cache"
+    );
+    // SAFETY: allocated from this allocator above and freed exactly once.
+    unsafe { c0.free_replaced(kept) };
     drop(c0);
     assert_eq!(a.drain().leaked, 0);
 }
