@@ -1,8 +1,10 @@
-//! The two grace-period domains every allocator works with.
+//! The two grace-period domains every allocator works with, and how its deferred work is charged.
 
 use std::time::Duration;
 
 use rcu::{Domain, DomainConfig};
+
+use crate::DeferredWork;
 
 /// RCU and RCU-tasks-trace. Objects that wait for tasks-trace are freed only after an RCU
 /// grace period too, since the map's readers are RCU readers: either a tasks-trace grace
@@ -12,6 +14,8 @@ use rcu::{Domain, DomainConfig};
 pub struct Env {
     pub rcu: Domain,
     pub tasks_trace: Domain,
+    /// How the allocators' irq_work / kworker steps are charged (`--deferred-work`).
+    pub deferred: DeferredWork,
 }
 
 impl Env {
@@ -42,7 +46,16 @@ impl Env {
             chain,
             ..Default::default()
         });
-        Env { rcu, tasks_trace }
+        Env {
+            rcu,
+            tasks_trace,
+            deferred: DeferredWork::Inline,
+        }
+    }
+
+    pub fn with_deferred(mut self, deferred: DeferredWork) -> Env {
+        self.deferred = deferred;
+        self
     }
 
     /// Waits until both domains are empty. A callback of either may queue one on the other

@@ -136,6 +136,7 @@ impl Cache for FreeAfterGpCache {
     #[inline]
     fn alloc(&mut self) -> Option<NonNull<u8>> {
         if self.free.len() < self.core.wm.low {
+            self.core.env.deferred.raise();
             for _ in 0..self.core.wm.batch {
                 match self.core.slab.alloc(self.idx) {
                     Some(h) => self.free.push(h),
@@ -158,6 +159,8 @@ impl Cache for FreeAfterGpCache {
         (*h.as_ptr()).aux = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
         self.free_by_rcu.push(h);
         if self.free_by_rcu.len() > self.core.wm.high {
+            self.core.env.deferred.raise();
+            self.core.env.deferred.per_object(self.free_by_rcu.len());
             self.flush();
         }
     }

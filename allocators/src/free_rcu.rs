@@ -72,6 +72,7 @@ impl FreeRcuCache {
         if self.free_by_rcu.is_empty() {
             return;
         }
+        self.ma.core.env.deferred.raise();
         let me = &self.ma.core.caches[self.ma.idx];
         if me.call_rcu_in_progress.swap(true, Ordering::AcqRel) {
             // rcu_request_urgent_qs_task: hurry the grace period in flight rather than

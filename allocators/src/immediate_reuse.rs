@@ -202,6 +202,7 @@ impl MaCache {
         self.tgt = (*h.as_ptr()).hint as *const MaShared;
         self.free.push(h);
         if self.free.len() > self.core.wm.high {
+            self.core.env.deferred.raise();
             self.free_bulk();
         }
     }
@@ -219,6 +220,7 @@ impl MaCache {
     /// The refill work: take objects callbacks freed here, then refill or spill.
     #[cold]
     fn refill(&mut self) {
+        self.core.env.deferred.raise();
         let me = &self.core.caches[self.idx];
         if me.extra_len.load(Ordering::Relaxed) > 0 {
             let mut e = me.extra.lock();
@@ -251,6 +253,8 @@ impl MaCache {
             got.prepend(&mut more);
         }
         bump(&me.slot.counters.gp_reused, got.len() as u64);
+        // llist_del_first per object off the tasks-trace lists.
+        self.core.env.deferred.per_object(got.len());
         me.after_gp.change(-(got.len() as i64));
         self.core.slab.hold.reusable(self.idx, &got);
         let rest = cnt - got.len();
@@ -267,6 +271,8 @@ impl MaCache {
     fn free_bulk(&mut self) {
         let n = self.free.len() - self.core.wm.mid();
         let mut surplus = self.free.take(n);
+        // llist_add per object onto the target's free_by_rcu_ttrace.
+        self.core.env.deferred.per_object(surplus.len());
         bump(&self.me().slot.counters.gp_enter, surplus.len() as u64);
         self.stamper.enter_list(&self.core.slab.hold, &surplus);
         // SAFETY: tgt points into core.caches, which lives as long as self.core.

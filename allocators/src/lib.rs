@@ -6,6 +6,7 @@
 //! crossing that would have raised it; RCU callbacks run on the domains' own threads.
 
 mod counters;
+mod deferred;
 mod env;
 mod gp_batch;
 mod hold_time;
@@ -25,6 +26,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 pub use call_rcu_free::CallRcuFree;
+pub use deferred::DeferredWork;
 pub use env::Env;
 pub use free_after_gp::FreeAfterGp;
 pub use free_rcu::FreeRcu;

@@ -264,6 +264,8 @@ impl ReuseAfterGpCache {
         };
         let me = &self.core.caches[self.idx];
         bump(&me.slot.counters.gp_reused, got.len() as u64);
+        // The RFC's reuse path takes objects one at a time.
+        self.core.env.deferred.per_object(got.len());
         me.after_gp.change(-(got.len() as i64));
         self.core.slab.hold.reusable(self.idx, &got);
         let rest = cnt - got.len();
@@ -364,6 +366,7 @@ impl Cache for ReuseAfterGpCache {
     #[inline]
     fn alloc(&mut self) -> Option<NonNull<u8>> {
         if self.free.len() < self.core.wm.low {
+            self.core.env.deferred.raise();
             self.alloc_bulk(self.core.wm.batch);
         }
         let h = self.free.pop()?;
@@ -381,6 +384,9 @@ impl Cache for ReuseAfterGpCache {
         (*h.as_ptr()).aux = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
         self.prepare_reuse.push(h);
         if self.prepare_reuse.len() > self.core.wm.high {
+            // The kworker the RFC queues on this CPU.
+            self.core.env.deferred.raise();
+            self.core.env.deferred.per_object(self.prepare_reuse.len());
             self.prepare_reuse_work();
         }
     }

@@ -132,7 +132,7 @@ pub struct RunArgs {
     pub ttrace_gp: TtraceGpDelay,
 
     #[command(flatten)]
-    pub readers: RcuReaders,
+    pub readers: KernelModel,
 
     /// Tasks-trace callbacks chain into an RCU grace period instead of a tasks-trace grace
     /// period implying one (the kernel's rcu_trace_implies_rcu_gp() returning false).
@@ -181,6 +181,7 @@ pub struct Config {
     pub fault_batch_alloc: bool,
     pub ttrace_implies_rcu: bool,
     pub rcu_readers: Readers,
+    pub deferred_work: allocators::DeferredWork,
     pub quiet: bool,
 }
 
@@ -279,6 +280,7 @@ impl RunArgs {
             fault_batch_alloc: self.fault_batch_alloc,
             ttrace_implies_rcu: !self.ttrace_chain,
             rcu_readers: self.readers.rcu_readers,
+            deferred_work: self.readers.deferred_work,
             quiet: self.quiet,
         })
     }
@@ -300,10 +302,10 @@ pub struct RcuGpDelay {
     pub rcu_gp_delay_us: u64,
 }
 
-/// `--rcu-readers`, for the subcommands whose producers report quiescent states (the run,
-/// `matrix`, `sweep`).
+/// `--rcu-readers` and `--deferred-work`: the kernel behaviours the run models, for the
+/// subcommands whose producers run the use cases (the run, `matrix`, `sweep`).
 #[derive(clap::Args, Debug, Clone)]
-pub struct RcuReaders {
+pub struct KernelModel {
     /// Whether a producer can be preempted inside its read-side section by another producer
     /// on its CPU (matters when producers outnumber CPUs). non-preemptible: producers sharing
     /// a CPU take turns between sections, never inside one, so a grace period waits for at
@@ -319,6 +321,21 @@ pub struct RcuReaders {
         value_name = "MODEL"
     )]
     pub rcu_readers: Readers,
+
+    /// How the allocators' deferred work is charged. inline: a watermark crossing refills or
+    /// spills as a function call, whole lists spliced under one lock (no cost model).
+    /// Otherwise, where memalloc.c raises an irq_work (a self-IPI) or the RFC queues a
+    /// kworker, the producer pays a cost, and the work does one atomic operation per object
+    /// it moves, as llist_add/llist_del_first do: `signal` sends itself a signal (a real trap
+    /// into the kernel and back); a time such as `1500ns` or `1.5us` busy-waits that long (a
+    /// self-IPI costs about 1-2 us in a KVM guest).
+    #[arg(
+        long = "deferred-work",
+        default_value = "inline",
+        value_name = "MODEL",
+        value_parser = allocators::DeferredWork::parse
+    )]
+    pub deferred_work: allocators::DeferredWork,
 }
 
 /// The reader models of `--rcu-readers`.

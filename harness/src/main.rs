@@ -107,6 +107,15 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
             online.len()
         );
     }
+    if cfg.deferred_work != allocators::DeferredWork::Inline {
+        let ns = cfg.deferred_work.measure_raise_ns(2000);
+        eprintln!(
+            "htab-mem: deferred work: {:.2} us paid at every irq_work/kworker step (measured \
+             here), plus an atomic operation per object moved (--deferred-work {})",
+            ns / 1000.0,
+            cfg.deferred_work.label()
+        );
+    }
     let mut cells = Vec::new();
     let mut failed = false;
     for flavor in &cfg.flavors {
@@ -172,6 +181,7 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
                 ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
                 ttrace_implies_rcu: cfg.ttrace_implies_rcu,
                 rcu_readers: cfg.rcu_readers.name().into(),
+                deferred_work: cfg.deferred_work.label(),
             },
             results: cells,
         };
@@ -231,6 +241,8 @@ fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
         format!("{}us", cfg.ttrace_gp_delay_us),
         "--rcu-readers".into(),
         cfg.rcu_readers.name().into(),
+        "--deferred-work".into(),
+        cfg.deferred_work.label(),
     ];
     if !cfg.ttrace_implies_rcu {
         a.push("--ttrace-chain".into());

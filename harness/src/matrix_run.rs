@@ -69,7 +69,7 @@ pub struct CellOpts {
     pub no_affinity: bool,
 
     #[command(flatten)]
-    pub readers: crate::cli::RcuReaders,
+    pub readers: crate::cli::KernelModel,
 
     /// Drain pause between cells in milliseconds, so one cell's teardown (freed memory,
     /// busy CPUs) does not leak into the next cell's first seconds.
@@ -186,6 +186,8 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             &max_entries.to_string(),
             "--rcu-readers",
             a.readers.rcu_readers.name(),
+            "--deferred-work",
+            &a.readers.deferred_work.label(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -223,6 +225,7 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             ttrace_gp_delay_us: spec.delays.ttrace_gp_delay_us,
             ttrace_implies_rcu: true,
             rcu_readers: a.readers.rcu_readers.name().into(),
+            deferred_work: a.readers.deferred_work.label(),
         },
     };
     result::check_output_path("--out", out)?;
@@ -347,6 +350,7 @@ fn shared_config_of(cfg: &Config) -> RunConfig {
         ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
         ttrace_implies_rcu: cfg.ttrace_implies_rcu,
         rcu_readers: cfg.rcu_readers.name().into(),
+        deferred_work: cfg.deferred_work.label(),
     }
 }
 

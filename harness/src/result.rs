@@ -49,6 +49,10 @@ pub struct RunConfig {
     /// the only model then).
     #[serde(default = "preemptible")]
     pub rcu_readers: String,
+    /// `--deferred-work`: "inline" (files before it existed: the only model then), "signal",
+    /// or the busy-wait time charged per raise ("1500ns").
+    #[serde(default = "inline")]
+    pub deferred_work: String,
 }
 
 fn yes() -> bool {
@@ -57,6 +61,10 @@ fn yes() -> bool {
 
 fn preemptible() -> String {
     "preemptible".into()
+}
+
+fn inline() -> String {
+    "inline".into()
 }
 
 /// One (use case, allocator flavor, producer count) measurement.
@@ -500,6 +508,7 @@ mod tests {
                 ttrace_gp_delay_us: 10000,
                 ttrace_implies_rcu: true,
                 rcu_readers: "non-preemptible".into(),
+                deferred_work: "inline".into(),
             },
             results: vec![CellResult {
                 id: cell_id("overwrite", "reuse-after-gp", 16),

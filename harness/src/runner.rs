@@ -90,7 +90,8 @@ fn run<A: Allocator, U: UseCase>(
         Duration::from_micros(cfg.rcu_gp_delay_us),
         Duration::from_micros(cfg.ttrace_gp_delay_us),
         cfg.ttrace_implies_rcu,
-    );
+    )
+    .with_deferred(cfg.deferred_work);
     // One cache per producer, plus one for setup and teardown on this thread.
     let mut alloc_cfg = AllocConfig::new(elem_size(cfg.value_size), p + 1, env.clone())
         .with_capacity(cfg.max_entries as usize);

@@ -33,6 +33,8 @@ fn bad_input_is_one_line_and_status_2() {
         (&["--max-entries", "0"], "max-entries"),
         (&["--bogus-flag"], "bogus"),
         (&["--rcu-readers", "boosted"], "rcu-readers"),
+        (&["--deferred-work", "irq"], "deferred-work"),
+        (&["--deferred-work", "5ms"], "deferred-work"),
         (&["--json", "/nonexistent-dir/x.json"], "does not exist"),
     ];
     for (args, needle) in cases {
@@ -73,6 +75,7 @@ fn help_lists_every_option() {
         "--rcu-stats",
         "--rcu-readers",
         "--explain-memory",
+        "--deferred-work",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -195,4 +198,32 @@ fn fault_injected_reuse_after_gp_and_the_oracle_run_clean() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("incorrect lookups (per M)"), "{stdout}");
+}
+
+#[test]
+fn deferred_work_cost_is_reported_and_recorded() {
+    let json = tmp_json("deferred.json");
+    let out = htab_mem(&[
+        "-p",
+        "1",
+        "-w",
+        "1",
+        "-d",
+        "1",
+        "-A",
+        "immediate-reuse",
+        "--use-case",
+        "batch_add_batch_del",
+        "--deferred-work",
+        "1.5us",
+        "-q",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("deferred work:"), "{err}");
+    let file = read_result_file(&json).expect("result file reads back");
+    assert_eq!(file.config.deferred_work, "1500ns");
+    assert_eq!(file.results[0].allocator.leaked, 0);
 }

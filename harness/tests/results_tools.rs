@@ -61,6 +61,7 @@ fn config(warmup: u64, duration: u64, affinity: &str) -> RunConfig {
         ttrace_gp_delay_us: 10000,
         ttrace_implies_rcu: true,
         rcu_readers: "non-preemptible".into(),
+        deferred_work: "inline".into(),
     }
 }
 
