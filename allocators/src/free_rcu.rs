@@ -18,7 +18,7 @@ use crate::counters::bump;
 use crate::hold_time::aux_word;
 use crate::immediate_reuse::{do_call_rcu_ttrace, MaCache, MaCore, MaShared};
 use crate::list::ObjList;
-use crate::slab::header;
+use crate::slab::{self, header};
 use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
 
 pub struct FreeRcu {
@@ -129,7 +129,7 @@ impl Cache for FreeRcuCache {
         bump(&counters.frees, 1);
         bump(&counters.gp_enter, 1);
         let h = header(obj);
-        self.ma.tgt = (*h.as_ptr()).hint as *const MaShared;
+        self.ma.tgt = *slab::hint(h) as *const MaShared;
         let ma = &mut self.ma;
         // The hold-time stamp, or null: `aux` is unused while the object is deferred.
         (*h.as_ptr()).aux = aux_word(ma.stamper.enter_batch(&ma.core.slab.hold));

@@ -17,7 +17,7 @@ use rcu::{Domain, RcuHead, ThreadHandle};
 use crate::counters::{self, bump, Slot};
 use crate::hold_time::{Occupancy, Stamper};
 use crate::list::ObjList;
-use crate::slab::{self, header, ObjHeader, Slab};
+use crate::slab::{self, header, ObjHeader, Slab, Unit};
 use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, HoldStats, Watermarks};
 
 /// One CPU's cache as other threads and callbacks see it.
@@ -80,7 +80,7 @@ pub(crate) struct MaCore {
 
 impl MaCore {
     pub(crate) fn new(cfg: &AllocConfig) -> Arc<MaCore> {
-        let slab = Slab::new(cfg.obj_size, cfg.nr_caches);
+        let slab = Slab::new(Unit::BpfMa, cfg.obj_size, cfg.nr_caches);
         let wm = Watermarks::for_unit(slab.unit_size());
         Arc::new_cyclic(|weak| {
             let core = weak.as_ptr();
@@ -191,7 +191,7 @@ impl MaCache {
         }
         let h = self.free.pop()?;
         // SAFETY: h came off our free list, so we own its header.
-        unsafe { (*h.as_ptr()).hint = self.me() as *const MaShared as *const () };
+        unsafe { *slab::hint(h) = self.me() as *const MaShared as *const () };
         bump(&self.me().slot.counters.allocs, 1);
         Some(slab::payload(h))
     }
@@ -199,7 +199,7 @@ impl MaCache {
     /// unit_free: push on this CPU's list; spill above the high watermark.
     #[inline]
     pub(crate) unsafe fn free_now(&mut self, h: NonNull<ObjHeader>) {
-        self.tgt = (*h.as_ptr()).hint as *const MaShared;
+        self.tgt = *slab::hint(h) as *const MaShared;
         self.free.push(h);
         if self.free.len() > self.core.wm.high {
             self.core.env.deferred.raise();
@@ -231,7 +231,7 @@ impl MaCache {
             // that allocated what was freed.
             if let Some(h) = self.free.front() {
                 // SAFETY: h is on our free list.
-                let hint = unsafe { (*h.as_ptr()).hint } as *const MaShared;
+                let hint = unsafe { *slab::hint(h) } as *const MaShared;
                 if !hint.is_null() {
                     self.tgt = hint;
                 }

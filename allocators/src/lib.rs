@@ -35,7 +35,7 @@ pub use immediate_reuse::ImmediateReuse;
 pub use malloc_call_rcu::MallocCallRcu;
 pub use prealloc::Prealloc;
 pub use reuse_after_gp::ReuseAfterGp;
-pub use slab::HEADER_SIZE;
+pub use slab::{HEADER_SIZE, LLIST_NODE_SZ};
 pub use watermarks::Watermarks;
 
 /// What every flavor is built from.

@@ -9,7 +9,7 @@ use rcu::{RcuHead, ThreadHandle};
 
 use crate::counters::{self, bump, Slot};
 use crate::hold_time::{aux_word, link_word, take_link_stamp, Stamper};
-use crate::slab::{self, header, header_of_rcu, Slab};
+use crate::slab::{self, header, header_of_rcu, Slab, Unit};
 use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, HoldStats};
 
 pub struct MallocCallRcu {
@@ -38,7 +38,7 @@ impl Allocator for MallocCallRcu {
     fn new(cfg: &AllocConfig) -> Self {
         MallocCallRcu {
             inner: Arc::new(Inner {
-                slab: Slab::new(cfg.obj_size, cfg.nr_caches),
+                slab: Slab::new(Unit::Kmalloc, cfg.obj_size, cfg.nr_caches),
                 slots: (0..cfg.nr_caches).map(|_| Slot::default()).collect(),
                 env: cfg.env.clone(),
                 gp_done: AtomicU64::new(0),

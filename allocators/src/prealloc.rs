@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use crate::counters::{self, bump, Slot};
 use crate::list::ObjList;
-use crate::slab::{self, header, ObjHeader, Slab};
+use crate::slab::{self, header, ObjHeader, Slab, Unit};
 use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
 
 struct PerCpu {
@@ -82,7 +82,7 @@ impl Allocator for Prealloc {
 
     fn new(cfg: &AllocConfig) -> Self {
         let n = cfg.nr_caches.max(1);
-        let slab = Slab::new(cfg.obj_size, n);
+        let slab = Slab::new(Unit::Kmalloc, cfg.obj_size, n);
         let cpus: Box<[PerCpu]> = (0..n)
             .map(|_| PerCpu {
                 slot: Slot::default(),

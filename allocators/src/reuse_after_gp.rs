@@ -20,7 +20,7 @@ use crate::counters::{self, bump, Slot};
 use crate::gp_batch::send_after_gp;
 use crate::hold_time::{aux_word, Occupancy, Stamper};
 use crate::list::ObjList;
-use crate::slab::{self, header, Slab};
+use crate::slab::{self, header, Slab, Unit};
 use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, HoldStats, Watermarks};
 
 #[derive(Default)]
@@ -97,7 +97,7 @@ impl Allocator for ReuseAfterGp {
     const REUSE_AFTER_GP: bool = true;
 
     fn new(cfg: &AllocConfig) -> Self {
-        let slab = Slab::new(cfg.obj_size, cfg.nr_caches);
+        let slab = Slab::new(Unit::BpfMa, cfg.obj_size, cfg.nr_caches);
         let wm = Watermarks::for_unit(slab.unit_size());
         let core = Arc::new_cyclic(|weak| {
             let core = weak.as_ptr();

@@ -11,15 +11,15 @@ use crate::hold_time::{take_stamp, HoldTimes};
 
 /// What the allocator keeps in front of every object.
 ///
-/// 48 bytes: with the map's 16-byte element head, a 4-byte key and an 8-byte value an element
-/// takes 72 bytes, the kernel's bpf_ma unit for the same map (48-byte htab_elem, key and value
-/// rounded to 8, 8-byte llist header).
+/// 40 bytes: with the map's 16-byte element head, a 4-byte key and an 8-byte value an element
+/// takes 64 bytes, the kernel's htab element for the same map (48-byte htab_elem, key and
+/// value rounded to 8), which holds its rcu_head inside (v6.0's "no bpf ma" map kmallocs
+/// exactly that). The bpf_ma flavors put `LLIST_NODE_SZ` more in front (`Unit::BpfMa`): 72
+/// bytes, the kernel's bpf_ma unit, which a memcg charges at kmalloc-96.
 #[repr(C)]
 pub(crate) struct ObjHeader {
     /// Free-list link while the object sits on a list.
     pub(crate) link: *mut ObjHeader,
-    /// The cache that allocated the object (bpf_ma's hint), for spilling surplus back to it.
-    pub(crate) hint: *const (),
     /// Where a per-object callback delivers the object (the freeing cache, or the slab);
     /// otherwise null or a hold-time stamp (`hold_time`) -- never anything else while the
     /// object sits on a list or goes back to the slab.
@@ -29,6 +29,28 @@ pub(crate) struct ObjHeader {
 }
 
 pub const HEADER_SIZE: usize = std::mem::size_of::<ObjHeader>();
+
+/// The word bpf_mem_alloc adds in front of every element (its llist_node). Here it holds the
+/// cache that allocated the object (bpf_ma's hint), for spilling surplus back to it.
+pub const LLIST_NODE_SZ: usize = 8;
+
+/// How the kernel allocates the element a flavor stands for, which sets its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// kmalloc of the bare element (v6.0 htab; the preallocated map's one big area).
+    Kmalloc,
+    /// A bpf_mem_alloc unit: the element plus `LLIST_NODE_SZ` in front.
+    BpfMa,
+}
+
+/// The allocating cache's hint, in the prefix word of a `Unit::BpfMa` object.
+///
+/// # Safety
+/// `h` came from `alloc` of a `Unit::BpfMa` slab.
+#[inline]
+pub(crate) unsafe fn hint(h: NonNull<ObjHeader>) -> *mut *const () {
+    (h.as_ptr() as *mut u8).sub(LLIST_NODE_SZ) as *mut *const ()
+}
 
 /// The payload that follows the header.
 #[inline]
@@ -66,16 +88,23 @@ struct Shard {
 /// uncontended add; the last shard is for the grace-period threads.
 pub(crate) struct Slab {
     layout: Layout,
+    /// Bytes in front of the header: 0, or `LLIST_NODE_SZ` for bpf_ma units.
+    prefix: usize,
     shards: Box<[CachePadded<Shard>]>,
     /// Hold times of the objects deferred on their way here or back to reuse, sharded alike.
     pub(crate) hold: HoldTimes,
 }
 
 impl Slab {
-    pub(crate) fn new(obj_size: usize, nr_caches: usize) -> Slab {
-        let size = HEADER_SIZE + obj_size.div_ceil(8) * 8;
+    pub(crate) fn new(unit: Unit, obj_size: usize, nr_caches: usize) -> Slab {
+        let prefix = match unit {
+            Unit::Kmalloc => 0,
+            Unit::BpfMa => LLIST_NODE_SZ,
+        };
+        let size = prefix + HEADER_SIZE + obj_size.div_ceil(8) * 8;
         Slab {
             layout: Layout::from_size_align(size, 8).expect("object size"),
+            prefix,
             shards: (0..=nr_caches).map(|_| CachePadded::default()).collect(),
             hold: HoldTimes::new(nr_caches + 1),
         }
@@ -92,15 +121,19 @@ impl Slab {
 
     pub(crate) fn alloc(&self, shard: usize) -> Option<NonNull<ObjHeader>> {
         // SAFETY: the layout has non-zero size.
-        let p = NonNull::new(unsafe { alloc::alloc(self.layout) } as *mut ObjHeader)?;
-        // SAFETY: p is a fresh allocation large enough for the header.
-        unsafe {
-            p.as_ptr().write(ObjHeader {
+        let base = NonNull::new(unsafe { alloc::alloc(self.layout) })?;
+        // SAFETY: the allocation holds the prefix, the header and the payload, 8-aligned.
+        let p = unsafe {
+            let p = base.as_ptr().add(self.prefix) as *mut ObjHeader;
+            if self.prefix != 0 {
+                (base.as_ptr() as *mut *const ()).write(std::ptr::null());
+            }
+            p.write(ObjHeader {
                 link: std::ptr::null_mut(),
-                hint: std::ptr::null(),
                 aux: std::ptr::null(),
                 rcu: RcuHead::new(),
-            })
+            });
+            NonNull::new_unchecked(p)
         };
         self.shards[shard].taken.fetch_add(1, Ordering::Relaxed);
         Some(p)
@@ -113,7 +146,7 @@ impl Slab {
         if let Some(stamp) = take_stamp(h) {
             self.hold.record_slab(shard, stamp);
         }
-        alloc::dealloc(h.as_ptr() as *mut u8, self.layout);
+        alloc::dealloc((h.as_ptr() as *mut u8).sub(self.prefix), self.layout);
         self.shards[shard].returned.fetch_add(1, Ordering::Relaxed);
     }
 

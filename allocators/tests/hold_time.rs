@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use allocators::{
     AllocConfig, Allocator, Cache, CallRcuFree, Env, FreeAfterGp, FreeRcu, HoldStats,
-    ImmediateReuse, MallocCallRcu, Prealloc, ReuseAfterGp, HEADER_SIZE, SAMPLE_PERIOD,
+    ImmediateReuse, MallocCallRcu, Prealloc, ReuseAfterGp, HEADER_SIZE, LLIST_NODE_SZ,
+    SAMPLE_PERIOD,
 };
 
 const BURST: usize = 4000;
@@ -88,10 +89,17 @@ fn common<A: Allocator>() -> HoldStats {
     );
     assert_eq!(h.in_flight(), 0);
     assert!(during.exits().0 <= h.exits().0);
+    // The kernel's sizes for the default map (24 bytes of payload here): the bare 64-byte
+    // htab element for kmalloc'd and preallocated elements, 72 for a bpf_ma unit.
+    let (unit, kernel) = match A::NAME {
+        "malloc-call-rcu" | "prealloc" => (HEADER_SIZE + 24, 64),
+        _ => (LLIST_NODE_SZ + HEADER_SIZE + 24, 72),
+    };
     assert_eq!(
         A::new(&AllocConfig::new(24, 1, Env::default())).unit_size(),
-        HEADER_SIZE + 24
+        unit
     );
+    assert_eq!(unit, kernel, "{}", A::NAME);
     h
 }
 

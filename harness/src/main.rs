@@ -69,7 +69,7 @@ fn child_main(cfg: &Config) -> ExitCode {
                 t.iter as usize,
                 t.delta_ns,
                 t.per_prod_op_k,
-                t.mem_bytes as f64 / MIB,
+                t.charged_bytes as f64 / MIB,
             );
             let _ = writeln!(out, "{line}");
             let _ = out.flush();
@@ -139,9 +139,9 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
                 report::summary_line(
                     m.loops_per_sec_per_producer.value / 1000.0,
                     m.loops_per_sec_per_producer.stddev.unwrap_or(0.0) / 1000.0,
-                    m.mem_avg.value / MIB,
-                    m.mem_avg.stddev.unwrap_or(0.0) / MIB,
-                    m.mem_peak.value / MIB,
+                    m.mem_avg_shown().value / MIB,
+                    m.mem_avg_shown().stddev.unwrap_or(0.0) / MIB,
+                    m.mem_peak_shown().value / MIB,
                 )
             );
         }
@@ -206,8 +206,9 @@ fn table_rows(cells: &[CellResult]) -> Vec<report::TableRow> {
                 flavor: c.flavor.clone(),
                 loops_k: m.loops_per_sec_per_producer.value / 1000.0,
                 loops_k_std: m.loops_per_sec_per_producer.stddev.unwrap_or(0.0) / 1000.0,
-                mem_avg_mib: m.mem_avg.value / MIB,
-                mem_peak_mib: m.mem_peak.value / MIB,
+                mem_avg_mib: m.mem_avg_shown().value / MIB,
+                mem_peak_mib: m.mem_peak_shown().value / MIB,
+                raw_avg_mib: m.mem_avg.value / MIB,
                 rss_peak_mib: m.rss_peak.value / MIB,
                 leaked: c.allocator.leaked,
                 status: c.status.clone(),

@@ -1,9 +1,10 @@
 //! Heap accounting: the userspace analog of the cgroup's `memory.current`.
 //!
 //! `CountingAlloc` forwards to the system allocator and counts live heap
-//! bytes (requested layout sizes). The counters are sharded per thread so
-//! that accounting never becomes the contended cache line the benchmark
-//! ends up measuring.
+//! bytes twice: as requested (raw) and as a memcg charges them, each
+//! allocation rounded up to its kmalloc size class (`kmalloc_size`). The
+//! counters are sharded per thread so that accounting never becomes the
+//! contended cache line the benchmark ends up measuring.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -15,8 +16,44 @@ use crossbeam_utils::CachePadded;
 /// slots are updated with `fetch_add` rather than a plain load + store.
 const SLOTS: usize = 256;
 
-static COUNTERS: [CachePadded<AtomicI64>; SLOTS] =
-    [const { CachePadded::new(AtomicI64::new(0)) }; SLOTS];
+/// One shard: both figures on one cache line, so charging costs one more add, not one more
+/// line.
+struct Slot {
+    raw: AtomicI64,
+    charged: AtomicI64,
+}
+
+static COUNTERS: [CachePadded<Slot>; SLOTS] = [const {
+    CachePadded::new(Slot {
+        raw: AtomicI64::new(0),
+        charged: AtomicI64::new(0),
+    })
+}; SLOTS];
+
+/// Page size kmalloc_large and vmalloc charge in.
+const PAGE: usize = 4096;
+
+/// The kmalloc classes up to 192 bytes by `(size + 7) / 8` (mm/slab_common.c's size_index
+/// with KMALLOC_MIN_SIZE 8, as on x86_64, where the 96 and 192 caches exist); 0 for size 0.
+const SMALL: [u8; 25] = [
+    0, 8, 16, 32, 32, 64, 64, 64, 64, 96, 96, 96, 96, 128, 128, 128, 128, 192, 192, 192, 192, 192,
+    192, 192, 192,
+];
+
+/// The bytes the kernel charges a memcg for a kmalloc of `size`: its size class (8, 16, 32,
+/// 64, 96, 128, 192, 256, 512, 1k, 2k, 4k, 8k); above 8 KiB whole pages. kmalloc_large takes
+/// a power of two of pages, but the kernel's big map areas (bpf_map_area_alloc) are vmalloc'd
+/// page by page, and those are what a userspace allocation this large stands for.
+#[inline]
+pub const fn kmalloc_size(size: usize) -> usize {
+    if size <= 192 {
+        SMALL[size.div_ceil(8)] as usize
+    } else if size <= 8192 {
+        size.next_power_of_two()
+    } else {
+        size.div_ceil(PAGE) * PAGE
+    }
+}
 
 /// Hands out slot indices round-robin, one per thread on first allocation.
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
@@ -44,8 +81,15 @@ fn slot() -> usize {
 }
 
 #[inline]
-fn account(delta: i64) {
-    COUNTERS[slot()].fetch_add(delta, Ordering::Relaxed);
+fn account(raw: i64, charged: i64) {
+    let s = &COUNTERS[slot()];
+    s.raw.fetch_add(raw, Ordering::Relaxed);
+    s.charged.fetch_add(charged, Ordering::Relaxed);
+}
+
+#[inline]
+fn alloc_delta(size: usize) -> (i64, i64) {
+    (size as i64, kmalloc_size(size) as i64)
 }
 
 /// Global allocator that counts live heap bytes. Install it in the binary
@@ -61,7 +105,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            account(layout.size() as i64);
+            let (raw, charged) = alloc_delta(layout.size());
+            account(raw, charged);
         }
         p
     }
@@ -70,7 +115,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr`/`layout` came from this allocator, i.e. from `System`.
         unsafe { System.dealloc(ptr, layout) };
-        account(-(layout.size() as i64));
+        let (raw, charged) = alloc_delta(layout.size());
+        account(-raw, -charged);
     }
 
     #[inline]
@@ -78,7 +124,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            account(layout.size() as i64);
+            let (raw, charged) = alloc_delta(layout.size());
+            account(raw, charged);
         }
         p
     }
@@ -90,7 +137,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         // On failure the old block is untouched and still live.
         if !p.is_null() {
-            account(new_size as i64 - layout.size() as i64);
+            let ((new_raw, new_charged), (old_raw, old_charged)) =
+                (alloc_delta(new_size), alloc_delta(layout.size()));
+            account(new_raw - old_raw, new_charged - old_charged);
         }
         p
     }
@@ -101,7 +150,29 @@ unsafe impl GlobalAlloc for CountingAlloc {
 /// allocated); only the sum is meaningful. Not a snapshot: concurrent
 /// updates during the sum may be partially included.
 pub fn live_bytes() -> i64 {
-    COUNTERS.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    COUNTERS.iter().map(|c| c.raw.load(Ordering::Relaxed)).sum()
+}
+
+/// Live heap bytes as charged (`kmalloc_size` of each allocation), summed like `live_bytes`.
+pub fn charged_bytes() -> i64 {
+    COUNTERS
+        .iter()
+        .map(|c| c.charged.load(Ordering::Relaxed))
+        .sum()
+}
+
+/// Both figures from one pass over the shards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Live {
+    pub raw: i64,
+    pub charged: i64,
+}
+
+pub fn live() -> Live {
+    COUNTERS.iter().fold(Live::default(), |l, c| Live {
+        raw: l.raw + c.raw.load(Ordering::Relaxed),
+        charged: l.charged + c.charged.load(Ordering::Relaxed),
+    })
 }
 
 /// Process-level memory as the kernel sees it, in bytes.
@@ -239,6 +310,77 @@ mod tests {
         // Each thread took its own slot, so one went up and one went down.
         assert_ne!(alloc_slot, free_slot);
         assert_near(live_bytes() - before, 0);
+    }
+
+    #[test]
+    fn kmalloc_classes_and_their_boundaries() {
+        for (size, class) in [
+            (0, 0),
+            (1, 8),
+            (8, 8),
+            (9, 16),
+            (17, 32),
+            (33, 64),
+            (64, 64),
+            (65, 96),
+            (72, 96),
+            (96, 96),
+            (97, 128),
+            (128, 128),
+            (129, 192),
+            (192, 192),
+            (193, 256),
+            (257, 512),
+            (4097, 8192),
+            (8192, 8192),
+            (8193, 12288),
+            (1 << 20, 1 << 20),
+            ((1 << 20) + 1, (1 << 20) + 4096),
+        ] {
+            assert_eq!(kmalloc_size(size), class, "size {size}");
+        }
+    }
+
+    #[test]
+    fn charged_covers_raw_and_equals_it_on_a_class() {
+        let classes = [
+            8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192,
+        ];
+        for size in 1..=3 * 8192 {
+            let c = kmalloc_size(size);
+            assert!(c >= size, "size {size} charged {c}");
+            // The smallest class that holds it: one byte less would not fit the one below.
+            assert_eq!(kmalloc_size(c), c, "a class is its own class");
+            assert_eq!(
+                c == size,
+                classes.contains(&size) || (size > 8192 && size % 4096 == 0)
+            );
+        }
+    }
+
+    #[test]
+    fn allocations_are_charged_at_their_class() {
+        let _serial = serial();
+        // Only this module's tests call CountingAlloc (it is not this binary's global
+        // allocator), and they take turns: the deltas are exact.
+        const N: usize = 1000;
+        for (size, class) in [(72, 96), (64, 64), (8193, 12288)] {
+            let layout = Layout::from_size_align(size, 8).unwrap();
+            let before = live();
+            let ptrs: Vec<usize> = (0..N)
+                // SAFETY: non-zero-size layout; every block is freed below with it.
+                .map(|_| unsafe { CountingAlloc.alloc(layout) } as usize)
+                .collect();
+            assert!(ptrs.iter().all(|&p| p != 0));
+            let mid = live();
+            for &p in &ptrs {
+                // SAFETY: allocated above by `CountingAlloc` with `layout`.
+                unsafe { CountingAlloc.dealloc(p as *mut u8, layout) };
+            }
+            assert_eq!(mid.raw - before.raw, (N * size) as i64);
+            assert_eq!(mid.charged - before.charged, (N * class) as i64);
+            assert_eq!(live(), before);
+        }
     }
 
     #[test]

@@ -63,8 +63,13 @@ impl HoldStages {
 pub struct MemoryModel {
     /// The measured window the rates and averages cover.
     pub window_s: f64,
-    /// Bytes one object takes from the slab, header included.
+    /// Bytes one object is charged (its kmalloc size class), header included: the model is
+    /// in charged bytes, as `mem_avg_charged` it is checked against.
     pub unit_bytes: u64,
+    /// The object's requested size (0 in files from before charging, whose `unit_bytes`
+    /// was this).
+    #[serde(default)]
+    pub unit_raw_bytes: u64,
     pub frees_per_s: f64,
     /// Entries into the deferred state per second (frees plus spills).
     pub entries_per_s: f64,
@@ -144,7 +149,8 @@ pub struct Standing {
 }
 
 impl Standing {
-    /// One sample: the allocator's counters and the live heap at the same moment.
+    /// One sample: the allocator's counters and the live heap at the same moment, the heap
+    /// and `unit` both charged.
     pub fn add(&mut self, s: &AllocStats, live_bytes: i64, unit: usize) {
         let outstanding = (s.from_slab as f64 - s.to_slab as f64) * unit as f64;
         self.samples += 1;
@@ -163,7 +169,9 @@ impl Standing {
 /// Everything the model is computed from.
 pub struct Inputs<'a> {
     pub window_s: f64,
+    /// The object's charged size, and its requested size.
     pub unit: usize,
+    pub unit_raw: usize,
     /// `hold_stats` at the end of the warm-up and at the end of the window.
     pub before: &'a HoldStats,
     pub after: &'a HoldStats,
@@ -220,6 +228,7 @@ impl MemoryModel {
         MemoryModel {
             window_s: i.window_s,
             unit_bytes: i.unit as u64,
+            unit_raw_bytes: i.unit_raw as u64,
             frees_per_s,
             entries_per_s,
             to_reuse,

@@ -166,8 +166,11 @@ pub struct TableRow {
     /// Per-producer loops, k/s.
     pub loops_k: f64,
     pub loops_k_std: f64,
+    /// Charged (kmalloc size classes), as the kernel's memory.current.
     pub mem_avg_mib: f64,
     pub mem_peak_mib: f64,
+    /// The average in requested bytes, beside it.
+    pub raw_avg_mib: f64,
     pub rss_peak_mib: f64,
     pub leaked: i64,
     /// "ok" | "leak" | "error".
@@ -176,11 +179,12 @@ pub struct TableRow {
     pub incorrect_per_m: Option<f64>,
 }
 
-const HEADER: [&str; 6] = [
+const HEADER: [&str; 7] = [
     "flavor",
     "loop (k/s)",
     "average memory (MiB)",
     "peak memory (MiB)",
+    "raw avg (MiB)",
     "peak RSS (MiB)",
     "leaked",
 ];
@@ -213,6 +217,7 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
                 format!("{:.2} \u{00B1} {:.2}", r.loops_k, r.loops_k_std),
                 format!("{:.2}", r.mem_avg_mib),
                 format!("{:.2}", r.mem_peak_mib),
+                format!("{:.2}", r.raw_avg_mib),
                 format!("{:.2}", r.rss_peak_mib),
                 r.leaked.to_string(),
             ];
@@ -319,6 +324,7 @@ mod tests {
                 loops_k_std: 0.314,
                 mem_avg_mib: 1.15,
                 mem_peak_mib: 1.5,
+                raw_avg_mib: 0.9,
                 rss_peak_mib: 12.0,
                 leaked: 0,
                 status: "ok".into(),
@@ -330,6 +336,7 @@ mod tests {
                 loops_k_std: 16.9,
                 mem_avg_mib: 123.456,
                 mem_peak_mib: 200.0,
+                raw_avg_mib: 92.5,
                 rss_peak_mib: 250.25,
                 leaked: 42,
                 status: "leak".into(),
@@ -342,11 +349,11 @@ mod tests {
             },
         ];
         let want = "\
-| flavor               | loop (k/s)      | average memory (MiB) | peak memory (MiB) | peak RSS (MiB) | leaked |
-| --                   | --              | --                   | --                | --             | --     |
-| reuse-after-gp       | 27.12 \u{00B1} 0.31    | 1.15                 | 1.50              | 12.00          | 0      |
-| free-after-gp (leak) | 1023.10 \u{00B1} 16.90 | 123.46               | 200.00            | 250.25         | 42     |
-| broken (error)       | -               | -                    | -                 | -              | -      |
+| flavor               | loop (k/s)      | average memory (MiB) | peak memory (MiB) | raw avg (MiB) | peak RSS (MiB) | leaked |
+| --                   | --              | --                   | --                | --            | --             | --     |
+| reuse-after-gp       | 27.12 \u{00B1} 0.31    | 1.15                 | 1.50              | 0.90          | 12.00          | 0      |
+| free-after-gp (leak) | 1023.10 \u{00B1} 16.90 | 123.46               | 200.00            | 92.50         | 250.25         | 42     |
+| broken (error)       | -               | -                    | -                 | -             | -              | -      |
 ";
         assert_eq!(comparison_table(&rows), want);
     }
@@ -379,8 +386,8 @@ mod tests {
     fn empty_table_has_header_only() {
         assert_eq!(
             comparison_table(&[]),
-            "| flavor | loop (k/s) | average memory (MiB) | peak memory (MiB) | peak RSS (MiB) | leaked |\n\
-             | --     | --         | --                   | --                | --             | --     |\n"
+            "| flavor | loop (k/s) | average memory (MiB) | peak memory (MiB) | raw avg (MiB) | peak RSS (MiB) | leaked |\n\
+             | --     | --         | --                   | --                | --            | --             | --     |\n"
         );
     }
 }

@@ -227,6 +227,9 @@ pub struct Sample {
     /// Live heap bytes (`memory::live_bytes`), may dip below the baseline.
     pub mem_bytes: i64,
     pub rss_bytes: u64,
+    /// The same heap as a memcg charges it (`memory::charged_bytes`); absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged_bytes: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -251,13 +254,33 @@ impl Metric {
 pub struct Metrics {
     pub loops_per_sec: Metric,
     pub loops_per_sec_per_producer: Metric,
+    /// Raw heap bytes (requested sizes), as every file has them.
     pub mem_avg: Metric,
     pub mem_peak: Metric,
     pub rss_peak: Metric,
+    /// The heap as a memcg charges it (each allocation at its kmalloc size class): the
+    /// figure the kernel's memory.current reports, and the one shown. Absent in files
+    /// written before it existed; `mem_avg_shown`/`mem_peak_shown` fall back to raw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_avg_charged: Option<Metric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_peak_charged: Option<Metric>,
     /// lookup_verify only: lookups that returned a recycled or inconsistent element, per
     /// million lookups that found one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incorrect_lookups_per_million: Option<Metric>,
+}
+
+impl Metrics {
+    /// The average memory to report: charged, or raw for a file without it.
+    pub fn mem_avg_shown(&self) -> &Metric {
+        self.mem_avg_charged.as_ref().unwrap_or(&self.mem_avg)
+    }
+
+    /// The peak memory to report: charged, or raw for a file without it.
+    pub fn mem_peak_shown(&self) -> &Metric {
+        self.mem_peak_charged.as_ref().unwrap_or(&self.mem_peak)
+    }
 }
 
 /// Object-allocator counters at the end of a cell.
@@ -523,6 +546,7 @@ mod tests {
                     loops: 16370,
                     mem_bytes: 25_176_309,
                     rss_bytes: 30_000_000,
+                    charged_bytes: None,
                 }],
                 metrics: Metrics {
                     loops_per_sec: Metric::new(16370.0, Some(270.0), "loops/s"),
@@ -530,6 +554,8 @@ mod tests {
                     mem_avg: Metric::new(25_176_309.0, Some(1_200_000.0), "bytes"),
                     mem_peak: Metric::new(33_302_118.0, None, "bytes"),
                     rss_peak: Metric::new(40_000_000.0, None, "bytes"),
+                    mem_avg_charged: None,
+                    mem_peak_charged: None,
                     incorrect_lookups_per_million: None,
                 },
                 allocator: AllocCounters::default(),
@@ -638,6 +664,33 @@ mod tests {
         // Written before --rcu-readers: the only model then.
         want.config.rcu_readers = "preemptible".into();
         assert_eq!(read_result_file(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn charged_memory_round_trips_and_old_files_show_raw() {
+        let old = sample_file();
+        let m = &old.results[0].metrics;
+        // A file from before charging: the shown figures are the raw ones.
+        assert_eq!(m.mem_avg_shown(), &m.mem_avg);
+        assert_eq!(m.mem_peak_shown(), &m.mem_peak);
+        let v = serde_json::to_value(&old).unwrap();
+        assert!(v["results"][0]["metrics"].get("mem_avg_charged").is_none());
+        assert!(v["results"][0]["samples"][0].get("charged_bytes").is_none());
+
+        let mut new = sample_file();
+        let c = &mut new.results[0];
+        c.samples[0].charged_bytes = Some(33_568_412);
+        c.metrics.mem_avg_charged = Some(Metric::new(33_568_412.0, Some(1.6e6), "bytes"));
+        c.metrics.mem_peak_charged = Some(Metric::new(44_402_824.0, None, "bytes"));
+        let v = serde_json::to_value(&new).unwrap();
+        let cell = &v["results"][0];
+        assert_eq!(cell["metrics"]["mem_peak_charged"]["value"], 44_402_824.0);
+        assert_eq!(cell["samples"][0]["charged_bytes"], 33_568_412);
+        let back: ResultFile = serde_json::from_value(v).unwrap();
+        assert_eq!(back, new);
+        let m = &back.results[0].metrics;
+        assert_eq!(m.mem_avg_shown().value, 33_568_412.0);
+        assert_eq!(m.mem_peak_shown().value, 44_402_824.0);
     }
 
     #[test]

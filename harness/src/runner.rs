@@ -14,7 +14,7 @@ use workloads::htab::elem_size;
 use workloads::{with_use_case, CpuGate, HTab, Producer, UseCase, UseCaseVisitor};
 
 use crate::cli::{Config, Readers};
-use crate::memory::{live_bytes, process_memory};
+use crate::memory::{kmalloc_size, live, process_memory, Live};
 use crate::memory_model::{Inputs, MemoryModel, Standing};
 use crate::result::{cell_id, AllocCounters, CellResult, DomainReport, Metric, Metrics, Sample};
 use crate::stats::{mean, stddev};
@@ -28,7 +28,8 @@ pub struct Tick {
     pub iter: u64,
     pub delta_ns: u64,
     pub per_prod_op_k: f64,
-    pub mem_bytes: i64,
+    /// The live heap as charged: what the Iter line shows.
+    pub charged_bytes: i64,
 }
 
 /// Validates the producer count for a use case (e.g. add_del_on_diff_cpu needs pairs).
@@ -112,10 +113,11 @@ fn run<A: Allocator, U: UseCase>(
     let stop = AtomicBool::new(false);
     let unpinned = AtomicUsize::new(0);
     let start = Barrier::new(p + 1);
-    let mut peak = live_bytes();
+    let mut peak = live();
     let mut samples = Vec::new();
     let mut per_prod = Vec::new();
-    let unit = alloc.unit_size();
+    // The model works in charged bytes, as the figure it is checked against.
+    let unit = kmalloc_size(alloc.unit_size());
     let mut standing = Standing::default();
     // The memory model's window: the span of the memory samples mem_avg averages, from the
     // first measured tick (the end of the warm-up's first second, as bench.c counts) to the
@@ -168,10 +170,10 @@ fn run<A: Allocator, U: UseCase>(
                 window_start = Some((Instant::now(), alloc.hold_stats()));
             }
             loop {
-                let live = live_bytes();
-                peak = peak.max(live);
+                let now_live = live();
+                peak = max_live(peak, now_live);
                 if measured {
-                    standing.add(&alloc.stats(), live, unit);
+                    standing.add(&alloc.stats(), now_live.charged, unit);
                 }
                 let now = Instant::now();
                 if now >= deadline {
@@ -184,13 +186,14 @@ fn run<A: Allocator, U: UseCase>(
             let delta_ns = (now - last_t).as_nanos() as u64;
             let d = total - last_loops;
             let per_prod_op_k = d as f64 / p as f64 / 1000.0 / (delta_ns as f64 / 1e9);
-            let mem = live_bytes();
-            peak = peak.max(mem);
+            let mem = live();
+            peak = max_live(peak, mem);
             samples.push(Sample {
                 t_ns: (now - t0).as_nanos() as u64,
                 loops: d,
-                mem_bytes: mem,
+                mem_bytes: mem.raw,
                 rss_bytes: process_memory().rss_bytes,
+                charged_bytes: Some(mem.charged),
             });
             if iter >= cfg.warmup {
                 per_prod.push(per_prod_op_k);
@@ -199,7 +202,7 @@ fn run<A: Allocator, U: UseCase>(
                 iter,
                 delta_ns,
                 per_prod_op_k,
-                mem_bytes: mem,
+                charged_bytes: mem.charged,
             });
             (last_t, last_loops) = (now, total);
         }
@@ -236,11 +239,12 @@ fn run<A: Allocator, U: UseCase>(
         r.memory_model = Some(MemoryModel::compute(&Inputs {
             window_s: (t_b - t_a).as_secs_f64(),
             unit,
+            unit_raw: alloc.unit_size(),
             before: &before,
             after: &after,
             standing: &standing,
-            mem_avg_bytes: r.metrics.mem_avg.value,
-            mem_avg_stderr_bytes: r.metrics.mem_avg.stddev.unwrap_or(0.0)
+            mem_avg_bytes: r.metrics.mem_avg_shown().value,
+            mem_avg_stderr_bytes: r.metrics.mem_avg_shown().stddev.unwrap_or(0.0)
                 / (r.samples.len().saturating_sub(cfg.warmup as usize).max(1) as f64).sqrt(),
             rcu: r.rcu.iter().find(|d| d.domain == env.rcu.name()),
         }));
@@ -263,6 +267,14 @@ fn run<A: Allocator, U: UseCase>(
         }
     }
     Ok(r)
+}
+
+/// Each figure's own peak (they need not peak at the same moment).
+fn max_live(a: Live, b: Live) -> Live {
+    Live {
+        raw: a.raw.max(b.raw),
+        charged: a.charged.max(b.charged),
+    }
 }
 
 /// Non-preemptible readers: one gate per CPU shared by two or more producers (pinned ones by
@@ -298,7 +310,7 @@ fn build_result(
     flavor: &str,
     samples: Vec<Sample>,
     per_prod_k: &[f64],
-    peak: i64,
+    peak: Live,
     during: AllocStats,
     drained: AllocStats,
     unpinned: usize,
@@ -307,6 +319,10 @@ fn build_result(
     let per_prod: Vec<f64> = per_prod_k.iter().map(|k| k * 1000.0).collect();
     let total: Vec<f64> = per_prod.iter().map(|x| x * cfg.producers as f64).collect();
     let mem: Vec<f64> = measured.iter().map(|s| s.mem_bytes as f64).collect();
+    let charged: Vec<f64> = measured
+        .iter()
+        .map(|s| s.charged_bytes.unwrap_or(s.mem_bytes) as f64)
+        .collect();
     let hwm = process_memory().hwm_bytes;
     let (status, error) = if drained.leaked != 0 {
         (
@@ -341,8 +357,10 @@ fn build_result(
                 "loops/s",
             ),
             mem_avg: Metric::new(mean(&mem), Some(stddev(&mem)), "bytes"),
-            mem_peak: Metric::new(peak as f64, None, "bytes"),
+            mem_peak: Metric::new(peak.raw as f64, None, "bytes"),
             rss_peak: Metric::new(hwm as f64, None, "bytes"),
+            mem_avg_charged: Some(Metric::new(mean(&charged), Some(stddev(&charged)), "bytes")),
+            mem_peak_charged: Some(Metric::new(peak.charged as f64, None, "bytes")),
             incorrect_lookups_per_million: None,
         },
         allocator: AllocCounters {

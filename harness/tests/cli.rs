@@ -138,6 +138,18 @@ fn a_short_run_reports_in_kernel_formats_and_writes_json() {
             r.id,
             format!("htab-mem/batch_add_batch_del/{}/p2", r.flavor)
         );
+        // Charged at kmalloc size classes: never below the requested bytes, and the model
+        // sizes these flavors' 72-byte bpf_ma units at kmalloc-96.
+        let m = &r.metrics;
+        let (avg, peak) = (m.mem_avg_charged.as_ref(), m.mem_peak_charged.as_ref());
+        assert!(avg.unwrap().value >= m.mem_avg.value, "{m:?}");
+        assert!(peak.unwrap().value >= m.mem_peak.value, "{m:?}");
+        assert!(r
+            .samples
+            .iter()
+            .all(|s| s.charged_bytes >= Some(s.mem_bytes)));
+        let model = r.memory_model.as_ref().unwrap();
+        assert_eq!((model.unit_bytes, model.unit_raw_bytes), (96, 72));
     }
 }
 

@@ -5,7 +5,9 @@ use harness::memory_model::{Inputs, MemoryModel, Standing};
 use harness::report::memory_model_table;
 use harness::result::{CellResult, DomainReport};
 
-const UNIT: usize = 72;
+/// A 72-byte bpf_ma unit, charged at kmalloc-96: the model works in charged bytes.
+const UNIT: usize = 96;
+const UNIT_RAW: usize = 72;
 
 fn before() -> HoldStats {
     HoldStats {
@@ -103,6 +105,7 @@ fn model_with(a: HoldStats) -> MemoryModel {
     MemoryModel::compute(&Inputs {
         window_s: 2.0,
         unit: UNIT,
+        unit_raw: UNIT_RAW,
         before: &b,
         after: &a,
         standing: &s,
@@ -191,6 +194,7 @@ fn no_rcu_callbacks_no_rcu_stages_and_empty_windows_are_zero() {
     let m = MemoryModel::compute(&Inputs {
         window_s: 1.0,
         unit: UNIT,
+        unit_raw: UNIT_RAW,
         before: &b,
         after: &b,
         standing: &s,
@@ -227,7 +231,8 @@ fn json_round_trips_and_old_cells_still_parse() {
     assert_eq!(back, c);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let m = &v["memory_model"];
-    assert_eq!(m["unit_bytes"], 72);
+    assert_eq!(m["unit_bytes"], 96);
+    assert_eq!(m["unit_raw_bytes"], 72);
     assert!(m["stages"]["tasks_trace_ns"].is_number());
     assert!(m["predicted_bytes"].is_number());
 }

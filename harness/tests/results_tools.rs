@@ -29,6 +29,7 @@ fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> CellResu
             loops: loops as u64,
             mem_bytes: (peak_mib * MIB / 2.0) as i64,
             rss_bytes: 8 << 20,
+            charged_bytes: None,
         }],
         metrics: Metrics {
             loops_per_sec: Metric::new(loops, Some(loops / 100.0), "loops/s"),
@@ -40,6 +41,8 @@ fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> CellResu
             mem_avg: Metric::new(peak_mib * MIB / 2.0, Some(1024.0), "bytes"),
             mem_peak: Metric::new(peak_mib * MIB, None, "bytes"),
             rss_peak: Metric::new(8.0 * MIB, None, "bytes"),
+            mem_avg_charged: None,
+            mem_peak_charged: None,
             incorrect_lookups_per_million: None,
         },
         allocator: AllocCounters::default(),
@@ -308,6 +311,38 @@ fn compare_memory_growth_and_floor() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let out = compare(&sample(), &new, &["--no-normalize", "--mem-floor-mib", "0"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+}
+
+#[test]
+fn compare_judges_charged_memory_and_falls_back_to_raw() {
+    // New files carry the charged peak too: a growth there alone is judged.
+    let charge = |f: &mut ResultFile, flavor: &str, k: f64| {
+        for c in &mut f.results {
+            let peak = c.metrics.mem_peak.value;
+            let k = if c.flavor == flavor { k } else { 1.0 };
+            c.metrics.mem_peak_charged = Some(Metric::new(peak * 1.3 * k, None, "bytes"));
+        }
+    };
+    let mut base = sample();
+    charge(&mut base, "", 1.0);
+    let mut new = sample();
+    charge(&mut new, "reuse-after-gp", 2.0);
+    let out = compare(&base, &new, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l.contains("reuse-after-gp")
+                && l.contains("mem_peak")
+                && l.contains("REGRESSION")),
+        "{}",
+        text(&out.stdout)
+    );
+    // An old base without the field: both sides raw, where nothing changed.
+    let out = compare(&sample(), &new, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = compare(&sample(), &new, &["--reference", "immediate-reuse"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
 
 #[test]

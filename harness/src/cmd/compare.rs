@@ -82,6 +82,8 @@ struct MetricSpec {
     name: &'static str,
     higher_is_better: bool,
     get: fn(&CellResult) -> f64,
+    /// The charged figure, preferred when both cells of a pair have it.
+    charged: fn(&CellResult) -> Option<f64>,
 }
 
 const METRICS: [MetricSpec; 2] = [
@@ -89,13 +91,24 @@ const METRICS: [MetricSpec; 2] = [
         name: "loops_per_sec",
         higher_is_better: true,
         get: |c| c.metrics.loops_per_sec.value,
+        charged: |_| None,
     },
     MetricSpec {
         name: "mem_peak",
         higher_is_better: false,
         get: |c| c.metrics.mem_peak.value,
+        charged: |c| c.metrics.mem_peak_charged.as_ref().map(|m| m.value),
     },
 ];
+
+/// The metric for a (base, new) pair: charged memory when both files have it, else raw on
+/// both sides, so that an old file (raw only) is never compared with a charged figure.
+fn values(m: &MetricSpec, b: &CellResult, n: &CellResult) -> (f64, f64) {
+    match ((m.charged)(b), (m.charged)(n)) {
+        (Some(bv), Some(nv)) => (bv, nv),
+        _ => ((m.get)(b), (m.get)(n)),
+    }
+}
 
 pub fn run(a: Args) -> ExitCode {
     if let Some(r) = &a.reference {
@@ -202,7 +215,10 @@ pub fn compare(
         let mut raw: Vec<f64> = pairs
             .iter()
             .filter(|(b, n)| measured(b, n))
-            .filter_map(|(b, n)| ratio((m.get)(n), (m.get)(b)))
+            .filter_map(|(b, n)| {
+                let (bv, nv) = values(m, b, n);
+                ratio(nv, bv)
+            })
             .collect();
         raw.sort_by(f64::total_cmp);
         let drift = (raw.len() >= 3).then(|| raw[raw.len() / 2]);
@@ -241,7 +257,7 @@ fn judge(
     nmap: &HashMap<String, CellResult>,
     a: &Args,
 ) -> Row {
-    let (bv, nv) = ((m.get)(b), (m.get)(n));
+    let (bv, nv) = values(m, b, n);
     let mut row = Row {
         id: b.id.clone(),
         metric: m.name,
@@ -272,10 +288,7 @@ fn judge(
     }
     let reference = |map: &HashMap<String, CellResult>, c: &CellResult, flavor: &str| {
         let id = crate::result::paced_cell_id(&c.use_case, flavor, c.producers, c.pacing.as_ref());
-        map.get(&id)
-            .filter(|r| r.status != "error")
-            .map(|r| (m.get)(r))
-            .filter(|v| *v > 0.0)
+        map.get(&id).filter(|r| r.status != "error").cloned()
     };
     row.ratio = match (&a.reference, a.no_normalize) {
         (_, true) => row.raw_ratio,
@@ -285,7 +298,10 @@ fn judge(
                 return row;
             }
             match (reference(bmap, b, flavor), reference(nmap, n, flavor)) {
-                (Some(br), Some(nr)) => ratio(nv / nr, bv / br),
+                (Some(br), Some(nr)) => match values(m, &br, &nr) {
+                    (br, nr) if br > 0.0 && nr > 0.0 => ratio(nv / nr, bv / br),
+                    _ => None,
+                },
                 _ => None,
             }
         }
