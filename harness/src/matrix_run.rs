@@ -71,6 +71,9 @@ pub struct CellOpts {
     #[command(flatten)]
     pub readers: crate::cli::RcuReaders,
 
+    #[command(flatten)]
+    pub memalloc: crate::cli::Memalloc,
+
     /// Drain pause between cells in milliseconds, so one cell's teardown (freed memory,
     /// busy CPUs) does not leak into the next cell's first seconds.
     #[arg(long = "pause-ms", default_value_t = 500, value_name = "MS")]
@@ -186,6 +189,8 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             &max_entries.to_string(),
             "--rcu-readers",
             a.readers.rcu_readers.name(),
+            "--memalloc",
+            a.memalloc.memalloc.name(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -223,6 +228,7 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             ttrace_gp_delay_us: spec.delays.ttrace_gp_delay_us,
             ttrace_implies_rcu: true,
             rcu_readers: a.readers.rcu_readers.name().into(),
+            memalloc: a.memalloc.memalloc.name().into(),
         },
     };
     result::check_output_path("--out", out)?;
@@ -347,6 +353,7 @@ fn shared_config_of(cfg: &Config) -> RunConfig {
         ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
         ttrace_implies_rcu: cfg.ttrace_implies_rcu,
         rcu_readers: cfg.rcu_readers.name().into(),
+        memalloc: cfg.memalloc.name().into(),
     }
 }
 

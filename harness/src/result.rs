@@ -49,6 +49,10 @@ pub struct RunConfig {
     /// the only model then).
     #[serde(default = "preemptible")]
     pub rcu_readers: String,
+    /// `--memalloc`: "current" or "v6.3" (files before it existed: "current", the only one
+    /// then).
+    #[serde(default = "current")]
+    pub memalloc: String,
 }
 
 fn yes() -> bool {
@@ -57,6 +61,10 @@ fn yes() -> bool {
 
 fn preemptible() -> String {
     "preemptible".into()
+}
+
+fn current() -> String {
+    "current".into()
 }
 
 /// One (use case, allocator flavor, producer count) measurement.
@@ -500,6 +508,7 @@ mod tests {
                 ttrace_gp_delay_us: 10000,
                 ttrace_implies_rcu: true,
                 rcu_readers: "non-preemptible".into(),
+                memalloc: "current".into(),
             },
             results: vec![CellResult {
                 id: cell_id("overwrite", "reuse-after-gp", 16),
@@ -628,6 +637,8 @@ mod tests {
         want.host.kernel = "...".into();
         // Written before --rcu-readers: the only model then.
         want.config.rcu_readers = "preemptible".into();
+        // And before --memalloc: today's generation, the only one then.
+        assert_eq!(want.config.memalloc, "current");
         assert_eq!(read_result_file(&path).unwrap(), want);
     }
 
