@@ -4,7 +4,8 @@
 //! The callback runs on the RCU domain's thread, so it cannot push on the owner's private free
 //! list; it hands the object to that cache's `free_llist_extra`, which the owner folds into its
 //! free list at its next allocation (where the kernel's callback, running on the same CPU,
-//! would have pushed it directly).
+//! would have pushed it directly). Its surplus spills as immediate-reuse's does for the chosen
+//! `MemallocGen`: towards the allocating cache (v6.6 on) or onto the freeing cache's own lists.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;

@@ -7,6 +7,10 @@
 //! grace period. While a callback is in flight, new frees wait on `free_by_rcu` and the work
 //! asks RCU for an urgent quiescent state instead of queueing more (without that request the
 //! series saw gigabytes pile up).
+//!
+//! bpf_mem_cache_free_rcu came with the allocating-cache hint (v6.6); under `MemallocGen::V6_3`
+//! it runs on the older base, a pairing no kernel shipped: each batch goes to the freeing
+//! cache's `free_by_rcu_ttrace`.
 
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
@@ -18,7 +22,7 @@ use crate::counters::bump;
 use crate::hold_time::aux_word;
 use crate::immediate_reuse::{do_call_rcu_ttrace, MaCache, MaCore, MaShared};
 use crate::list::ObjList;
-use crate::slab::{self, header};
+use crate::slab::header;
 use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
 
 pub struct FreeRcu {
@@ -129,7 +133,7 @@ impl Cache for FreeRcuCache {
         bump(&counters.frees, 1);
         bump(&counters.gp_enter, 1);
         let h = header(obj);
-        self.ma.tgt = *slab::hint(h) as *const MaShared;
+        self.ma.remember_tgt(h);
         let ma = &mut self.ma;
         // The hold-time stamp, or null: `aux` is unused while the object is deferred.
         (*h.as_ptr()).aux = aux_word(ma.stamper.enter_batch(&ma.core.slab.hold));

@@ -5,6 +5,8 @@
 //! watermark the surplus is handed to the *allocating* cache's `free_by_rcu_ttrace`, from which
 //! at most one RCU-tasks-trace callback per cache at a time returns it to the slab; until then
 //! the allocating cache reuses those objects first (also while they wait for the grace period).
+//! With `MemallocGen::V6_3` the surplus stays with the freeing cache and only its
+//! `free_by_rcu_ttrace` is reused: what waits for the tasks-trace grace period goes to the slab.
 
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
@@ -18,7 +20,7 @@ use crate::counters::{self, bump, Slot};
 use crate::hold_time::{Occupancy, Stamper};
 use crate::list::ObjList;
 use crate::slab::{self, header, ObjHeader, Slab, Unit};
-use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, HoldStats, Watermarks};
+use crate::{AllocConfig, AllocStats, Allocator, Cache, Env, HoldStats, MemallocGen, Watermarks};
 
 /// One CPU's cache as other threads and callbacks see it.
 pub(crate) struct MaShared {
@@ -76,6 +78,7 @@ pub(crate) struct MaCore {
     pub(crate) wm: Watermarks,
     /// Objects callbacks moved out of the grace-period pipeline.
     pub(crate) gp_done: AtomicU64,
+    pub(crate) gen: MemallocGen,
 }
 
 impl MaCore {
@@ -106,6 +109,7 @@ impl MaCore {
                 env: cfg.env.clone(),
                 wm,
                 gp_done: AtomicU64::new(0),
+                gen: cfg.memalloc,
             }
         })
     }
@@ -196,10 +200,23 @@ impl MaCache {
         Some(slab::payload(h))
     }
 
+    /// unit_free's `c->tgt = hint` (v6.6 on): the next spill goes to the cache that allocated
+    /// `h`. Older generations keep `tgt` on this cache.
+    ///
+    /// # Safety
+    /// `h` is the header of an object of this allocator that the caller owns.
+    #[inline]
+    pub(crate) unsafe fn remember_tgt(&mut self, h: NonNull<ObjHeader>) {
+        if self.core.gen.has_tgt_hint() {
+            // SAFETY: the caller owns the object, so nobody writes its header meanwhile.
+            self.tgt = unsafe { *slab::hint(h) } as *const MaShared;
+        }
+    }
+
     /// unit_free: push on this CPU's list; spill above the high watermark.
     #[inline]
     pub(crate) unsafe fn free_now(&mut self, h: NonNull<ObjHeader>) {
-        self.tgt = *slab::hint(h) as *const MaShared;
+        self.remember_tgt(h);
         self.free.push(h);
         if self.free.len() > self.core.wm.high {
             self.core.env.deferred.raise();
@@ -228,8 +245,8 @@ impl MaCache {
             me.extra_len.store(0, Ordering::Relaxed);
             drop(e);
             // As unit_free in the kernel's callback would have: spill towards the cache
-            // that allocated what was freed.
-            if let Some(h) = self.free.front() {
+            // that allocated what was freed (v6.6 on).
+            if let Some(h) = self.free.front().filter(|_| self.core.gen.has_tgt_hint()) {
                 // SAFETY: h is on our free list.
                 let hint = unsafe { *slab::hint(h) } as *const MaShared;
                 if !hint.is_null() {
@@ -244,11 +261,12 @@ impl MaCache {
         }
     }
 
-    /// alloc_bulk: reuse free_by_rcu_ttrace, then waiting_for_gp_ttrace, then the slab.
+    /// alloc_bulk: reuse free_by_rcu_ttrace, then waiting_for_gp_ttrace (v6.6 on), then the
+    /// slab.
     fn alloc_bulk(&mut self, cnt: usize) {
         let me = &self.core.caches[self.idx];
         let mut got = me.free_by_rcu_ttrace.lock().take(cnt);
-        if got.len() < cnt {
+        if got.len() < cnt && self.core.gen == MemallocGen::Current {
             let mut more = me.waiting_for_gp_ttrace.lock().take(cnt - got.len());
             got.prepend(&mut more);
         }

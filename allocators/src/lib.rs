@@ -51,6 +51,50 @@ pub struct AllocConfig {
     /// Fault injection: every batch descriptor allocation of reuse-after-gp fails, forcing its
     /// synchronize_rcu_expedited fallback.
     pub fail_batch_alloc: bool,
+    /// Which memalloc.c the bpf_mem_alloc flavors follow.
+    pub memalloc: MemallocGen,
+}
+
+/// The generation of kernel/bpf/memalloc.c that immediate-reuse, call-rcu-free and free-rcu
+/// follow. v6.6 added two things (commits 822fb26bdb55 "bpf: Add a hint to allocated objects"
+/// and 04fabf00b4d3 "bpf: Allow reuse from waiting_for_gp_ttrace list"); before them an object
+/// freed on another CPU never went back to the CPU that allocated it, which is what made
+/// add_del_on_diff_cpu's memory grow in seed 001. reuse-after-gp and free-after-gp have no
+/// such hint in either generation (their RFC predates it), so the choice does not change them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemallocGen {
+    /// v6.2 to v6.5: the surplus of a free list goes to the freeing cache's own
+    /// `free_by_rcu_ttrace` (named `free_by_rcu` before v6.6), and refill reuses only that list
+    /// (commit 0893d6007db5, v6.2), never `waiting_for_gp_ttrace`.
+    V6_3,
+    /// v6.6 and later (today's): the surplus goes to the allocating cache (`c->tgt`), whose
+    /// refill reuses `free_by_rcu_ttrace`, then `waiting_for_gp_ttrace`.
+    #[default]
+    Current,
+}
+
+impl MemallocGen {
+    /// The `--memalloc` values, in the order of the variants.
+    pub const NAMES: &'static [&'static str] = &["v6.3", "current"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MemallocGen::V6_3 => Self::NAMES[0],
+            MemallocGen::Current => Self::NAMES[1],
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<MemallocGen> {
+        [MemallocGen::V6_3, MemallocGen::Current]
+            .into_iter()
+            .find(|g| g.name() == s)
+    }
+
+    /// Whether a free remembers the allocating cache and spills towards it (`c->tgt`).
+    #[inline]
+    pub(crate) fn has_tgt_hint(self) -> bool {
+        self == MemallocGen::Current
+    }
 }
 
 impl AllocConfig {
@@ -61,6 +105,7 @@ impl AllocConfig {
             env,
             capacity: 0,
             fail_batch_alloc: false,
+            memalloc: MemallocGen::Current,
         }
     }
 

@@ -8,20 +8,26 @@ use std::thread;
 
 use allocators::{
     AllocConfig, Allocator, Cache, CallRcuFree, Env, FreeAfterGp, FreeRcu, ImmediateReuse,
-    MallocCallRcu, Prealloc, ReuseAfterGp,
+    MallocCallRcu, MemallocGen, Prealloc, ReuseAfterGp,
 };
 
+mod common;
+use common::HeldReader;
+
 fn make<A: Allocator>(nr_caches: usize) -> (Arc<A>, Env) {
+    make_gen(nr_caches, MemallocGen::Current)
+}
+
+fn make_gen<A: Allocator>(nr_caches: usize, gen: MemallocGen) -> (Arc<A>, Env) {
     let env = Env::default();
-    let a = Arc::new(A::new(
-        &AllocConfig::new(24, nr_caches, env.clone()).with_capacity(1 << 17),
-    ));
-    (a, env)
+    let mut cfg = AllocConfig::new(24, nr_caches, env.clone()).with_capacity(1 << 17);
+    cfg.memalloc = gen;
+    (Arc::new(A::new(&cfg)), env)
 }
 
 /// Allocating and freeing everything leaves nothing behind after drain.
-fn balanced_round_trip<A: Allocator>() {
-    let (a, _env) = make::<A>(2);
+fn balanced_round_trip<A: Allocator>(gen: MemallocGen) {
+    let (a, _env) = make_gen::<A>(2, gen);
     {
         let mut c = a.cache(0);
         let objs: Vec<_> = (0..1000).map(|_| c.alloc().unwrap()).collect();
@@ -66,16 +72,7 @@ fn leak_is_reported<A: Allocator>() {
 /// While a reader that predates the frees holds its section, no freed object comes back.
 fn no_reuse_under_reader<A: Allocator>() {
     let (a, env) = make::<A>(1);
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let rcu = env.rcu.clone();
-    let reader = thread::spawn(move || {
-        let h = rcu.register();
-        let _g = h.read_lock();
-        locked_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let reader = HeldReader::new(&env.rcu);
     let mut c = a.cache(0);
     let freed: Vec<_> = (0..500).map(|_| c.alloc().unwrap()).collect();
     let freed_set: HashSet<usize> = freed.iter().map(|p| p.as_ptr() as usize).collect();
@@ -93,8 +90,7 @@ fn no_reuse_under_reader<A: Allocator>() {
         );
         live.push(o);
     }
-    release_tx.send(()).unwrap();
-    reader.join().unwrap();
+    reader.release();
     for o in live {
         // SAFETY: allocated from this allocator above and freed exactly once.
         unsafe { c.free(o) };
@@ -105,9 +101,9 @@ fn no_reuse_under_reader<A: Allocator>() {
 
 /// Several threads allocate, free locally and free on another thread; every object handed
 /// out is exclusively owned (its stamp survives until its free) and nothing leaks.
-fn concurrent_exclusive_ownership<A: Allocator>() {
+fn concurrent_exclusive_ownership<A: Allocator>(gen: MemallocGen) {
     const THREADS: usize = 4;
-    let (a, _env) = make::<A>(THREADS);
+    let (a, _env) = make_gen::<A>(THREADS, gen);
     let corrupt = Arc::new(AtomicU64::new(0));
     let (txs, rxs): (Vec<_>, Vec<_>) = (0..THREADS).map(|_| mpsc::channel::<usize>()).unzip();
     let done = Arc::new(std::sync::Barrier::new(THREADS));
@@ -181,12 +177,14 @@ fn concurrent_exclusive_ownership<A: Allocator>() {
 }
 
 macro_rules! flavor_tests {
-    ($m:ident, $t:ty) => {
+    // `gen_mod = Gen`: the balanced and concurrent checks again under that memalloc.c
+    // generation, for the bpf_mem_alloc flavors, whose spill and refill depend on it.
+    ($m:ident, $t:ty $(, $gm:ident = $gen:ident)*) => {
         mod $m {
             use super::*;
             #[test]
             fn balanced_round_trip() {
-                super::balanced_round_trip::<$t>();
+                super::balanced_round_trip::<$t>(MemallocGen::Current);
             }
             #[test]
             fn leak_is_reported() {
@@ -194,19 +192,32 @@ macro_rules! flavor_tests {
             }
             #[test]
             fn concurrent_exclusive_ownership() {
-                super::concurrent_exclusive_ownership::<$t>();
+                super::concurrent_exclusive_ownership::<$t>(MemallocGen::Current);
             }
+            $(
+                mod $gm {
+                    use super::*;
+                    #[test]
+                    fn balanced_round_trip() {
+                        crate::balanced_round_trip::<$t>(MemallocGen::$gen);
+                    }
+                    #[test]
+                    fn concurrent_exclusive_ownership() {
+                        crate::concurrent_exclusive_ownership::<$t>(MemallocGen::$gen);
+                    }
+                }
+            )*
         }
     };
 }
 
-flavor_tests!(immediate_reuse, ImmediateReuse);
+flavor_tests!(immediate_reuse, ImmediateReuse, v6_3 = V6_3);
 flavor_tests!(reuse_after_gp, ReuseAfterGp);
 flavor_tests!(free_after_gp, FreeAfterGp);
-flavor_tests!(call_rcu_free, CallRcuFree);
+flavor_tests!(call_rcu_free, CallRcuFree, v6_3 = V6_3);
 flavor_tests!(malloc_call_rcu, MallocCallRcu);
 flavor_tests!(prealloc, Prealloc);
-flavor_tests!(free_rcu, FreeRcu);
+flavor_tests!(free_rcu, FreeRcu, v6_3 = V6_3);
 
 /// The preallocated map never touches the system allocator after setup, runs dry at its
 /// capacity, steals from other CPUs' lists, and swaps replaced elements with the spare.
@@ -350,16 +361,7 @@ fn free_after_gp_returns_everything_to_the_slab() {
 fn free_rcu_requests_urgent_grace_periods() {
     let env = Env::new(std::time::Duration::ZERO, std::time::Duration::ZERO);
     // A reader that holds the first grace period open.
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let rcu = env.rcu.clone();
-    let reader = std::thread::spawn(move || {
-        let h = rcu.register();
-        let _g = h.read_lock();
-        locked_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let reader = HeldReader::new(&env.rcu);
     let a = Arc::new(FreeRcu::new(&AllocConfig::new(24, 1, env.clone())));
     let mut c = a.cache(0);
     let mut rounds = 0;
@@ -379,8 +381,7 @@ fn free_rcu_requests_urgent_grace_periods() {
     let s = env.rcu.stats();
     assert_eq!(s.grace_periods, 0, "a grace period ended under its reader");
     assert!(s.callbacks_invoked == 0, "{s:?}");
-    release_tx.send(()).unwrap();
-    reader.join().unwrap();
+    reader.release();
     drop(c);
     assert_eq!(a.drain().leaked, 0);
 }

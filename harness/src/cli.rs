@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use allocators::Allocator;
+use allocators::{Allocator, MemallocGen};
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
 /// Userspace `bench htab-mem`: how bpf memory-allocator flavors trade loops/s for memory.
@@ -134,6 +135,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub readers: KernelModel,
 
+    #[command(flatten)]
+    pub memalloc: Memalloc,
+
     /// Tasks-trace callbacks chain into an RCU grace period instead of a tasks-trace grace
     /// period implying one (the kernel's rcu_trace_implies_rcu_gp() returning false).
     #[arg(long = "ttrace-chain")]
@@ -182,6 +186,7 @@ pub struct Config {
     pub ttrace_implies_rcu: bool,
     pub rcu_readers: Readers,
     pub deferred_work: allocators::DeferredWork,
+    pub memalloc: MemallocGen,
     pub quiet: bool,
 }
 
@@ -281,6 +286,7 @@ impl RunArgs {
             ttrace_implies_rcu: !self.ttrace_chain,
             rcu_readers: self.readers.rcu_readers,
             deferred_work: self.readers.deferred_work,
+            memalloc: self.memalloc.memalloc,
             quiet: self.quiet,
         })
     }
@@ -336,6 +342,27 @@ pub struct KernelModel {
         value_parser = allocators::DeferredWork::parse
     )]
     pub deferred_work: allocators::DeferredWork,
+}
+
+/// `--memalloc`, for the subcommands that run the htab-mem cells (the run, `matrix`, `sweep`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Memalloc {
+    /// Which kernel/bpf/memalloc.c immediate-reuse, call-rcu-free and free-rcu follow.
+    /// current: v6.6 and later, where a free remembers the cache that allocated the object and
+    /// the surplus goes back to that cache, which reuses it even while it waits for the
+    /// tasks-trace grace period. v6.3: v6.2 to v6.5 (seed 001's "normal bpf ma"), where the
+    /// surplus stays with the freeing CPU's cache and, once handed to tasks-trace, goes to the
+    /// system only after its grace period; an add on one CPU and a delete on another
+    /// (add_del_on_diff_cpu) then allocate every element anew. reuse-after-gp and free-after-gp
+    /// are the same in both (they never had the hint); the others have no memalloc.c.
+    #[arg(
+        long = "memalloc",
+        default_value = "current",
+        value_name = "GEN",
+        value_parser = clap::builder::PossibleValuesParser::new(MemallocGen::NAMES)
+            .map(|s: String| MemallocGen::from_name(&s).expect("one of the listed names"))
+    )]
+    pub memalloc: MemallocGen,
 }
 
 /// The reader models of `--rcu-readers`.

@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode, Stdio};
 use clap::error::ErrorKind;
 use clap::Parser;
 
+use allocators::MemallocGen;
 use harness::cli::{Cli, Config, Readers, RunArgs};
 use harness::result::{self, CellResult, ResultFile, RunConfig};
 use harness::{host, memory, report, runner};
@@ -153,8 +154,13 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
         cells.push(cell);
     }
     println!();
+    // Named only when not today's, so the default output stays as it was.
+    let memalloc = match cfg.memalloc {
+        MemallocGen::Current => String::new(),
+        g => format!(", memalloc {}", g.name()),
+    };
     println!(
-        "{} with {} producers ({}s warm-up, {}s measured):",
+        "{} with {} producers ({}s warm-up, {}s measured{memalloc}):",
         cfg.use_case, cfg.producers, cfg.warmup, cfg.duration
     );
     println!("{}", report::comparison_table(&table_rows(&cells)));
@@ -182,6 +188,7 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
                 ttrace_implies_rcu: cfg.ttrace_implies_rcu,
                 rcu_readers: cfg.rcu_readers.name().into(),
                 deferred_work: cfg.deferred_work.label(),
+                memalloc: cfg.memalloc.name().into(),
             },
             results: cells,
         };
@@ -244,6 +251,8 @@ fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
         cfg.rcu_readers.name().into(),
         "--deferred-work".into(),
         cfg.deferred_work.label(),
+        "--memalloc".into(),
+        cfg.memalloc.name().into(),
     ];
     if !cfg.ttrace_implies_rcu {
         a.push("--ttrace-chain".into());

@@ -71,6 +71,9 @@ pub struct CellOpts {
     #[command(flatten)]
     pub readers: crate::cli::KernelModel,
 
+    #[command(flatten)]
+    pub memalloc: crate::cli::Memalloc,
+
     /// Drain pause between cells in milliseconds, so one cell's teardown (freed memory,
     /// busy CPUs) does not leak into the next cell's first seconds.
     #[arg(long = "pause-ms", default_value_t = 500, value_name = "MS")]
@@ -188,6 +191,8 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             a.readers.rcu_readers.name(),
             "--deferred-work",
             &a.readers.deferred_work.label(),
+            "--memalloc",
+            a.memalloc.memalloc.name(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -226,6 +231,7 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             ttrace_implies_rcu: true,
             rcu_readers: a.readers.rcu_readers.name().into(),
             deferred_work: a.readers.deferred_work.label(),
+            memalloc: a.memalloc.memalloc.name().into(),
         },
     };
     result::check_output_path("--out", out)?;
@@ -351,6 +357,7 @@ fn shared_config_of(cfg: &Config) -> RunConfig {
         ttrace_implies_rcu: cfg.ttrace_implies_rcu,
         rcu_readers: cfg.rcu_readers.name().into(),
         deferred_work: cfg.deferred_work.label(),
+        memalloc: cfg.memalloc.name().into(),
     }
 }
 

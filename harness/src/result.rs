@@ -53,6 +53,10 @@ pub struct RunConfig {
     /// or the busy-wait time charged per raise ("1500ns").
     #[serde(default = "inline")]
     pub deferred_work: String,
+    /// `--memalloc`: "current" or "v6.3" (files before it existed: "current", the only one
+    /// then).
+    #[serde(default = "current")]
+    pub memalloc: String,
 }
 
 fn yes() -> bool {
@@ -65,6 +69,10 @@ fn preemptible() -> String {
 
 fn inline() -> String {
     "inline".into()
+}
+
+fn current() -> String {
+    "current".into()
 }
 
 /// One (use case, allocator flavor, producer count) measurement.
@@ -532,6 +540,7 @@ mod tests {
                 ttrace_implies_rcu: true,
                 rcu_readers: "non-preemptible".into(),
                 deferred_work: "inline".into(),
+                memalloc: "current".into(),
             },
             results: vec![CellResult {
                 id: cell_id("overwrite", "reuse-after-gp", 16),
@@ -663,6 +672,8 @@ mod tests {
         want.host.kernel = "...".into();
         // Written before --rcu-readers: the only model then.
         want.config.rcu_readers = "preemptible".into();
+        // And before --memalloc: today's generation, the only one then.
+        assert_eq!(want.config.memalloc, "current");
         assert_eq!(read_result_file(&path).unwrap(), want);
     }
 

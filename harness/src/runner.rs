@@ -97,6 +97,7 @@ fn run<A: Allocator, U: UseCase>(
     let mut alloc_cfg = AllocConfig::new(elem_size(cfg.value_size), p + 1, env.clone())
         .with_capacity(cfg.max_entries as usize);
     alloc_cfg.fail_batch_alloc = cfg.fault_batch_alloc;
+    alloc_cfg.memalloc = cfg.memalloc;
     let alloc = Arc::new(A::new(&alloc_cfg));
     let map = HTab::new(
         alloc.clone(),

@@ -35,6 +35,7 @@ fn bad_input_is_one_line_and_status_2() {
         (&["--rcu-readers", "boosted"], "rcu-readers"),
         (&["--deferred-work", "irq"], "deferred-work"),
         (&["--deferred-work", "5ms"], "deferred-work"),
+        (&["--memalloc", "v6.6"], "memalloc"),
         (&["--json", "/nonexistent-dir/x.json"], "does not exist"),
     ];
     for (args, needle) in cases {
@@ -76,8 +77,13 @@ fn help_lists_every_option() {
         "--rcu-readers",
         "--explain-memory",
         "--deferred-work",
+        "--memalloc",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    // Which kernels each generation stands for.
+    for kernels in ["v6.6 and later", "v6.2 to v6.5"] {
+        assert!(help.contains(kernels), "--help lacks {kernels}");
     }
 }
 
@@ -184,6 +190,25 @@ fn oversubscription_is_warned_about_with_either_reader_model() {
         assert_eq!(file.config.rcu_readers, model);
         assert_eq!(file.results[0].allocator.leaked, 0);
     }
+}
+
+/// The older memalloc.c runs add_del_on_diff_cpu clean, says so in the table's title and
+/// records it in the result file.
+#[test]
+fn the_memalloc_generation_is_run_and_recorded() {
+    let json = tmp_json("memalloc.json");
+    let args =
+        "-p 2 -w 1 -d 1 -A immediate-reuse --use-case add_del_on_diff_cpu --memalloc v6.3 -q";
+    let mut a: Vec<&str> = args.split_whitespace().collect();
+    a.extend(["--json", json.to_str().unwrap()]);
+    let out = htab_mem(&a);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("measured, memalloc v6.3):"), "{stdout}");
+    let file = read_result_file(&json).expect("result file reads back");
+    assert_eq!(file.config.memalloc, "v6.3");
+    assert_eq!(file.results[0].allocator.leaked, 0);
 }
 
 #[test]

@@ -65,6 +65,7 @@ fn config(warmup: u64, duration: u64, affinity: &str) -> RunConfig {
         ttrace_implies_rcu: true,
         rcu_readers: "non-preemptible".into(),
         deferred_work: "inline".into(),
+        memalloc: "current".into(),
     }
 }
 
@@ -485,6 +486,7 @@ fn matrix_rejects_bad_options_before_running() {
         (vec!["--shard", "3/2"], "invalid shard"),
         (vec!["-d", "0"], "duration"),
         (vec!["--value-size", "0"], "value-size"),
+        (vec!["--memalloc", "v6.6"], "memalloc"),
     ] {
         let mut a = vec!["matrix", "--out", s(&out)];
         a.extend(&args);
@@ -518,14 +520,36 @@ const TINY: [&str; 10] = [
     "1",
 ];
 
+/// Writes a tiny matrix's file holding one finished cell, with numbers no real run gives.
+fn write_one_cell_file(out: &Path) -> ResultFile {
+    let mut pre = file(vec![cell("no_op", "immediate-reuse", 1, 42.0, 0.5)]);
+    pre.config = tiny_matrix_config();
+    write_atomic(out, &pre).unwrap();
+    pre
+}
+
+/// Cells of another memalloc.c generation never join a file: resuming with a different
+/// `--memalloc` is refused before anything runs.
+#[test]
+fn matrix_refuses_to_resume_with_another_memalloc() {
+    let d = Dir::new("memalloc");
+    let out = d.path("m.json");
+    let pre = write_one_cell_file(&out);
+    let mut a = vec!["matrix", "--out", s(&out), "--list", "--memalloc", "v6.3"];
+    a.extend(TINY);
+    let r = htab_mem(&a);
+    let err = text(&r.stderr);
+    assert_ne!(r.status.code(), Some(0), "{err}");
+    assert!(err.contains("memalloc current vs v6.3"), "{err}");
+    assert_eq!(read_result_file(&out).unwrap(), pre);
+}
+
 #[test]
 fn matrix_resumes_skipping_finished_cells() {
     let d = Dir::new("resume");
     let out = d.path("m.json");
-    // A finished cell with numbers no real run gives: it must survive untouched.
-    let mut pre = file(vec![cell("no_op", "immediate-reuse", 1, 42.0, 0.5)]);
-    pre.config = tiny_matrix_config();
-    write_atomic(&out, &pre).unwrap();
+    // A finished cell: it must survive untouched.
+    let pre = write_one_cell_file(&out);
 
     let mut a = vec!["matrix", "--out", s(&out), "-q", "--pause-ms", "0"];
     a.extend(TINY);
