@@ -271,8 +271,7 @@ fn judge(
         return row;
     }
     let reference = |map: &HashMap<String, CellResult>, c: &CellResult, flavor: &str| {
-        let id = crate::result::paced_cell_id(&c.use_case, flavor, c.producers, c.pacing.as_ref());
-        map.get(&id)
+        map.get(&c.id_for(flavor))
             .filter(|r| r.status != "error")
             .map(|r| (m.get)(r))
             .filter(|v| *v > 0.0)
