@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use allocators::{Allocator, MemallocGen};
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
+use workloads::{LoopShape, UseCase};
 
 /// Userspace `bench htab-mem`: how bpf memory-allocator flavors trade loops/s for memory.
 ///
@@ -103,9 +104,26 @@ pub struct RunArgs {
     #[arg(long = "value-size", default_value_t = 8, value_name = "BYTES")]
     pub value_size: usize,
 
-    /// Map capacity [default: max(8192, 64 x producers)].
+    /// Map capacity [default: max(8192, 64 x producers); with --rfc 16384].
     #[arg(long = "max-entries", value_name = "N")]
     pub max_entries: Option<u32>,
+
+    /// The RFC-era benchmark's loop, in which seed 001's tables were measured: the map's live
+    /// keys (--full % of --max-entries) split round robin over the producers, one loop walking
+    /// a producer's whole share (1024 keys at 16384 x 50 % and -p 8); loop (k/s) is the total
+    /// over producers, as the RFC printed it. Not for lookup_verify. See
+    /// docs/seed-comparison.md.
+    #[arg(long = "rfc")]
+    pub rfc: bool,
+
+    /// With --rfc: percent of --max-entries that is live, 1..=100 [default: 50].
+    #[arg(long = "full", value_name = "PCT")]
+    pub full: Option<u32>,
+
+    /// With --rfc, instead of --full: keys per producer per loop (live keys = N x producers;
+    /// --max-entries defaults to max(16384, twice that)).
+    #[arg(long = "loop-keys", value_name = "N", conflicts_with = "full")]
+    pub loop_keys: Option<u32>,
 
     /// Allocator flavor, a comma-separated list, or `all`: malloc-call-rcu, immediate-reuse,
     /// reuse-after-gp, free-after-gp, call-rcu-free, prealloc.
@@ -179,6 +197,8 @@ pub struct Config {
     pub use_case: String,
     pub value_size: usize,
     pub max_entries: u32,
+    /// Which keys a loop walks; `Rfc` also makes the headline loops/s the total.
+    pub shape: LoopShape,
     pub flavors: Vec<String>,
     pub rcu_gp_delay_us: u64,
     pub ttrace_gp_delay_us: u64,
@@ -245,11 +265,7 @@ impl RunArgs {
             }
             v
         };
-        let max_entries = match self.max_entries {
-            Some(0) => return Err("--max-entries must be at least 1".into()),
-            Some(n) => n,
-            None => (64 * self.producers as u32).max(8192),
-        };
+        let (max_entries, shape) = self.loop_shape()?;
         let (cpus, affinity_desc) = if self.no_affinity {
             (None, "none".to_string())
         } else if let Some(set) = &self.prod_affinity {
@@ -279,6 +295,7 @@ impl RunArgs {
             use_case: self.use_case.clone(),
             value_size: self.value_size,
             max_entries,
+            shape,
             flavors,
             rcu_gp_delay_us: self.rcu_gp.rcu_gp_delay_us,
             ttrace_gp_delay_us: self.ttrace_gp.ttrace_gp_delay_us,
@@ -291,6 +308,66 @@ impl RunArgs {
         })
     }
 }
+
+impl RunArgs {
+    /// The map capacity and the loop shape (`--max-entries`, `--rfc`, `--full`,
+    /// `--loop-keys`).
+    fn loop_shape(&self) -> Result<(u32, LoopShape), String> {
+        if self.max_entries == Some(0) {
+            return Err("--max-entries must be at least 1".into());
+        }
+        let p = self.producers as u64;
+        if !self.rfc {
+            if self.full.is_some() || self.loop_keys.is_some() {
+                return Err("--full and --loop-keys size the RFC's loop: add --rfc".into());
+            }
+            let max = self.max_entries.unwrap_or((64 * p as u32).max(8192));
+            return Ok((max, LoopShape::Merged));
+        }
+        if self.use_case == workloads::use_cases::LookupVerify::NAME {
+            return Err(
+                "--rfc: lookup_verify is this project's own use case, with no RFC shape".into(),
+            );
+        }
+        let (max, live) = match (self.full, self.loop_keys) {
+            (_, Some(0)) => return Err("--loop-keys must be at least 1".into()),
+            (_, Some(k)) => {
+                let live = k as u64 * p;
+                let max = self.max_entries.map_or((2 * live).max(16384), u64::from);
+                (max, live)
+            }
+            (full, None) => {
+                let full = full.unwrap_or(RFC_FULL);
+                if !(1..=100).contains(&full) {
+                    return Err(format!("--full {full} is out of range (1..=100)"));
+                }
+                let max = self.max_entries.unwrap_or(RFC_MAX_ENTRIES) as u64;
+                (max, max * full as u64 / 100)
+            }
+        };
+        if live > max {
+            return Err(format!(
+                "--loop-keys: {live} live keys ({} per producer x {p}) do not fit in \
+                 --max-entries {max}",
+                live / p
+            ));
+        }
+        if max > u32::MAX as u64 {
+            return Err(format!("--max-entries {max} is above {}", u32::MAX));
+        }
+        if live < p {
+            return Err(format!(
+                "--rfc: {live} live keys for {p} producers leave some producers no key; \
+                 raise --full or --max-entries"
+            ));
+        }
+        Ok((max as u32, LoopShape::Rfc { live: live as u32 }))
+    }
+}
+
+/// The RFC benchmark's defaults (`--max-entries 16384 --full 50`).
+const RFC_MAX_ENTRIES: u32 = 16384;
+const RFC_FULL: u32 = 50;
 
 /// `--rcu-gp-delay`, shared by every subcommand that runs an RCU domain.
 #[derive(clap::Args, Debug, Clone)]

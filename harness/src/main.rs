@@ -10,6 +10,7 @@ use allocators::MemallocGen;
 use harness::cli::{Cli, Config, Readers, RunArgs};
 use harness::result::{self, CellResult, ResultFile, RunConfig};
 use harness::{host, memory, report, runner};
+use workloads::LoopShape;
 
 #[global_allocator]
 static GLOBAL: memory::CountingAlloc = memory::CountingAlloc;
@@ -63,13 +64,15 @@ fn first_line(clap_msg: &str) -> String {
 fn child_main(cfg: &Config) -> ExitCode {
     let flavor = &cfg.flavors[0];
     let quiet = cfg.quiet;
+    let (label, scale) = headline_rate(cfg);
     let mut out = std::io::stdout().lock();
     let mut on_tick = |t: &runner::Tick| {
         if !quiet {
-            let line = report::progress_line(
+            let line = report::rate_progress_line(
+                label,
                 t.iter as usize,
                 t.delta_ns,
-                t.per_prod_op_k,
+                t.per_prod_op_k * scale,
                 t.charged_bytes as f64 / MIB,
             );
             let _ = writeln!(out, "{line}");
@@ -135,11 +138,16 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
         }
         if cell.status != "error" {
             let m = &cell.metrics;
+            let (label, rate) = match cfg.shape {
+                LoopShape::Merged => (report::PER_PROD_OP, &m.loops_per_sec_per_producer),
+                LoopShape::Rfc { .. } => (report::RFC_LOOP, &m.loops_per_sec),
+            };
             println!(
                 "{}",
-                report::summary_line(
-                    m.loops_per_sec_per_producer.value / 1000.0,
-                    m.loops_per_sec_per_producer.stddev.unwrap_or(0.0) / 1000.0,
+                report::rate_summary_line(
+                    label,
+                    rate.value / 1000.0,
+                    rate.stddev.unwrap_or(0.0) / 1000.0,
                     m.mem_avg_shown().value / MIB,
                     m.mem_avg_shown().stddev.unwrap_or(0.0) / MIB,
                     m.mem_peak_shown().value / MIB,
@@ -160,10 +168,14 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
         g => format!(", memalloc {}", g.name()),
     };
     println!(
-        "{} with {} producers ({}s warm-up, {}s measured{memalloc}):",
-        cfg.use_case, cfg.producers, cfg.warmup, cfg.duration
+        "{} with {} producers ({}s warm-up, {}s measured{memalloc}){}:",
+        cfg.use_case,
+        cfg.producers,
+        cfg.warmup,
+        cfg.duration,
+        shape_caption(cfg)
     );
-    println!("{}", report::comparison_table(&table_rows(&cells)));
+    println!("{}", report::comparison_table(&table_rows(cfg, &cells)));
     if cli.explain_memory {
         println!("Memory explained (Little's law; docs/memory-model.md):");
         println!("{}", report::memory_model_table(&cells));
@@ -204,15 +216,44 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
     }
 }
 
-fn table_rows(cells: &[CellResult]) -> Vec<report::TableRow> {
+/// The progress lines' rate: the merged benchmark's per producer, or the RFC's total (the
+/// per-producer rate times the producers).
+fn headline_rate(cfg: &Config) -> (&'static str, f64) {
+    match cfg.shape {
+        LoopShape::Merged => (report::PER_PROD_OP, 1.0),
+        LoopShape::Rfc { .. } => (report::RFC_LOOP, cfg.producers as f64),
+    }
+}
+
+/// What the table's caption adds for the RFC's loop, whose units differ.
+fn shape_caption(cfg: &Config) -> String {
+    match cfg.shape {
+        LoopShape::Merged => String::new(),
+        LoopShape::Rfc { live } => format!(
+            "; RFC loop: {} keys per producer ({live} live of {}), loop (k/s) is the total \
+             over producers",
+            cfg.shape.keys_per_loop(cfg.producers),
+            cfg.max_entries
+        ),
+    }
+}
+
+fn table_rows(cfg: &Config, cells: &[CellResult]) -> Vec<report::TableRow> {
+    let rfc = matches!(cfg.shape, LoopShape::Rfc { .. });
     cells
         .iter()
         .map(|c| {
             let m = &c.metrics;
+            let rate = if rfc {
+                &m.loops_per_sec
+            } else {
+                &m.loops_per_sec_per_producer
+            };
             report::TableRow {
                 flavor: c.flavor.clone(),
-                loops_k: m.loops_per_sec_per_producer.value / 1000.0,
-                loops_k_std: m.loops_per_sec_per_producer.stddev.unwrap_or(0.0) / 1000.0,
+                loops_k: rate.value / 1000.0,
+                loops_k_std: rate.stddev.unwrap_or(0.0) / 1000.0,
+                per_producer_k: rfc.then(|| m.loops_per_sec_per_producer.value / 1000.0),
                 mem_avg_mib: m.mem_avg_shown().value / MIB,
                 mem_peak_mib: m.mem_peak_shown().value / MIB,
                 raw_avg_mib: m.mem_avg.value / MIB,
@@ -257,6 +298,14 @@ fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
     if !cfg.ttrace_implies_rcu {
         a.push("--ttrace-chain".into());
     }
+    if cli.rfc {
+        a.push("--rfc".into());
+        if let Some(k) = cli.loop_keys {
+            a.extend(["--loop-keys".into(), k.to_string()]);
+        } else if let Some(f) = cli.full {
+            a.extend(["--full".into(), f.to_string()]);
+        }
+    }
     if cli.no_affinity {
         a.push("--no-affinity".into());
     } else if let Some(set) = &cli.prod_affinity {
@@ -273,7 +322,12 @@ fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
 }
 
 fn run_child(cli: &RunArgs, cfg: &Config, flavor: &str) -> CellResult {
-    let error_cell = |msg: String| CellResult::error(&cfg.use_case, flavor, cfg.producers, msg);
+    let error_cell = |msg: String| {
+        let mut c = CellResult::error(&cfg.use_case, flavor, cfg.producers, msg);
+        c.loop_shape = result::LoopShapeInfo::of(cfg.shape, cfg.producers);
+        c.id = c.expected_id();
+        c
+    };
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => return error_cell(format!("cannot find own executable: {e}")),

@@ -21,12 +21,28 @@ fn cf(x: f64, width: usize, prec: usize) -> String {
 /// `Iter %3d (%7.3lfus): per-prod-op %7.2lfk/s, memory usage %7.2lfMiB`.
 /// The parenthesised value is the timer drift `(delta_ns - 1e9) / 1000` us.
 pub fn progress_line(iter: usize, delta_ns: u64, per_prod_op_k: f64, mem_mib: f64) -> String {
+    rate_progress_line(PER_PROD_OP, iter, delta_ns, per_prod_op_k, mem_mib)
+}
+
+/// The merged benchmark's rate label (loops per producer).
+pub const PER_PROD_OP: &str = "per-prod-op";
+/// The RFC's rate label (loops of all producers together), printed with `--rfc`.
+pub const RFC_LOOP: &str = "loop";
+
+/// [`progress_line`] with the rate labelled `label` (the RFC printed `loop %7.2lfk/s`).
+pub fn rate_progress_line(
+    label: &str,
+    iter: usize,
+    delta_ns: u64,
+    rate_k: f64,
+    mem_mib: f64,
+) -> String {
     // Integer subtraction first, as C does with `long`, so no precision is lost.
     let drift_us = (i128::from(delta_ns) - 1_000_000_000) as f64 / 1000.0;
     format!(
-        "Iter {iter:3} ({}us): per-prod-op {}k/s, memory usage {}MiB",
+        "Iter {iter:3} ({}us): {label} {}k/s, memory usage {}MiB",
         cf(drift_us, 7, 3),
-        cf(per_prod_op_k, 7, 2),
+        cf(rate_k, 7, 2),
         cf(mem_mib, 7, 2)
     )
 }
@@ -39,8 +55,27 @@ pub fn summary_line(
     mem_std_mib: f64,
     peak_mib: f64,
 ) -> String {
+    rate_summary_line(
+        PER_PROD_OP,
+        op_mean_k,
+        op_std_k,
+        mem_mean_mib,
+        mem_std_mib,
+        peak_mib,
+    )
+}
+
+/// [`summary_line`] with the rate labelled `label`.
+pub fn rate_summary_line(
+    label: &str,
+    op_mean_k: f64,
+    op_std_k: f64,
+    mem_mean_mib: f64,
+    mem_std_mib: f64,
+    peak_mib: f64,
+) -> String {
     format!(
-        "Summary: per-prod-op {} \u{00B1} {}k/s, memory usage {} \u{00B1} {}MiB, \
+        "Summary: {label} {} \u{00B1} {}k/s, memory usage {} \u{00B1} {}MiB, \
          peak memory usage {}MiB",
         cf(op_mean_k, 7, 2),
         cf(op_std_k, 7, 2),
@@ -163,7 +198,7 @@ fn si(x: f64) -> String {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TableRow {
     pub flavor: String,
-    /// Per-producer loops, k/s.
+    /// Loops, k/s: per producer, or with `--rfc` the total over producers.
     pub loops_k: f64,
     pub loops_k_std: f64,
     /// Charged (kmalloc size classes), as the kernel's memory.current.
@@ -177,6 +212,9 @@ pub struct TableRow {
     pub status: String,
     /// lookup_verify: incorrect lookups per million; a column appears when any row has it.
     pub incorrect_per_m: Option<f64>,
+    /// With `--rfc`, where `loops_k` is the total over producers: the per-producer figure,
+    /// in a column after it that appears when any row has it.
+    pub per_producer_k: Option<f64>,
 }
 
 const HEADER: [&str; 7] = [
@@ -195,7 +233,11 @@ const HEADER: [&str; 7] = [
 /// numbers ("-") because its measurements are meaningless.
 pub fn comparison_table(rows: &[TableRow]) -> String {
     let oracle = rows.iter().any(|r| r.incorrect_per_m.is_some());
+    let per_producer = rows.iter().any(|r| r.per_producer_k.is_some());
     let mut header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
+    if per_producer {
+        header.insert(2, "per producer (k/s)".into());
+    }
     if oracle {
         header.push("incorrect lookups (per M)".into());
     }
@@ -221,6 +263,12 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
                 format!("{:.2}", r.rss_peak_mib),
                 r.leaked.to_string(),
             ];
+            if per_producer {
+                v.insert(
+                    2,
+                    r.per_producer_k.map_or("-".into(), |x| format!("{x:.2}")),
+                );
+            }
             if oracle {
                 v.push(r.incorrect_per_m.map_or("-".into(), |x| format!("{x:.2}")));
             }
@@ -329,6 +377,7 @@ mod tests {
                 leaked: 0,
                 status: "ok".into(),
                 incorrect_per_m: None,
+                per_producer_k: None,
             },
             TableRow {
                 flavor: "free-after-gp".into(),
@@ -341,6 +390,7 @@ mod tests {
                 leaked: 42,
                 status: "leak".into(),
                 incorrect_per_m: None,
+                per_producer_k: None,
             },
             TableRow {
                 flavor: "broken".into(),
@@ -356,6 +406,28 @@ mod tests {
 | broken (error)       | -               | -                    | -                 | -             | -              | -      |
 ";
         assert_eq!(comparison_table(&rows), want);
+    }
+
+    #[test]
+    fn rfc_rows_put_the_per_producer_figure_after_the_total() {
+        let rows = [TableRow {
+            flavor: "immediate-reuse".into(),
+            loops_k: 27.12,
+            per_producer_k: Some(3.39),
+            status: "ok".into(),
+            ..TableRow::default()
+        }];
+        let t = comparison_table(&rows);
+        let header = t.lines().next().unwrap();
+        assert!(
+            header.starts_with("| flavor          | loop (k/s)   | per producer (k/s) |"),
+            "{t}"
+        );
+        assert!(t.contains("| 27.12 \u{00B1} 0.00 | 3.39 "), "{t}");
+        assert_eq!(
+            rate_summary_line(RFC_LOOP, 27.123, 0.314, 2.5, 0.0, 3.999),
+            summary_line(27.123, 0.314, 2.5, 0.0, 3.999).replace("per-prod-op", "loop")
+        );
     }
 
     #[test]

@@ -100,6 +100,42 @@ pub struct CellResult {
     /// measured average (absent in files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_model: Option<MemoryModel>,
+    /// Set only in cells run with `--rfc` (the RFC-era loop of seed 001's tables); absent:
+    /// the merged benchmark's loop of 64 operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_shape: Option<LoopShapeInfo>,
+}
+
+/// A cell's loop when it is not the merged benchmark's. Its `loops_per_sec` is then the
+/// headline figure (the RFC printed the total over producers); `loops_per_sec_per_producer`
+/// is that divided by the producers, as always.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct LoopShapeInfo {
+    /// "rfc".
+    pub mode: String,
+    /// Keys live in the map, split round robin over the producers.
+    pub live_keys: u32,
+    /// Keys one producer's loop walks (the remainder of live / producers walk one fewer).
+    pub keys_per_loop: u32,
+}
+
+impl LoopShapeInfo {
+    /// None for the merged shape, which files before this field existed all have.
+    pub fn of(shape: workloads::LoopShape, producers: usize) -> Option<LoopShapeInfo> {
+        match shape {
+            workloads::LoopShape::Merged => None,
+            workloads::LoopShape::Rfc { live } => Some(LoopShapeInfo {
+                mode: "rfc".into(),
+                live_keys: live,
+                keys_per_loop: shape.keys_per_loop(producers),
+            }),
+        }
+    }
+
+    /// `rfc-live8192`: the cell id segment, so RFC cells never pair with merged ones.
+    pub fn id_part(&self) -> String {
+        format!("{}-live{}", self.mode, self.live_keys)
+    }
 }
 
 /// The grace-period pacing of one sweep cell, in microseconds (as `--rcu-gp-delay` and
@@ -221,6 +257,7 @@ impl CellResult {
             allocator: Default::default(),
             rcu: Vec::new(),
             memory_model: None,
+            loop_shape: None,
         }
     }
 }
@@ -346,12 +383,16 @@ pub fn paced_cell_id(
 impl CellResult {
     /// The id this cell's fields call for.
     pub fn expected_id(&self) -> String {
-        paced_cell_id(
-            &self.use_case,
-            &self.flavor,
-            self.producers,
-            self.pacing.as_ref(),
-        )
+        self.id_for(&self.flavor)
+    }
+
+    /// The id of the cell with these fields but `flavor`'s.
+    pub fn id_for(&self, flavor: &str) -> String {
+        let id = paced_cell_id(&self.use_case, flavor, self.producers, self.pacing.as_ref());
+        match &self.loop_shape {
+            Some(s) => format!("{id}/{}", s.id_part()),
+            None => id,
+        }
     }
 }
 
@@ -570,8 +611,37 @@ mod tests {
                 allocator: AllocCounters::default(),
                 rcu: Vec::new(),
                 memory_model: None,
+                loop_shape: None,
             }],
         }
+    }
+
+    #[test]
+    fn rfc_cells_record_their_loop_and_get_their_own_ids() {
+        let mut c = sample_file().results.remove(0);
+        let merged = serde_json::to_value(&c).unwrap();
+        assert!(
+            merged.get("loop_shape").is_none(),
+            "merged cells keep the old shape"
+        );
+        c.loop_shape = LoopShapeInfo::of(workloads::LoopShape::Rfc { live: 8192 }, 16);
+        assert_eq!(
+            c.expected_id(),
+            "htab-mem/overwrite/reuse-after-gp/p16/rfc-live8192"
+        );
+        assert_eq!(
+            c.id_for("prealloc"),
+            "htab-mem/overwrite/prealloc/p16/rfc-live8192"
+        );
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["loop_shape"]["mode"], "rfc");
+        assert_eq!(v["loop_shape"]["live_keys"], 8192);
+        assert_eq!(v["loop_shape"]["keys_per_loop"], 512);
+        let back: CellResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back, c);
+        // A file written before the field existed still loads, as a merged-shape cell.
+        let old: CellResult = serde_json::from_value(merged).unwrap();
+        assert_eq!(old.loop_shape, None);
     }
 
     #[test]

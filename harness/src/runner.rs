@@ -16,7 +16,9 @@ use workloads::{with_use_case, CpuGate, HTab, Producer, UseCase, UseCaseVisitor}
 use crate::cli::{Config, Readers};
 use crate::memory::{kmalloc_size, live, process_memory, Live};
 use crate::memory_model::{Inputs, MemoryModel, Standing};
-use crate::result::{cell_id, AllocCounters, CellResult, DomainReport, Metric, Metrics, Sample};
+use crate::result::{
+    AllocCounters, CellResult, DomainReport, LoopShapeInfo, Metric, Metrics, Sample,
+};
 use crate::stats::{mean, stddev};
 
 /// How often the sampler reads live heap bytes for the peak (and, in the measured window, the
@@ -142,7 +144,9 @@ fn run<A: Allocator, U: UseCase>(
                             unpinned.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    let mut prod = Producer::new(i, p, map.cpu(i), cfg.value_size).with_gate(gate);
+                    let mut prod = Producer::new(i, p, map.cpu(i), cfg.value_size)
+                        .with_gate(gate)
+                        .with_shape(cfg.shape);
                     start.wait();
                     // Only this thread writes its counter: a plain store on its own line.
                     let counter = &loops[i];
@@ -341,8 +345,8 @@ fn build_result(
     } else {
         ("ok", None)
     };
-    CellResult {
-        id: cell_id(&cfg.use_case, flavor, cfg.producers),
+    let mut r = CellResult {
+        id: String::new(),
         use_case: cfg.use_case.clone(),
         flavor: flavor.to_string(),
         producers: cfg.producers,
@@ -373,5 +377,8 @@ fn build_result(
         },
         rcu: Vec::new(),
         memory_model: None,
-    }
+        loop_shape: LoopShapeInfo::of(cfg.shape, cfg.producers),
+    };
+    r.id = r.expected_id();
+    r
 }

@@ -37,6 +37,37 @@ fn bad_input_is_one_line_and_status_2() {
         (&["--deferred-work", "5ms"], "deferred-work"),
         (&["--memalloc", "v6.6"], "memalloc"),
         (&["--json", "/nonexistent-dir/x.json"], "does not exist"),
+        // The RFC's loop shape.
+        (&["--full", "50"], "add --rfc"),
+        (&["--loop-keys", "64"], "add --rfc"),
+        (&["--rfc", "--full", "0"], "--full 0 is out of range"),
+        (&["--rfc", "--full", "101"], "--full 101 is out of range"),
+        (&["--rfc", "--full", "x"], "--full"),
+        (
+            &["--rfc", "--loop-keys", "0"],
+            "--loop-keys must be at least 1",
+        ),
+        (
+            &["--rfc", "--full", "50", "--loop-keys", "8"],
+            "--loop-keys",
+        ),
+        (
+            &[
+                "--rfc",
+                "-p",
+                "2",
+                "--loop-keys",
+                "5000",
+                "--max-entries",
+                "8192",
+            ],
+            "do not fit",
+        ),
+        (&["--rfc", "-p", "4", "--max-entries", "4"], "live keys"),
+        (
+            &["--rfc", "-p", "2", "--use-case", "lookup_verify"],
+            "lookup_verify",
+        ),
     ];
     for (args, needle) in cases {
         let json = tmp_json("never.json");
@@ -78,6 +109,9 @@ fn help_lists_every_option() {
         "--explain-memory",
         "--deferred-work",
         "--memalloc",
+        "--rfc",
+        "--full",
+        "--loop-keys",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -87,10 +121,9 @@ fn help_lists_every_option() {
     }
 }
 
-#[test]
-fn a_short_run_reports_in_kernel_formats_and_writes_json() {
-    let json = tmp_json("run.json");
-    let out = htab_mem(&[
+/// A 1 s + 1 s run at -p 2 that must succeed; its stdout.
+fn short_run(extra: &[&str], use_case: &str, flavors: &str, json: &std::path::Path) -> String {
+    let mut args = vec![
         "-p",
         "2",
         "-w",
@@ -98,18 +131,31 @@ fn a_short_run_reports_in_kernel_formats_and_writes_json() {
         "-d",
         "1",
         "--use-case",
-        "batch_add_batch_del",
+        use_case,
         "-A",
-        "immediate-reuse,reuse-after-gp",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        flavors,
+    ];
+    args.extend(["--json", json.to_str().unwrap()]);
+    args.extend(extra);
+    let out = htab_mem(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
         Some(0),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn a_short_run_reports_in_kernel_formats_and_writes_json() {
+    let json = tmp_json("run.json");
+    let stdout = short_run(
+        &[],
+        "batch_add_batch_del",
+        "immediate-reuse,reuse-after-gp",
+        &json,
     );
     // bench.c: warmup + duration + 1 ticks per flavor.
     let iters = stdout.lines().filter(|l| l.starts_with("Iter ")).count();
@@ -263,4 +309,48 @@ fn deferred_work_cost_is_reported_and_recorded() {
     let file = read_result_file(&json).expect("result file reads back");
     assert_eq!(file.config.deferred_work, "1500ns");
     assert_eq!(file.results[0].allocator.leaked, 0);
+}
+
+#[test]
+fn the_rfc_loop_reports_totals_over_producers_and_records_its_shape() {
+    let json = tmp_json("rfc.json");
+    let stdout = short_run(&["--rfc"], "overwrite", "immediate-reuse", &json);
+    // The RFC's formats: the rate is `loop`, not `per-prod-op`.
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("Iter ")).count(), 3);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("Summary: loop ")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("per-prod-op"), "{stdout}");
+    assert!(stdout.contains("max entries 16384"), "{stdout}");
+    assert!(
+        stdout.contains("4096 keys per producer (8192 live of 16384)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| per producer (k/s) |"), "{stdout}");
+
+    let file = read_result_file(&json).expect("result file reads back");
+    assert_eq!(file.config.max_entries, 16384);
+    let r = &file.results[0];
+    assert_eq!(r.status, "ok", "{r:?}");
+    assert_eq!(r.id, "htab-mem/overwrite/immediate-reuse/p2/rfc-live8192");
+    let shape = r.loop_shape.as_ref().expect("the cell records its loop");
+    assert_eq!(
+        (shape.mode.as_str(), shape.live_keys, shape.keys_per_loop),
+        ("rfc", 8192, 4096)
+    );
+    // The headline total is the sum over producers: the per-producer figure times two.
+    let m = &r.metrics;
+    let total = m.loops_per_sec.value;
+    assert!(total > 0.0);
+    assert!((total - 2.0 * m.loops_per_sec_per_producer.value).abs() < 1e-6 * total);
+    // And the table prints that total (k/s, two decimals) in the loop column.
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| immediate-reuse"))
+        .unwrap();
+    assert!(
+        row.contains(&format!("| {:.2} \u{00B1}", total / 1000.0)),
+        "{row}"
+    );
 }

@@ -48,6 +48,7 @@ fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> CellResu
         allocator: AllocCounters::default(),
         rcu: Vec::new(),
         memory_model: None,
+        loop_shape: None,
     }
 }
 

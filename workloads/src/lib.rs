@@ -13,4 +13,6 @@ pub mod use_cases;
 pub use cpu_gate::CpuGate;
 pub use htab::{ElemRef, HTab, MapCpu, MapError, UpdateFlag};
 pub use percpu_counter::PercpuCounter;
-pub use use_cases::{with_use_case, Producer, UseCase, UseCaseVisitor, OP_BATCH, USE_CASES};
+pub use use_cases::{
+    with_use_case, LoopShape, Producer, UseCase, UseCaseVisitor, OP_BATCH, USE_CASES,
+};

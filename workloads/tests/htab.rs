@@ -318,3 +318,50 @@ fn lookup_verify_finds_no_stale_reads_under_grace_period_flavors() {
         with_flavor(f, Oracle).unwrap();
     }
 }
+
+/// One loop in the RFC's shape walks the producer's share of the live keys (the pair's, in
+/// add_del_on_diff_cpu) and counts 1; the merged shape walks 64 keys.
+#[test]
+fn loops_walk_the_keys_their_shape_gives_them() {
+    use workloads::use_cases::{AddDelOnDiffCpu, BatchAddBatchDel, Overwrite};
+    use workloads::LoopShape;
+    const P: usize = 4;
+    let rfc = LoopShape::Rfc { live: 1000 };
+    let (map, _env) = new_map::<ImmediateReuse>(2000, 8, P + 1);
+    let producer = |i: usize, shape| Producer::new(i, P, map.cpu(i), 8).with_shape(shape);
+
+    let ow = Overwrite::new(P).unwrap();
+    for i in 0..P {
+        assert_eq!(ow.run_loop(&mut producer(i, rfc)), 1);
+        assert_eq!(map.len(), 250 * (i + 1), "producer {i} added its 250 keys");
+    }
+    // Replacing its own keys adds none.
+    ow.run_loop(&mut producer(0, rfc));
+    assert_eq!(map.len(), 1000);
+
+    let bb = BatchAddBatchDel::new(P).unwrap();
+    assert_eq!(bb.run_loop(&mut producer(1, rfc)), 1, "one RFC program run");
+    assert_eq!(map.len(), 750, "producer 1 deleted exactly its share");
+    map.cpu(P).clear();
+
+    // The merged shape: 64 keys, and batch_add_batch_del counts its two batches.
+    ow.run_loop(&mut producer(2, LoopShape::Merged));
+    assert_eq!(map.len(), 64);
+    assert_eq!(bb.run_loop(&mut producer(2, LoopShape::Merged)), 2);
+    assert!(map.is_empty());
+
+    // add_del_on_diff_cpu: a stopped barrier lets each side run alone. The even producer of
+    // pair 0 adds the pair's keys (both producers' shares: 500), the odd one deletes them.
+    let ad = AddDelOnDiffCpu::new(P).unwrap();
+    ad.stop();
+    assert_eq!(ad.run_loop(&mut producer(0, rfc)), 1);
+    assert_eq!(map.len(), 500);
+    assert_eq!(ad.run_loop(&mut producer(3, rfc)), 1);
+    assert_eq!(map.len(), 500, "pair 1 deletes only its own keys");
+    assert_eq!(ad.run_loop(&mut producer(1, rfc)), 1);
+    assert!(map.is_empty());
+    ad.run_loop(&mut producer(0, LoopShape::Merged));
+    assert_eq!(map.len(), 64);
+    map.cpu(P).clear();
+    assert_eq!(map.allocator().drain().leaked, 0);
+}

@@ -287,8 +287,9 @@ fn judge(
         return row;
     }
     let reference = |map: &HashMap<String, CellResult>, c: &CellResult, flavor: &str| {
-        let id = crate::result::paced_cell_id(&c.use_case, flavor, c.producers, c.pacing.as_ref());
-        map.get(&id).filter(|r| r.status != "error").cloned()
+        map.get(&c.id_for(flavor))
+            .filter(|r| r.status != "error")
+            .cloned()
     };
     row.ratio = match (&a.reference, a.no_normalize) {
         (_, true) => row.raw_ratio,

@@ -1,13 +1,14 @@
-//! `add_del_on_diff_cpu`: producers pair up; the even one adds 64 keys (NOEXIST), the odd one
-//! deletes them, strictly alternating through a 2-party barrier per pair as the kernel bench
-//! does with pthread barriers — allocation on one CPU, free on another.
+//! `add_del_on_diff_cpu`: producers pair up; the even one adds the pair's keys (NOEXIST: 64,
+//! or both producers' shares of the RFC's live keys), the odd one deletes them, strictly
+//! alternating through a 2-party barrier per pair as the kernel bench does with pthread
+//! barriers — allocation on one CPU, free on another. Each side counts 1 per loop.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use allocators::Allocator;
 
-use super::{Producer, UseCase, OP_BATCH};
+use super::{Producer, UseCase};
 use crate::htab::UpdateFlag;
 
 pub struct AddDelOnDiffCpu {
@@ -32,13 +33,11 @@ impl UseCase for AddDelOnDiffCpu {
 
     fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
         let pair = &self.pairs[p.idx / 2];
-        let half = (p.nr / 2) as u32;
-        let key = |j: u32| (p.idx / 2) as u32 + j * half;
         if p.idx.is_multiple_of(2) {
             {
                 let _g = super::section(p.gate, &p.rcu);
-                for j in 0..OP_BATCH {
-                    let _ = p.map.update(key(j), &p.value, UpdateFlag::NoExist);
+                for key in p.pair_keys() {
+                    let _ = p.map.update(key, &p.value, UpdateFlag::NoExist);
                 }
             }
             p.leave_cpu();
@@ -49,8 +48,8 @@ impl UseCase for AddDelOnDiffCpu {
             pair.wait(&self.stopped);
             {
                 let _g = super::section(p.gate, &p.rcu);
-                for j in 0..OP_BATCH {
-                    let _ = p.map.delete(key(j));
+                for key in p.pair_keys() {
+                    let _ = p.map.delete(key);
                 }
             }
             p.leave_cpu();

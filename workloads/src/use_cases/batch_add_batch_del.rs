@@ -1,8 +1,9 @@
-//! `batch_add_batch_del`: 64 updates of the producer's keys, then 64 deletes of them; counts 2.
+//! `batch_add_batch_del`: updates of the producer's keys, then deletes of them; counts 2 (two
+//! batches of 64) as merged, 1 in the RFC's shape (one program run).
 
 use allocators::Allocator;
 
-use super::{Producer, UseCase, OP_BATCH};
+use super::{Producer, UseCase};
 use crate::htab::UpdateFlag;
 
 pub struct BatchAddBatchDel;
@@ -17,12 +18,12 @@ impl UseCase for BatchAddBatchDel {
     #[inline]
     fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
         let _g = super::section(p.gate, &p.rcu);
-        for j in 0..OP_BATCH {
-            let _ = p.map.update(p.own_key(j), &p.value, UpdateFlag::Any);
+        for key in p.own_keys() {
+            let _ = p.map.update(key, &p.value, UpdateFlag::Any);
         }
-        for j in 0..OP_BATCH {
-            let _ = p.map.delete(p.own_key(j));
+        for key in p.own_keys() {
+            let _ = p.map.delete(key);
         }
-        2
+        p.shape.batch_add_batch_del_count()
     }
 }

@@ -1,13 +1,18 @@
-//! The htab-mem use cases. One loop is one run of the kernel's BPF program: a batch of
-//! `OP_BATCH` map operations inside one RCU read-side section (`section`, which is
-//! non-preemptible when the producer has a CPU gate). Adding a use case = one file
-//! here and one line in `with_use_case` and `USE_CASES`.
+//! The htab-mem use cases. One loop is one run of the kernel's BPF program: a batch of map
+//! operations inside one RCU read-side section (`section`, which is non-preemptible when the
+//! producer has a CPU gate); which keys a batch walks is the producer's `LoopShape` (64 by
+//! default, as merged). Adding a use case = one file here and one line in `with_use_case`
+//! and `USE_CASES`.
 
 mod add_del_on_diff_cpu;
 mod batch_add_batch_del;
 mod lookup_verify;
 mod no_op;
 mod overwrite;
+mod shape;
+
+use std::iter::StepBy;
+use std::ops::Range;
 
 use allocators::Allocator;
 use rcu::ThreadHandle;
@@ -17,6 +22,7 @@ pub use batch_add_batch_del::BatchAddBatchDel;
 pub use lookup_verify::LookupVerify;
 pub use no_op::NoOp;
 pub use overwrite::Overwrite;
+pub use shape::LoopShape;
 
 use crate::cpu_gate::{CpuGate, Seat};
 use crate::htab::MapCpu;
@@ -36,6 +42,8 @@ pub struct Producer<'m, A: Allocator> {
     pub gate: Option<Seat<'m>>,
     /// The value every update writes (zeroes, as the kernel's).
     pub value: Vec<u64>,
+    /// Which keys a loop walks.
+    pub shape: LoopShape,
 }
 
 impl<'m, A: Allocator> Producer<'m, A> {
@@ -48,7 +56,13 @@ impl<'m, A: Allocator> Producer<'m, A> {
             rcu,
             gate: None,
             value: vec![0; value_size.div_ceil(8)],
+            shape: LoopShape::Merged,
         }
+    }
+
+    pub fn with_shape(mut self, shape: LoopShape) -> Self {
+        self.shape = shape;
+        self
     }
 
     /// Makes this producer's sections non-preemptible by the others sharing `gate`'s CPU.
@@ -64,10 +78,16 @@ impl<'m, A: Allocator> Producer<'m, A> {
         }
     }
 
-    /// The keys this producer overwrites: `idx, idx + nr, ...` (64 of them).
+    /// The keys one loop of this producer walks: `idx, idx + nr, ...`.
     #[inline]
-    pub fn own_key(&self, j: u32) -> u32 {
-        self.idx as u32 + j * self.nr as u32
+    pub fn own_keys(&self) -> StepBy<Range<u32>> {
+        self.shape.own_keys(self.idx, self.nr)
+    }
+
+    /// The keys this producer's add_del_on_diff_cpu pair adds and deletes in one loop.
+    #[inline]
+    pub fn pair_keys(&self) -> StepBy<Range<u32>> {
+        self.shape.pair_keys(self.idx, self.nr)
     }
 }
 

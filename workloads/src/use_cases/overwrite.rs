@@ -1,9 +1,10 @@
-//! `overwrite`: 64 updates (BPF_ANY) of the producer's own keys; every update after the first
-//! round replaces an element, so each one allocates and frees.
+//! `overwrite`: updates (BPF_ANY) of the producer's own keys (64, or its share of the RFC's
+//! live keys); every update after the first round replaces an element, so each one allocates
+//! and frees.
 
 use allocators::Allocator;
 
-use super::{Producer, UseCase, OP_BATCH};
+use super::{Producer, UseCase};
 use crate::htab::UpdateFlag;
 
 pub struct Overwrite;
@@ -18,8 +19,7 @@ impl UseCase for Overwrite {
     #[inline]
     fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
         let _g = super::section(p.gate, &p.rcu);
-        for j in 0..OP_BATCH {
-            let key = p.own_key(j);
+        for key in p.own_keys() {
             // Errors are ignored, as the BPF program ignores them.
             let _ = p.map.update(key, &p.value, UpdateFlag::Any);
         }
