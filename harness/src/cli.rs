@@ -372,12 +372,15 @@ const RFC_FULL: u32 = 50;
 /// `--rcu-gp-delay`, shared by every subcommand that runs an RCU domain.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RcuGpDelay {
-    /// Pacing of RCU grace periods: a duration such as 1ms, 500us or 0 (no pacing); a bare
-    /// number is microseconds.
+    /// Pacing of RCU grace periods, the delay before one starts (the kernel's grace-period
+    /// kthread): a duration such as 6ms, 500us or 0 (no pacing); a bare number is
+    /// microseconds. The default is calibrated on the kernel: with it free-after-gp holds an
+    /// object about 10 ms from free to slab at -p 2, as the kernel's own figures give
+    /// (docs/calibration.md); 1ms was the default before 2026-12-02.
     #[arg(
         long = "rcu-gp-delay",
         alias = "rcu-gp-delay-us",
-        default_value = "1ms",
+        default_value = "6ms",
         value_name = "DURATION",
         value_parser = parse_delay_us,
         allow_hyphen_values = true

@@ -505,6 +505,7 @@ fn tiny_matrix_config() -> RunConfig {
     let online = harness::host::online_cpus();
     let mut c = config(1, 1, &harness::cpuset::format_cpuset(&online));
     c.max_entries = 8192;
+    c.rcu_gp_delay_us = 6000; // the run mode's default pacing
     c
 }
 
