@@ -261,11 +261,15 @@ impl MaCache {
         }
     }
 
-    /// alloc_bulk: reuse free_by_rcu_ttrace, then waiting_for_gp_ttrace (v6.6 on), then the
-    /// slab.
+    /// alloc_bulk: reuse free_by_rcu_ttrace (v6.2 on), then waiting_for_gp_ttrace (v6.6 on),
+    /// then the slab.
     fn alloc_bulk(&mut self, cnt: usize) {
         let me = &self.core.caches[self.idx];
-        let mut got = me.free_by_rcu_ttrace.lock().take(cnt);
+        let mut got = if self.core.gen.reuses_free_by_rcu() {
+            me.free_by_rcu_ttrace.lock().take(cnt)
+        } else {
+            ObjList::default()
+        };
         if got.len() < cnt && self.core.gen == MemallocGen::Current {
             let mut more = me.waiting_for_gp_ttrace.lock().take(cnt - got.len());
             got.prepend(&mut more);

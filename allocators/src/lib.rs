@@ -63,6 +63,9 @@ pub struct AllocConfig {
 /// such hint in either generation (their RFC predates it), so the choice does not change them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MemallocGen {
+    /// v6.1, where bpf_mem_alloc first appeared: as v6.3, but a refill never reuses anything; every object comes from the slab, and every spill goes
+    /// back to it after the tasks-trace grace period.
+    V6_1,
     /// v6.2 to v6.5: the surplus of a free list goes to the freeing cache's own
     /// `free_by_rcu_ttrace` (named `free_by_rcu` before v6.6), and refill reuses only that list
     /// (commit 0893d6007db5, v6.2), never `waiting_for_gp_ttrace`.
@@ -75,17 +78,18 @@ pub enum MemallocGen {
 
 impl MemallocGen {
     /// The `--memalloc` values, in the order of the variants.
-    pub const NAMES: &'static [&'static str] = &["v6.3", "current"];
+    pub const NAMES: &'static [&'static str] = &["v6.1", "v6.3", "current"];
 
     pub fn name(self) -> &'static str {
         match self {
-            MemallocGen::V6_3 => Self::NAMES[0],
-            MemallocGen::Current => Self::NAMES[1],
+            MemallocGen::V6_1 => Self::NAMES[0],
+            MemallocGen::V6_3 => Self::NAMES[1],
+            MemallocGen::Current => Self::NAMES[2],
         }
     }
 
     pub fn from_name(s: &str) -> Option<MemallocGen> {
-        [MemallocGen::V6_3, MemallocGen::Current]
+        [MemallocGen::V6_1, MemallocGen::V6_3, MemallocGen::Current]
             .into_iter()
             .find(|g| g.name() == s)
     }
@@ -94,6 +98,13 @@ impl MemallocGen {
     #[inline]
     pub(crate) fn has_tgt_hint(self) -> bool {
         self == MemallocGen::Current
+    }
+
+    /// Whether a refill takes objects back from `free_by_rcu_ttrace` (commit 0893d6007db5,
+    /// v6.2) before the slab.
+    #[inline]
+    pub(crate) fn reuses_free_by_rcu(self) -> bool {
+        self != MemallocGen::V6_1
     }
 }
 

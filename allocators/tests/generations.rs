@@ -118,6 +118,10 @@ fn only_the_current_generation_reuses_waiting_for_gp_ttrace() {
         spilled > left,
         "v6.3 reused nothing from free_by_rcu_ttrace"
     );
+    // v6.1 reuses neither list: every refill comes from the slab.
+    let (spilled, left) = left_waiting(MemallocGen::V6_1);
+    assert!(spilled > 0);
+    assert_eq!(left, spilled, "v6.1 reused {} of {spilled}", spilled - left);
 }
 
 #[test]

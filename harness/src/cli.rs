@@ -430,10 +430,11 @@ pub struct Memalloc {
     /// Which kernel/bpf/memalloc.c immediate-reuse, call-rcu-free and free-rcu follow.
     /// current: v6.6 and later, where a free remembers the cache that allocated the object and
     /// the surplus goes back to that cache, which reuses it even while it waits for the
-    /// tasks-trace grace period. v6.3: v6.2 to v6.5 (seed 001's "normal bpf ma"), where the
-    /// surplus stays with the freeing CPU's cache and, once handed to tasks-trace, goes to the
-    /// system only after its grace period; an add on one CPU and a delete on another
-    /// (add_del_on_diff_cpu) then allocate every element anew. reuse-after-gp and free-after-gp
+    /// tasks-trace grace period. v6.3: v6.2 to v6.5, where the surplus stays with the freeing
+    /// CPU's cache and, once handed to tasks-trace, goes to the system only after its grace
+    /// period; an add on one CPU and a delete on another (add_del_on_diff_cpu) then allocate
+    /// every element anew; seed 001's "normal bpf ma" ran on this base. v6.1 (where
+    /// bpf_mem_alloc began): as v6.3, and a refill never reuses the spilled objects at all. reuse-after-gp and free-after-gp
     /// are the same in both (they never had the hint); the others have no memalloc.c.
     #[arg(
         long = "memalloc",
