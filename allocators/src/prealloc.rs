@@ -91,10 +91,14 @@ impl Allocator for Prealloc {
                 spare: Mutex::new(None),
             })
             .collect();
-        // pcpu_freelist_populate: elements dealt round-robin over the CPUs.
+        // pcpu_freelist_populate: each CPU gets a contiguous run of capacity / n + 1 elements
+        // (dealing them round-robin would put neighbours of one cache line on different
+        // CPUs' lists, and their producers would write the same lines).
+        let per_cpu = cfg.capacity / n + 1;
         for i in 0..cfg.capacity {
-            let h = slab.alloc(i % n).expect("preallocating the map");
-            cpus[i % n].push(h);
+            let cpu = i / per_cpu;
+            let h = slab.alloc(cpu).expect("preallocating the map");
+            cpus[cpu].push(h);
         }
         for (i, c) in cpus.iter().enumerate() {
             let h = slab.alloc(i).expect("preallocating the spare elements");

@@ -230,7 +230,8 @@ fn prealloc_is_fixed_size_and_steals() {
     let setup = a.stats().from_slab;
     assert_eq!(setup, 100 + 2, "max_entries plus one spare per CPU");
     let mut c0 = a.cache(0);
-    // CPU 0 holds 50 elements; the other 50 are stolen from CPU 1.
+    // CPU 0 holds 51 elements (a contiguous run of 100 / 2 + 1); the other 49 are stolen
+    // from CPU 1.
     let mut got: Vec<_> = (0..100).map(|_| c0.alloc().unwrap()).collect();
     assert!(
         c0.alloc().is_none(),
