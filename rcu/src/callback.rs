@@ -322,11 +322,11 @@ fn reverse(l: List) -> List {
 
 fn take_stack(stack: &AtomicPtr<RcuHead>) -> (List, u64) {
     let p = stack.swap(ptr::null_mut(), Ordering::SeqCst);
-    // SAFETY: a node stays valid until it runs (push's contract), and this one cannot
-    // run before we publish it.
     let cookie = if p.is_null() {
         0
     } else {
+        // SAFETY: a node stays valid until it runs (push's contract), and this one cannot
+        // run before we publish it.
         unsafe { (*p).cookie }
     };
     (List(p), cookie)
