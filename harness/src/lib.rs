@@ -1,6 +1,7 @@
 //! The harness of `htab-mem`: CLI, runner (pinned producers, sampler), memory accounting,
 //! result schema and reports. The binary (`main.rs`) wires them together.
 
+pub mod bench_argv;
 pub mod cli;
 pub mod cmd;
 pub mod cpuset;

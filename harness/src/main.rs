@@ -21,7 +21,8 @@ const RESULT_TAG: &str = "@@htab-mem-result ";
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() -> ExitCode {
-    let top = match Cli::try_parse() {
+    let args: Vec<_> = std::env::args_os().collect();
+    let top = match Cli::try_parse_from(harness::bench_argv::bench_argv(args.clone())) {
         Ok(c) => c,
         Err(e) => {
             return match e.kind() {
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
                     let _ = e.print();
                     ExitCode::SUCCESS
                 }
-                _ => bad_input(&first_line(&e.to_string())),
+                _ => bad_input(&parse_error(&args, &e)),
             }
         }
     };
@@ -58,6 +59,19 @@ use harness::bad_input;
 fn first_line(clap_msg: &str) -> String {
     let l = clap_msg.lines().next().unwrap_or("invalid arguments");
     l.strip_prefix("error: ").unwrap_or(l).to_string()
+}
+
+/// clap's message, except for a word where a benchmark or subcommand goes that names none
+/// (clap would call it a subcommand that "cannot be used with" the options before it).
+fn parse_error(args: &[std::ffi::OsString], e: &clap::Error) -> String {
+    let known = harness::bench_argv::known_commands();
+    match harness::bench_argv::first_positional(args) {
+        Some((_, word)) if !known.contains(&word) => format!(
+            "unknown benchmark or subcommand '{word}' (known: {})",
+            known.join(", ")
+        ),
+        _ => first_line(&e.to_string()),
+    }
 }
 
 /// Runs the one flavor it was given and reports the result on stdout.
