@@ -126,7 +126,7 @@ pub struct RunArgs {
     pub loop_keys: Option<u32>,
 
     /// Allocator flavor, a comma-separated list, or `all`: malloc-call-rcu, immediate-reuse,
-    /// reuse-after-gp, free-after-gp, call-rcu-free, prealloc.
+    /// reuse-after-gp, free-after-gp, call-rcu-free, free-rcu, prealloc.
     #[arg(
         short = 'A',
         long = "allocator",

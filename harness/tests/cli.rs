@@ -354,3 +354,28 @@ fn the_rfc_loop_reports_totals_over_producers_and_records_its_shape() {
         "{row}"
     );
 }
+
+#[test]
+fn help_names_every_flavor_and_use_case() {
+    let out = htab_mem(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    // The option's own paragraph, in whole words ("kfree-rcu" does not name "free-rcu").
+    let words_of = |option: &str| -> std::collections::HashSet<String> {
+        let at = help.find(option).unwrap_or_else(|| panic!("no {option}"));
+        let para = help[at..].split("\n\n").next().unwrap_or("");
+        para.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+            .map(str::to_string)
+            .collect()
+    };
+    let flavors = words_of("--allocator <FLAVOR>");
+    for name in allocators::FLAVORS {
+        assert!(flavors.contains(*name), "-A's help does not name {name}");
+    }
+    let use_cases = words_of("--use-case <");
+    for name in workloads::USE_CASES {
+        assert!(
+            use_cases.contains(*name),
+            "--use-case's help does not name {name}"
+        );
+    }
+}
