@@ -17,6 +17,7 @@ pub mod result;
 pub mod runner;
 pub mod stats;
 pub mod text_table;
+pub mod units;
 
 /// One line on stderr and exit status 2: the contract for bad input everywhere.
 pub fn bad_input(msg: &str) -> std::process::ExitCode {

@@ -18,7 +18,7 @@ static GLOBAL: memory::CountingAlloc = memory::CountingAlloc;
 /// Marks the child's result line on its stdout.
 const RESULT_TAG: &str = "@@htab-mem-result ";
 
-const MIB: f64 = 1024.0 * 1024.0;
+use harness::units::MIB;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().collect();

@@ -21,7 +21,7 @@ use crate::host;
 use crate::matrix_file::{self, Cell, Shard};
 use crate::result::{self, CellResult, Pacing, ResultFile, RunConfig};
 
-const MIB: f64 = 1024.0 * 1024.0;
+use crate::units::MIB;
 
 /// Exit status after SIGINT/SIGTERM, as a shell reports a SIGINT death.
 const INTERRUPTED: u8 = 130;

@@ -1,6 +1,8 @@
 //! Text output in the kernel bench's exact printf formats. Scripts scrape
 //! these lines, so the formats are an interface: change nothing cosmetic.
 
+use crate::units::MIB;
+
 /// C's `%W.Plf`. Rust's `{:W.P}` matches it for finite values (right
 /// aligned, '-' sign, exact rounding); NaN and infinities are spelled the
 /// glibc way.
@@ -181,8 +183,6 @@ pub fn memory_model_table(cells: &[crate::result::CellResult]) -> String {
         .collect();
     crate::text_table::render(&HEADER, &rows)
 }
-
-const MIB: f64 = 1024.0 * 1024.0;
 
 /// 1234567 -> "1.23M".
 fn si(x: f64) -> String {

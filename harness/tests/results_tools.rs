@@ -13,7 +13,7 @@ use harness::result::{
 mod common;
 use common::{htab_mem, s, text, Dir};
 
-const MIB: f64 = 1024.0 * 1024.0;
+use harness::units::MIB;
 
 fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> CellResult {
     CellResult {

@@ -18,7 +18,7 @@ use crate::matrix_file;
 use crate::result::{CellResult, ResultFile};
 use crate::{bad_input, text_table};
 
-const MIB: f64 = 1024.0 * 1024.0;
+use crate::units::MIB;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {

@@ -14,7 +14,7 @@ use crate::matrix_file;
 use crate::result::{write_bytes_atomic, CellResult, ResultFile};
 use crate::{bad_input, text_table};
 
-const MIB: f64 = 1024.0 * 1024.0;
+use crate::units::MIB;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {

@@ -13,7 +13,7 @@ use workloads::kfree_scale::{self, KfreeMode, ScaleConfig, ScaleResult, OBJ_BASE
 use crate::result::DomainReport;
 use crate::{bad_input, host, memory, report};
 
-const MIB: f64 = 1024.0 * 1024.0;
+use crate::units::MIB;
 /// Memory sampling period while the kfree'ers run.
 const TICK: Duration = Duration::from_millis(1);
 

@@ -5,7 +5,7 @@ use plotters::prelude::*;
 use plotters::style::RGBColor;
 
 pub const FONT: &str = "sans-serif";
-pub const MIB: f64 = 1024.0 * 1024.0;
+pub use crate::units::MIB;
 
 /// Tableau-10: distinguishable, and still tellable apart in grey scale by position.
 const PALETTE: [RGBColor; 10] = [
