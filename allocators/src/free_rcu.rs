@@ -76,7 +76,6 @@ impl FreeRcuCache {
         if self.free_by_rcu.is_empty() {
             return;
         }
-        self.ma.core.env.deferred.raise();
         let me = &self.ma.core.caches[self.ma.idx];
         if me.call_rcu_in_progress.swap(true, Ordering::AcqRel) {
             // rcu_request_urgent_qs_task: hurry the grace period in flight rather than
@@ -121,6 +120,8 @@ unsafe fn free_by_rcu_after_gp(h: NonNull<RcuHead>) {
 impl Cache for FreeRcuCache {
     #[inline]
     fn alloc(&mut self) -> Option<NonNull<u8>> {
+        // One refill work runs both (bpf_mem_refill): its deferred-work cost is charged once,
+        // by the refill in `ma.alloc`.
         if self.ma.below_low() {
             self.check_free_by_rcu();
         }
@@ -140,6 +141,7 @@ impl Cache for FreeRcuCache {
         self.free_by_rcu.push(h);
         // unit_free_rcu raises the refill work only while no callback is in flight.
         if !self.ma.me().call_rcu_in_progress.load(Ordering::Relaxed) {
+            self.ma.core.env.deferred.raise();
             self.check_free_by_rcu();
         }
     }

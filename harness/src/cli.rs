@@ -210,6 +210,44 @@ pub struct Config {
     pub quiet: bool,
 }
 
+impl Config {
+    /// The config a result file records for this run.
+    pub fn run_config(&self) -> crate::result::RunConfig {
+        crate::result::RunConfig {
+            warmup_s: self.warmup,
+            duration_s: self.duration,
+            affinity: self.affinity_desc.clone(),
+            max_entries: u64::from(self.max_entries),
+            value_size: self.value_size as u64,
+            use_case: Some(self.use_case.clone()),
+            producers: Some(self.producers),
+            rcu_gp_delay_us: self.rcu_gp_delay_us,
+            ttrace_gp_delay_us: self.ttrace_gp_delay_us,
+            ttrace_implies_rcu: self.ttrace_implies_rcu,
+            rcu_readers: self.rcu_readers.name().into(),
+            deferred_work: self.deferred_work.label(),
+            memalloc: self.memalloc.name().into(),
+        }
+    }
+}
+
+/// The kernel-model options as a child's command line spells them (the run's children and
+/// the matrix's cells).
+pub fn model_args(
+    readers: Readers,
+    deferred: allocators::DeferredWork,
+    memalloc: MemallocGen,
+) -> Vec<String> {
+    vec![
+        "--rcu-readers".into(),
+        readers.name().into(),
+        "--deferred-work".into(),
+        deferred.label(),
+        "--memalloc".into(),
+        memalloc.name().into(),
+    ]
+}
+
 impl RunArgs {
     /// Checks every option; the error is one line for stderr.
     pub fn validate(&self, online: &[usize]) -> Result<Config, String> {

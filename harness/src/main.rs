@@ -8,7 +8,7 @@ use clap::Parser;
 
 use allocators::MemallocGen;
 use harness::cli::{Cli, Config, Readers, RunArgs};
-use harness::result::{self, CellResult, ResultFile, RunConfig};
+use harness::result::{self, CellResult, ResultFile};
 use harness::{host, memory, report, runner};
 use workloads::LoopShape;
 
@@ -201,21 +201,7 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
             git_sha: result::git_sha(),
             timestamp: result::utc_timestamp(),
             host: host::host_info(),
-            config: RunConfig {
-                warmup_s: cfg.warmup,
-                duration_s: cfg.duration,
-                affinity: cfg.affinity_desc.clone(),
-                max_entries: cfg.max_entries as u64,
-                value_size: cfg.value_size as u64,
-                use_case: Some(cfg.use_case.clone()),
-                producers: Some(cfg.producers),
-                rcu_gp_delay_us: cfg.rcu_gp_delay_us,
-                ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
-                ttrace_implies_rcu: cfg.ttrace_implies_rcu,
-                rcu_readers: cfg.rcu_readers.name().into(),
-                deferred_work: cfg.deferred_work.label(),
-                memalloc: cfg.memalloc.name().into(),
-            },
+            config: cfg.run_config(),
             results: cells,
         };
         if let Err(e) = result::write_atomic(path, &file) {
@@ -302,13 +288,12 @@ fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
         format!("{}us", cfg.rcu_gp_delay_us),
         "--ttrace-gp-delay".into(),
         format!("{}us", cfg.ttrace_gp_delay_us),
-        "--rcu-readers".into(),
-        cfg.rcu_readers.name().into(),
-        "--deferred-work".into(),
-        cfg.deferred_work.label(),
-        "--memalloc".into(),
-        cfg.memalloc.name().into(),
     ];
+    a.extend(harness::cli::model_args(
+        cfg.rcu_readers,
+        cfg.deferred_work,
+        cfg.memalloc,
+    ));
     if !cfg.ttrace_implies_rcu {
         a.push("--ttrace-chain".into());
     }

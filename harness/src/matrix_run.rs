@@ -187,16 +187,15 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             &a.value_size.to_string(),
             "--max-entries",
             &max_entries.to_string(),
-            "--rcu-readers",
-            a.readers.rcu_readers.name(),
-            "--deferred-work",
-            &a.readers.deferred_work.label(),
-            "--memalloc",
-            a.memalloc.memalloc.name(),
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        v.extend(crate::cli::model_args(
+            a.readers.rcu_readers,
+            a.readers.deferred_work,
+            a.memalloc.memalloc,
+        ));
         if a.no_affinity {
             v.push("--no-affinity".into());
         }
@@ -344,21 +343,7 @@ fn cell_run_args(c: &Cell, common: &[String], delays: Pacing) -> Result<RunArgs,
 }
 
 fn shared_config_of(cfg: &Config) -> RunConfig {
-    RunConfig {
-        warmup_s: cfg.warmup,
-        duration_s: cfg.duration,
-        affinity: cfg.affinity_desc.clone(),
-        max_entries: u64::from(cfg.max_entries),
-        value_size: cfg.value_size as u64,
-        use_case: None,
-        producers: None,
-        rcu_gp_delay_us: cfg.rcu_gp_delay_us,
-        ttrace_gp_delay_us: cfg.ttrace_gp_delay_us,
-        ttrace_implies_rcu: cfg.ttrace_implies_rcu,
-        rcu_readers: cfg.rcu_readers.name().into(),
-        deferred_work: cfg.deferred_work.label(),
-        memalloc: cfg.memalloc.name().into(),
-    }
+    matrix_file::shared_config(&cfg.run_config())
 }
 
 /// Where progress goes: a bar on a terminal, plain lines otherwise or with -q.
