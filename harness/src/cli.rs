@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
-use allocators::{Allocator, MemallocGen};
+use allocators::MemallocGen;
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
-use workloads::{LoopShape, UseCase};
+
+pub use crate::config::Config;
 
 /// Userspace `bench htab-mem`: how bpf memory-allocator flavors trade loops/s for memory.
 ///
@@ -179,233 +180,7 @@ pub struct RunArgs {
     /// Print only Summary lines and the table.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
-
-    /// Internal: run one flavor in this process and report to the parent.
-    #[arg(long = "child", hide = true)]
-    pub child: bool,
 }
-
-/// Options after validation, as the runner uses them.
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub producers: usize,
-    /// The CPU each producer is pinned to, if pinning.
-    pub cpus: Option<Vec<usize>>,
-    pub affinity_desc: String,
-    pub warmup: u64,
-    pub duration: u64,
-    pub use_case: String,
-    pub value_size: usize,
-    pub max_entries: u32,
-    /// Which keys a loop walks; `Rfc` also makes the headline loops/s the total.
-    pub shape: LoopShape,
-    pub flavors: Vec<String>,
-    pub rcu_gp_delay_us: u64,
-    pub ttrace_gp_delay_us: u64,
-    pub fault_batch_alloc: bool,
-    pub ttrace_implies_rcu: bool,
-    pub rcu_readers: Readers,
-    pub deferred_work: allocators::DeferredWork,
-    pub memalloc: MemallocGen,
-    pub quiet: bool,
-}
-
-impl Config {
-    /// The config a result file records for this run.
-    pub fn run_config(&self) -> crate::result::RunConfig {
-        crate::result::RunConfig {
-            warmup_s: self.warmup,
-            duration_s: self.duration,
-            affinity: self.affinity_desc.clone(),
-            max_entries: u64::from(self.max_entries),
-            value_size: self.value_size as u64,
-            use_case: Some(self.use_case.clone()),
-            producers: Some(self.producers),
-            rcu_gp_delay_us: self.rcu_gp_delay_us,
-            ttrace_gp_delay_us: self.ttrace_gp_delay_us,
-            ttrace_implies_rcu: self.ttrace_implies_rcu,
-            rcu_readers: self.rcu_readers.name().into(),
-            deferred_work: self.deferred_work.label(),
-            memalloc: self.memalloc.name().into(),
-        }
-    }
-}
-
-/// The kernel-model options as a child's command line spells them (the run's children and
-/// the matrix's cells).
-pub fn model_args(
-    readers: Readers,
-    deferred: allocators::DeferredWork,
-    memalloc: MemallocGen,
-) -> Vec<String> {
-    vec![
-        "--rcu-readers".into(),
-        readers.name().into(),
-        "--deferred-work".into(),
-        deferred.label(),
-        "--memalloc".into(),
-        memalloc.name().into(),
-    ]
-}
-
-impl RunArgs {
-    /// Checks every option; the error is one line for stderr.
-    pub fn validate(&self, online: &[usize]) -> Result<Config, String> {
-        if self.producers == 0 {
-            return Err("-p/--producers must be at least 1".into());
-        }
-        if self.producers > 4096 {
-            return Err(format!(
-                "-p/--producers {} is above the limit of 4096",
-                self.producers
-            ));
-        }
-        if self.warmup == 0 {
-            return Err("-w/--warmup must be greater than 0".into());
-        }
-        if self.duration == 0 {
-            return Err("-d/--duration must be greater than 0".into());
-        }
-        if self.value_size == 0 || self.value_size > 4096 {
-            return Err(format!(
-                "--value-size {} is out of range (1..=4096)",
-                self.value_size
-            ));
-        }
-        if !workloads::USE_CASES.contains(&self.use_case.as_str()) {
-            return Err(format!(
-                "unknown use case '{}' (known: {})",
-                self.use_case,
-                workloads::USE_CASES.join(", ")
-            ));
-        }
-        crate::runner::check_use_case(&self.use_case, self.producers)?;
-        let flavors: Vec<String> = if self.preallocated {
-            if self.allocator != "all" && self.allocator != allocators::Prealloc::NAME {
-                return Err(format!(
-                    "--preallocated selects the prealloc flavor; it cannot be combined with -A {}",
-                    self.allocator
-                ));
-            }
-            vec![allocators::Prealloc::NAME.to_string()]
-        } else if self.allocator == "all" {
-            allocators::FLAVORS.iter().map(|s| s.to_string()).collect()
-        } else {
-            let mut v = Vec::new();
-            for f in self.allocator.split(',') {
-                if !allocators::FLAVORS.contains(&f) {
-                    return Err(format!(
-                        "unknown allocator flavor '{f}' (known: {}, or all)",
-                        allocators::FLAVORS.join(", ")
-                    ));
-                }
-                v.push(f.to_string());
-            }
-            v
-        };
-        let (max_entries, shape) = self.loop_shape()?;
-        let (cpus, affinity_desc) = if self.no_affinity {
-            (None, "none".to_string())
-        } else if let Some(set) = &self.prod_affinity {
-            let cpus = crate::cpuset::parse_cpuset(set, online)?;
-            if cpus.len() < self.producers {
-                return Err(format!(
-                    "--prod-affinity {set} names {} CPUs for {} producers",
-                    cpus.len(),
-                    self.producers
-                ));
-            }
-            let cpus: Vec<usize> = cpus[..self.producers].to_vec();
-            let desc = crate::cpuset::format_cpuset(&cpus);
-            (Some(cpus), desc)
-        } else {
-            let cpus: Vec<usize> = (0..self.producers)
-                .map(|i| online[i % online.len()])
-                .collect();
-            (Some(cpus), crate::cpuset::format_cpuset(online))
-        };
-        Ok(Config {
-            producers: self.producers,
-            cpus,
-            affinity_desc,
-            warmup: self.warmup,
-            duration: self.duration,
-            use_case: self.use_case.clone(),
-            value_size: self.value_size,
-            max_entries,
-            shape,
-            flavors,
-            rcu_gp_delay_us: self.rcu_gp.rcu_gp_delay_us,
-            ttrace_gp_delay_us: self.ttrace_gp.ttrace_gp_delay_us,
-            fault_batch_alloc: self.fault_batch_alloc,
-            ttrace_implies_rcu: !self.ttrace_chain,
-            rcu_readers: self.readers.rcu_readers,
-            deferred_work: self.readers.deferred_work,
-            memalloc: self.memalloc.memalloc,
-            quiet: self.quiet,
-        })
-    }
-}
-
-impl RunArgs {
-    /// The map capacity and the loop shape (`--max-entries`, `--rfc`, `--full`,
-    /// `--loop-keys`).
-    fn loop_shape(&self) -> Result<(u32, LoopShape), String> {
-        if self.max_entries == Some(0) {
-            return Err("--max-entries must be at least 1".into());
-        }
-        let p = self.producers as u64;
-        if !self.rfc {
-            if self.full.is_some() || self.loop_keys.is_some() {
-                return Err("--full and --loop-keys size the RFC's loop: add --rfc".into());
-            }
-            let max = self.max_entries.unwrap_or((64 * p as u32).max(8192));
-            return Ok((max, LoopShape::Merged));
-        }
-        if self.use_case == workloads::use_cases::LookupVerify::NAME {
-            return Err(
-                "--rfc: lookup_verify is this project's own use case, with no RFC shape".into(),
-            );
-        }
-        let (max, live) = match (self.full, self.loop_keys) {
-            (_, Some(0)) => return Err("--loop-keys must be at least 1".into()),
-            (_, Some(k)) => {
-                let live = k as u64 * p;
-                let max = self.max_entries.map_or((2 * live).max(16384), u64::from);
-                (max, live)
-            }
-            (full, None) => {
-                let full = full.unwrap_or(RFC_FULL);
-                if !(1..=100).contains(&full) {
-                    return Err(format!("--full {full} is out of range (1..=100)"));
-                }
-                let max = self.max_entries.unwrap_or(RFC_MAX_ENTRIES) as u64;
-                (max, max * full as u64 / 100)
-            }
-        };
-        if live > max {
-            return Err(format!(
-                "--loop-keys: {live} live keys ({} per producer x {p}) do not fit in \
-                 --max-entries {max}",
-                live / p
-            ));
-        }
-        if max > u32::MAX as u64 {
-            return Err(format!("--max-entries {max} is above {}", u32::MAX));
-        }
-        if live < p {
-            return Err(format!(
-                "--rfc: {live} live keys for {p} producers leave some producers no key; \
-                 raise --full or --max-entries"
-            ));
-        }
-        Ok((max as u32, LoopShape::Rfc { live: live as u32 }))
-    }
-}
-
-/// The RFC benchmark's defaults (`--max-entries 16384 --full 50`).
-const RFC_MAX_ENTRIES: u32 = 16384;
-const RFC_FULL: u32 = 50;
 
 /// `--rcu-gp-delay`, shared by every subcommand that runs an RCU domain.
 #[derive(clap::Args, Debug, Clone)]
@@ -485,7 +260,18 @@ pub struct Memalloc {
 }
 
 /// The reader models of `--rcu-readers`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(
+    clap::ValueEnum,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Readers {
     #[default]
     NonPreemptible,

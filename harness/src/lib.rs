@@ -1,9 +1,11 @@
 //! The harness of `htab-mem`: CLI, runner (pinned producers, sampler), memory accounting,
 //! result schema and reports. The binary (`main.rs`) wires them together.
 
+pub mod bench;
 pub mod bench_argv;
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod cpuset;
 pub mod dashboard;
 pub mod host;
@@ -14,7 +16,6 @@ pub mod memory_model;
 pub mod plot;
 pub mod report;
 pub mod result;
-pub mod runner;
 pub mod stats;
 pub mod text_table;
 pub mod units;

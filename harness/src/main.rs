@@ -1,27 +1,27 @@
 //! `htab-mem`: the userspace reproduction of the kernel's `bench htab-mem`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
 
 use allocators::MemallocGen;
+use harness::bench::{child, Plan};
 use harness::cli::{Cli, Config, Readers, RunArgs};
-use harness::result::{self, CellResult, ResultFile};
-use harness::{host, memory, report, runner};
+use harness::result::{self, Benchmark, CellResult, ResultFile, Status};
+use harness::{host, memory, report};
 use workloads::LoopShape;
 
 #[global_allocator]
 static GLOBAL: memory::CountingAlloc = memory::CountingAlloc;
 
-/// Marks the child's result line on its stdout.
-const RESULT_TAG: &str = "@@htab-mem-result ";
-
 use harness::units::MIB;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == child::CHILD_FLAG) {
+        return child::child_main();
+    }
     let top = match Cli::try_parse_from(harness::bench_argv::bench_argv(args.clone())) {
         Ok(c) => c,
         Err(e) => {
@@ -43,9 +43,6 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_input(&e),
     };
-    if cli.child {
-        return child_main(&cfg);
-    }
     if let Some(path) = &cli.json {
         if let Err(e) = result::check_output_path("--json", path) {
             return bad_input(&e);
@@ -71,38 +68,6 @@ fn parse_error(args: &[std::ffi::OsString], e: &clap::Error) -> String {
             known.join(", ")
         ),
         _ => first_line(&e.to_string()),
-    }
-}
-
-/// Runs the one flavor it was given and reports the result on stdout.
-fn child_main(cfg: &Config) -> ExitCode {
-    let flavor = &cfg.flavors[0];
-    let quiet = cfg.quiet;
-    let (label, scale) = headline_rate(cfg);
-    let mut out = std::io::stdout().lock();
-    let mut on_tick = |t: &runner::Tick| {
-        if !quiet {
-            let line = report::rate_progress_line(
-                label,
-                t.iter as usize,
-                t.delta_ns,
-                t.per_prod_op_k * scale,
-                t.charged_bytes as f64 / MIB,
-            );
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
-        }
-    };
-    match runner::run_cell(cfg, flavor, &mut on_tick) {
-        Ok(r) => {
-            let json = serde_json::to_string(&r).expect("serialising a result");
-            println!("{RESULT_TAG}{json}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("htab-mem: {flavor}: {e}");
-            ExitCode::FAILURE
-        }
     }
 }
 
@@ -141,8 +106,8 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
             "htab-mem: use case {}, flavor {}, {} producers, value size {}, max entries {}",
             cfg.use_case, flavor, cfg.producers, cfg.value_size, cfg.max_entries
         );
-        let cell = run_child(cli, cfg, flavor);
-        if cell.status != "ok" {
+        let cell = run_child(cfg, flavor);
+        if cell.status != Status::Ok {
             failed = true;
             eprintln!(
                 "htab-mem: {flavor}: {}: {}",
@@ -150,7 +115,7 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
                 cell.error.as_deref().unwrap_or("")
             );
         }
-        if cell.status != "error" {
+        if cell.status.measured() {
             let m = &cell.metrics;
             let (label, rate) = match cfg.shape {
                 LoopShape::Merged => (report::PER_PROD_OP, &m.loops_per_sec_per_producer),
@@ -216,15 +181,6 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
     }
 }
 
-/// The progress lines' rate: the merged benchmark's per producer, or the RFC's total (the
-/// per-producer rate times the producers).
-fn headline_rate(cfg: &Config) -> (&'static str, f64) {
-    match cfg.shape {
-        LoopShape::Merged => (report::PER_PROD_OP, 1.0),
-        LoopShape::Rfc { .. } => (report::RFC_LOOP, cfg.producers as f64),
-    }
-}
-
 /// What the table's caption adds for the RFC's loop, whose units differ.
 fn shape_caption(cfg: &Config) -> String {
     match cfg.shape {
@@ -259,103 +215,44 @@ fn table_rows(cfg: &Config, cells: &[CellResult]) -> Vec<report::TableRow> {
                 raw_avg_mib: m.mem_avg.value / MIB,
                 rss_peak_mib: m.rss_peak.value / MIB,
                 leaked: c.allocator.leaked,
-                status: c.status.clone(),
+                status: c.status,
                 incorrect_per_m: m.incorrect_lookups_per_million.as_ref().map(|x| x.value),
             }
         })
         .collect()
 }
 
-/// The arguments that make a child run exactly `cfg` with one flavor.
-fn child_args(cli: &RunArgs, cfg: &Config, flavor: &str) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "--child".into(),
-        "-A".into(),
-        flavor.into(),
-        "-p".into(),
-        cfg.producers.to_string(),
-        "-w".into(),
-        cfg.warmup.to_string(),
-        "-d".into(),
-        cfg.duration.to_string(),
-        "--use-case".into(),
-        cfg.use_case.clone(),
-        "--value-size".into(),
-        cfg.value_size.to_string(),
-        "--max-entries".into(),
-        cfg.max_entries.to_string(),
-        "--rcu-gp-delay".into(),
-        format!("{}us", cfg.rcu_gp_delay_us),
-        "--ttrace-gp-delay".into(),
-        format!("{}us", cfg.ttrace_gp_delay_us),
-    ];
-    a.extend(harness::cli::model_args(
-        cfg.rcu_readers,
-        cfg.deferred_work,
-        cfg.memalloc,
-    ));
-    if !cfg.ttrace_implies_rcu {
-        a.push("--ttrace-chain".into());
+/// Runs `flavor` of `cfg` in a child process; a child that fails gives an error cell.
+fn run_child(cfg: &Config, flavor: &str) -> CellResult {
+    let plan = Plan::HtabMem(Config {
+        flavors: vec![flavor.to_string()],
+        ..cfg.clone()
+    });
+    let how = child::Spawn {
+        forward: true,
+        stop: None,
+    };
+    match child::run(&plan, how) {
+        child::Outcome::Ran(r) if r.cells.len() == 1 => r.cells.into_iter().next().unwrap(),
+        child::Outcome::Ran(r) => error_cell(
+            cfg,
+            flavor,
+            format!("{} cells from one flavor", r.cells.len()),
+        ),
+        child::Outcome::Failed(e) => error_cell(cfg, flavor, e),
+        child::Outcome::Stopped => error_cell(cfg, flavor, "stopped".into()),
     }
-    if cli.rfc {
-        a.push("--rfc".into());
-        if let Some(k) = cli.loop_keys {
-            a.extend(["--loop-keys".into(), k.to_string()]);
-        } else if let Some(f) = cli.full {
-            a.extend(["--full".into(), f.to_string()]);
-        }
-    }
-    if cli.no_affinity {
-        a.push("--no-affinity".into());
-    } else if let Some(set) = &cli.prod_affinity {
-        a.push("--prod-affinity".into());
-        a.push(set.clone());
-    }
-    if cfg.quiet {
-        a.push("-q".into());
-    }
-    if cfg.fault_batch_alloc {
-        a.push("--fault-batch-alloc".into());
-    }
-    a
 }
 
-fn run_child(cli: &RunArgs, cfg: &Config, flavor: &str) -> CellResult {
-    let error_cell = |msg: String| {
-        let mut c = CellResult::error(&cfg.use_case, flavor, cfg.producers, msg);
-        c.loop_shape = result::LoopShapeInfo::of(cfg.shape, cfg.producers);
-        c.id = c.expected_id();
-        c
-    };
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => return error_cell(format!("cannot find own executable: {e}")),
-    };
-    let mut child = match Command::new(exe)
-        .args(child_args(cli, cfg, flavor))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => return error_cell(format!("cannot start a child process: {e}")),
-    };
-    let mut result = None;
-    let stdout = child.stdout.take().expect("piped stdout");
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        if let Some(json) = line.strip_prefix(RESULT_TAG) {
-            result = Some(serde_json::from_str::<CellResult>(json));
-        } else {
-            println!("{line}");
-        }
-    }
-    let status = child.wait();
-    match (result, status) {
-        (Some(Ok(r)), Ok(s)) if s.success() => r,
-        (Some(Err(e)), _) => error_cell(format!("unreadable result from the child: {e}")),
-        (_, Ok(s)) => error_cell(format!("child process failed ({s})")),
-        (_, Err(e)) => error_cell(format!("waiting for the child process: {e}")),
-    }
+fn error_cell(cfg: &Config, flavor: &str, msg: String) -> CellResult {
+    let mut c = CellResult::error(
+        Benchmark::HtabMem,
+        &cfg.use_case,
+        flavor,
+        cfg.producers,
+        msg,
+    );
+    c.loop_shape = result::LoopShapeInfo::of(cfg.shape, cfg.producers);
+    c.id = c.expected_id();
+    c
 }

@@ -4,21 +4,29 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::result::{self, CellResult, Pacing, ResultFile, RunConfig};
+use crate::result::{self, Benchmark, CellResult, Pacing, ResultFile, RunConfig};
 
 /// One (use case, flavor, producers) cell of a matrix; a sweep's cells carry their pacing
 /// too (a plain matrix cell runs with the matrix's delays).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Cell {
+    pub benchmark: Benchmark,
     pub use_case: String,
     pub flavor: String,
     pub producers: usize,
     pub pacing: Option<Pacing>,
 }
 
+impl AsRef<Cell> for Cell {
+    fn as_ref(&self) -> &Cell {
+        self
+    }
+}
+
 impl Cell {
     pub fn id(&self) -> String {
         result::paced_cell_id(
+            self.benchmark,
             &self.use_case,
             &self.flavor,
             self.producers,
@@ -50,10 +58,11 @@ pub fn plan(
     let mut skipped = Vec::new();
     for uc in use_cases {
         for &p in producers {
-            let refused = crate::runner::check_use_case(uc, p).err();
+            let refused = crate::bench::htab_mem::check_use_case(uc, p).err();
             for &pacing in pacings {
                 for f in flavors {
                     let cell = Cell {
+                        benchmark: Benchmark::HtabMem,
                         use_case: uc.clone(),
                         flavor: f.clone(),
                         producers: p,
@@ -113,11 +122,12 @@ impl std::fmt::Display for Shard {
 /// dealt round-robin, group g to shard `g mod N + 1`. Shards are disjoint and together are
 /// the whole plan; a group stays whole so that every flavor of one use case and producer
 /// count runs back to back, in one job, under the same machine conditions.
-pub fn shard(cells: &[Cell], s: Shard) -> Vec<Cell> {
+pub fn shard<T: AsRef<Cell> + Clone>(cells: &[T], s: Shard) -> Vec<T> {
     let mut groups: Vec<(&str, usize)> = Vec::new();
     cells
         .iter()
-        .filter(|c| {
+        .filter(|item| {
+            let c: &Cell = (*item).as_ref();
             let key = (c.use_case.as_str(), c.producers);
             let g = match groups.iter().position(|k| *k == key) {
                 Some(g) => g,

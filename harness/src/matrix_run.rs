@@ -5,10 +5,9 @@
 //! The file is rewritten atomically after every cell, so an interrupted run keeps every
 //! finished cell and never a half-written one; a rerun skips the cells already there.
 
-use std::io::{IsTerminal, Read};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,10 +15,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Cli, Config, RunArgs};
+use crate::bench::{self, child};
+use crate::cli::Cli;
 use crate::host;
 use crate::matrix_file::{self, Cell, Shard};
-use crate::result::{self, CellResult, Pacing, ResultFile, RunConfig};
+use crate::result::{self, CellResult, Pacing, ResultFile, RunConfig, Status};
 
 use crate::units::MIB;
 
@@ -111,6 +111,24 @@ pub struct Spec<'a> {
     /// The cells in running order, and those the use case refuses, with the reason.
     pub cells: Vec<Cell>,
     pub skipped: Vec<(Cell, String)>,
+    /// The plan a cell's child runs, validated; None: htab-mem's, from `opts`.
+    pub plan_of: Option<PlanOf<'a>>,
+}
+
+/// Makes a cell's plan from the cell and the delays it runs with.
+pub type PlanOf<'a> = Box<dyn Fn(&Cell, Pacing) -> Result<bench::Plan, String> + 'a>;
+
+/// A cell and the plan its child runs.
+#[derive(Clone)]
+struct Planned {
+    cell: Cell,
+    plan: bench::Plan,
+}
+
+impl AsRef<Cell> for Planned {
+    fn as_ref(&self) -> &Cell {
+        &self.cell
+    }
 }
 
 /// Everything checked before the first cell runs.
@@ -118,16 +136,13 @@ pub struct Plan {
     what: &'static str,
     opts: CellOpts,
     out: PathBuf,
-    /// The cells to run now, in order.
-    todo: Vec<Cell>,
+    /// The cells to run now, in order, with their plans.
+    todo: Vec<Planned>,
     skipped: Vec<(Cell, String)>,
     already: usize,
     file: ResultFile,
     /// Whether `out` exists already (so an empty run leaves it untouched).
     existed: bool,
-    /// Child arguments shared by every cell.
-    common_args: Vec<String>,
-    delays: Pacing,
     /// Whether cells carry their own pacing, so configs are compared without the delays.
     paced: bool,
     shard: Option<Shard>,
@@ -177,43 +192,28 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
     let max_entries = a
         .max_entries
         .unwrap_or_else(|| (64 * max_producers.min(1 << 20) as u32).max(8192));
-    let common_args = {
-        let mut v: Vec<String> = [
-            "-w",
-            &a.warmup.to_string(),
-            "-d",
-            &a.duration.to_string(),
-            "--value-size",
-            &a.value_size.to_string(),
-            "--max-entries",
-            &max_entries.to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(crate::cli::model_args(
-            a.readers.rcu_readers,
-            a.readers.deferred_work,
-            a.memalloc.memalloc,
-        ));
-        if a.no_affinity {
-            v.push("--no-affinity".into());
-        }
-        v
-    };
     let paced = all.clone().any(|c| c.pacing.is_some());
 
-    // Every cell is validated exactly as its child will validate it, so a run never stops
-    // half-way on an option the run mode refuses.
-    let mut config: Option<Config> = None;
+    // Every cell's plan is made and validated now, as its child will run it, so a run never
+    // stops half-way on an option the run mode refuses.
+    let htab = |c: &Cell, d: Pacing| htab_plan(c, a, max_entries, d, &online);
+    let plan_of: &dyn Fn(&Cell, Pacing) -> Result<bench::Plan, String> = match &spec.plan_of {
+        Some(f) => f,
+        None => &htab,
+    };
+    let mut planned = Vec::new();
     for c in &spec.cells {
-        let cfg = cell_run_args(c, &common_args, spec.delays)?.validate(&online)?;
-        config.get_or_insert(cfg);
+        let p = plan_of(c, c.pacing.unwrap_or(spec.delays))?;
+        planned.push(Planned {
+            cell: c.clone(),
+            plan: p,
+        });
     }
-    let expected = match &config {
-        Some(cfg) => shared_config_of(cfg),
+    let expected = match planned.first() {
+        Some(p) => matrix_file::shared_config(&p.plan.run_config()),
         // Nothing can run (say add_del_on_diff_cpu with -p 1): still a valid, empty matrix.
         None => RunConfig {
+            benchmark: result::Benchmark::HtabMem,
             warmup_s: a.warmup,
             duration_s: a.duration,
             affinity: if a.no_affinity {
@@ -231,6 +231,8 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             rcu_readers: a.readers.rcu_readers.name().into(),
             deferred_work: a.readers.deferred_work.label(),
             memalloc: a.memalloc.memalloc.name().into(),
+            map_perf_test: None,
+            kfree_rcu: None,
         },
     };
     result::check_output_path("--out", out)?;
@@ -259,19 +261,19 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
     };
 
     let mine = match spec.shard {
-        Some(s) => matrix_file::shard(&spec.cells, s),
-        None => spec.cells,
+        Some(s) => matrix_file::shard(&planned, s),
+        None => planned,
     };
     // Cells that errored are run again; ok and leak cells are results.
     let done: std::collections::HashSet<&str> = file
         .results
         .iter()
-        .filter(|c| c.status != "error")
+        .filter(|c| c.status.measured())
         .map(|c| c.id.as_str())
         .collect();
-    let (todo, already): (Vec<Cell>, Vec<Cell>) = mine
+    let (todo, already): (Vec<_>, Vec<_>) = mine
         .into_iter()
-        .partition(|c| !done.contains(c.id().as_str()));
+        .partition(|p| !done.contains(p.cell.id().as_str()));
     Ok(Plan {
         what: spec.what,
         opts: a.clone(),
@@ -281,8 +283,6 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
         already: already.len(),
         file,
         existed,
-        common_args,
-        delays: spec.delays,
         paced,
         shard: spec.shard,
         max_producers,
@@ -293,7 +293,7 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
 impl Plan {
     /// The ids of the cells that would run, one a line (`--list`).
     pub fn print_list(&self) {
-        for c in &self.todo {
+        for Planned { cell: c, .. } in &self.todo {
             println!("{}", c.id());
         }
     }
@@ -314,36 +314,33 @@ fn config_differences(paced: bool, a: &RunConfig, b: &RunConfig) -> Vec<String> 
     }
 }
 
-/// The run-mode arguments of one cell, shared by validation and the child.
-fn cell_args(c: &Cell, common: &[String], delays: Pacing) -> Vec<String> {
-    let d = c.pacing.unwrap_or(delays);
-    let mut v: Vec<String> = vec![
-        "-A".into(),
-        c.flavor.clone(),
-        "-p".into(),
-        c.producers.to_string(),
-        "--use-case".into(),
-        c.use_case.clone(),
-        "--rcu-gp-delay-us".into(),
-        d.rcu_gp_delay_us.to_string(),
-        "--ttrace-gp-delay-us".into(),
-        d.ttrace_gp_delay_us.to_string(),
-    ];
-    v.extend(common.iter().cloned());
-    v.push("-q".into());
-    v
-}
-
-/// Parses a cell's arguments exactly as its child will.
-fn cell_run_args(c: &Cell, common: &[String], delays: Pacing) -> Result<RunArgs, String> {
-    let argv = std::iter::once("htab-mem".to_string()).chain(cell_args(c, common, delays));
-    Cli::try_parse_from(argv)
-        .map(|cli| cli.run)
-        .map_err(|e| format!("{}: {}", c.id(), e.to_string().lines().next().unwrap_or("")))
-}
-
-fn shared_config_of(cfg: &Config) -> RunConfig {
-    matrix_file::shared_config(&cfg.run_config())
+/// An htab-mem cell's plan: the run mode's options, defaults and checks, with the cell's
+/// and the matrix's values set as data (no command line in between).
+fn htab_plan(
+    c: &Cell,
+    a: &CellOpts,
+    max_entries: u32,
+    d: Pacing,
+    online: &[usize],
+) -> Result<bench::Plan, String> {
+    let mut r = Cli::try_parse_from(["htab-mem"])
+        .expect("the run mode's defaults parse")
+        .run;
+    r.allocator = c.flavor.clone();
+    r.producers = c.producers;
+    r.use_case = c.use_case.clone();
+    r.warmup = a.warmup;
+    r.duration = a.duration;
+    r.value_size = a.value_size;
+    r.max_entries = Some(max_entries);
+    r.no_affinity = a.no_affinity;
+    r.readers = a.readers.clone();
+    r.memalloc = a.memalloc.clone();
+    r.rcu_gp.rcu_gp_delay_us = d.rcu_gp_delay_us;
+    r.ttrace_gp.ttrace_gp_delay_us = d.ttrace_gp_delay_us;
+    r.quiet = true;
+    let cfg = r.validate(online).map_err(|e| format!("{}: {e}", c.id()))?;
+    Ok(bench::Plan::HtabMem(cfg))
 }
 
 /// Where progress goes: a bar on a terminal, plain lines otherwise or with -q.
@@ -428,11 +425,17 @@ pub fn execute(mut plan: Plan) -> Outcome {
         );
         Progress::Bar(bar)
     };
-    let tmp = cell_tmp_path(&plan.out);
     let started = Instant::now();
     let (mut ok, mut leak, mut error) = (0usize, 0usize, 0usize);
     let mut interrupted = false;
-    for (k, cell) in plan.todo.iter().enumerate() {
+    for (
+        k,
+        Planned {
+            cell,
+            plan: cell_plan,
+        },
+    ) in plan.todo.iter().enumerate()
+    {
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
             break;
@@ -445,8 +448,7 @@ pub fn execute(mut plan: Plan) -> Outcome {
             b.set_message(cell.id());
         }
         let t0 = Instant::now();
-        let Some((res, cell_config)) = run_cell(cell, &plan.common_args, plan.delays, &tmp, &stop)
-        else {
+        let Some((res, cell_config)) = run_cell(cell, cell_plan, &stop) else {
             interrupted = true;
             break;
         };
@@ -470,10 +472,10 @@ pub fn execute(mut plan: Plan) -> Outcome {
                 return Outcome::Failed;
             }
         }
-        match res.status.as_str() {
-            "ok" => ok += 1,
-            "leak" => leak += 1,
-            _ => error += 1,
+        match res.status {
+            Status::Ok => ok += 1,
+            Status::Leak => leak += 1,
+            Status::Error => error += 1,
         }
         let line = cell_line(k + 1, n, &res, t0.elapsed().as_secs_f64(), {
             let done = (k + 1) as f64;
@@ -498,7 +500,6 @@ pub fn execute(mut plan: Plan) -> Outcome {
     if let Progress::Bar(b) = &progress {
         b.finish_and_clear();
     }
-    let _ = std::fs::remove_file(&tmp);
     let total = matrix_file::fmt_duration(started.elapsed().as_secs_f64());
     if interrupted {
         eprintln!(
@@ -523,7 +524,7 @@ pub fn execute(mut plan: Plan) -> Outcome {
 
 fn cell_line(i: usize, n: usize, c: &CellResult, secs: f64, eta: f64) -> String {
     let w = n.to_string().len();
-    let what = if c.status == "error" {
+    let what = if c.status == Status::Error {
         format!("error: {}", c.error.as_deref().unwrap_or("?"))
     } else {
         format!(
@@ -552,132 +553,43 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
     stop.load(Ordering::Relaxed)
 }
 
-/// The one-cell result file of the running child, hidden beside the matrix file.
-fn cell_tmp_path(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map_or_else(|| "matrix".into(), |n| n.to_string_lossy().into_owned());
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    dir.join(format!(".{name}.cell.{}.json", std::process::id()))
-}
-
 /// Runs one cell in a child process group of its own; None if a stop was requested, in
 /// which case the whole group is killed and its result, if any, dropped.
 fn run_cell(
     cell: &Cell,
-    common: &[String],
-    delays: Pacing,
-    tmp: &Path,
+    plan: &bench::Plan,
     stop: &AtomicBool,
 ) -> Option<(CellResult, Option<RunConfig>)> {
-    let _ = std::fs::remove_file(tmp);
+    let how = child::Spawn {
+        forward: false,
+        stop: Some(stop),
+    };
     let error_cell = |msg: String| {
         cell.claim(CellResult::error(
+            cell.benchmark,
             &cell.use_case,
             &cell.flavor,
             cell.producers,
             msg,
         ))
     };
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => return Some((error_cell(format!("cannot find own executable: {e}")), None)),
-    };
-    let mut cmd = Command::new(exe);
-    cmd.args(cell_args(cell, common, delays))
-        .arg("--json")
-        .arg(tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        // Its own group: a terminal's Ctrl-C reaches only us, and we end the whole cell
-        // (the run and its per-flavor child) with one kill.
-        .process_group(0);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return Some((
-                error_cell(format!("cannot start a child process: {e}")),
+    // The child ran a plain cell: its id has no pacing.
+    let plain_id = result::paced_cell_id(
+        cell.benchmark,
+        &cell.use_case,
+        &cell.flavor,
+        cell.producers,
+        None,
+    );
+    Some(match child::run(plan, how) {
+        child::Outcome::Stopped => return None,
+        child::Outcome::Failed(e) => (error_cell(e), None),
+        child::Outcome::Ran(r) => match r.cells.into_iter().find(|c| c.id == plain_id) {
+            Some(c) => (cell.claim(c), Some(r.config)),
+            None => (
+                error_cell(format!("the child ran no cell {plain_id}")),
                 None,
-            ))
-        }
-    };
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if stop.load(Ordering::Relaxed) {
-            kill_group(&mut child);
-            let _ = reader.join();
-            let _ = std::fs::remove_file(tmp);
-            return None;
-        }
-        match child.try_wait() {
-            Ok(Some(s)) => break Ok(s),
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => break Err(e),
-        }
-    };
-    let err_text = reader.join().unwrap_or_default();
-    // The oversubscription warning is printed once by the matrix, not per cell.
-    let last_err = err_text
-        .lines()
-        .rfind(|l| !l.contains("oversubscribed"))
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let status = match status {
-        Ok(s) => s,
-        Err(e) => {
-            return Some((
-                error_cell(format!("waiting for the child process: {e}")),
-                None,
-            ))
-        }
-    };
-    let read = if tmp.exists() {
-        result::read_result_file(tmp)
-    } else {
-        Err("no result file".to_string())
-    };
-    let _ = std::fs::remove_file(tmp);
-    // Exit status 1 (a leak or a failed flavor) still leaves a result. The child ran a
-    // plain cell: its id has no pacing.
-    let plain_id = result::cell_id(&cell.use_case, &cell.flavor, cell.producers);
-    let (cell_res, config) = match read {
-        Ok(f) => (
-            f.results
-                .into_iter()
-                .find(|r| r.id == plain_id)
-                .map(|r| cell.claim(r)),
-            Some(f.config),
-        ),
-        Err(_) => (None, None),
-    };
-    Some(match cell_res {
-        Some(r) => (r, config),
-        None => (
-            error_cell(format!(
-                "child process failed ({status}){}{last_err}",
-                if last_err.is_empty() { "" } else { ": " }
-            )),
-            None,
-        ),
+            ),
+        },
     })
-}
-
-fn kill_group(child: &mut Child) {
-    let pgid = child.id() as libc::pid_t;
-    // SAFETY: kill(2) with a negative pid signals the process group we created for this
-    // child (process_group(0) makes its pid the group id); no memory is involved.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    }
-    let _ = child.wait();
 }

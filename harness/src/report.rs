@@ -1,6 +1,7 @@
 //! Text output in the kernel bench's exact printf formats. Scripts scrape
 //! these lines, so the formats are an interface: change nothing cosmetic.
 
+use crate::result::Status;
 use crate::units::MIB;
 
 /// C's `%W.Plf`. Rust's `{:W.P}` matches it for finite values (right
@@ -208,8 +209,7 @@ pub struct TableRow {
     pub raw_avg_mib: f64,
     pub rss_peak_mib: f64,
     pub leaked: i64,
-    /// "ok" | "leak" | "error".
-    pub status: String,
+    pub status: Status,
     /// lookup_verify: incorrect lookups per million; a column appears when any row has it.
     pub incorrect_per_m: Option<f64>,
     /// With `--rfc`, where `loops_k` is the total over producers: the per-producer figure,
@@ -244,12 +244,12 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
     let ncols = header.len();
     let mut cells: Vec<Vec<String>> = vec![header];
     for r in rows {
-        let flavor = if r.status == "ok" {
+        let flavor = if r.status == Status::Ok {
             r.flavor.clone()
         } else {
             format!("{} ({})", r.flavor, r.status)
         };
-        let row = if r.status == "error" && r.incorrect_per_m.is_none() {
+        let row = if r.status == Status::Error && r.incorrect_per_m.is_none() {
             let mut v = vec![flavor];
             v.resize(ncols, "-".to_string());
             v
@@ -375,7 +375,7 @@ mod tests {
                 raw_avg_mib: 0.9,
                 rss_peak_mib: 12.0,
                 leaked: 0,
-                status: "ok".into(),
+                status: Status::Ok,
                 incorrect_per_m: None,
                 per_producer_k: None,
             },
@@ -388,13 +388,13 @@ mod tests {
                 raw_avg_mib: 92.5,
                 rss_peak_mib: 250.25,
                 leaked: 42,
-                status: "leak".into(),
+                status: Status::Leak,
                 incorrect_per_m: None,
                 per_producer_k: None,
             },
             TableRow {
                 flavor: "broken".into(),
-                status: "error".into(),
+                status: Status::Error,
                 ..TableRow::default()
             },
         ];
@@ -414,7 +414,7 @@ mod tests {
             flavor: "immediate-reuse".into(),
             loops_k: 27.12,
             per_producer_k: Some(3.39),
-            status: "ok".into(),
+            status: Status::Ok,
             ..TableRow::default()
         }];
         let t = comparison_table(&rows);
@@ -435,7 +435,7 @@ mod tests {
         let rows = [TableRow {
             flavor: "x".into(),
             loops_k: 1.0,
-            status: "ok".into(),
+            status: Status::Ok,
             ..TableRow::default()
         }];
         let t = comparison_table(&rows);

@@ -1,5 +1,7 @@
-//! The native result file. Field names and shape are an interface: they key
-//! the dashboard history, so change them only with a `SCHEMA_VERSION` bump.
+//! The native result file, one schema for every benchmark (htab-mem, map-perf-test,
+//! kfree-rcu). Field names and shape are an interface: they key the dashboard history, so
+//! change them only with a `SCHEMA_VERSION` bump. Version 1 files (htab-mem only, before
+//! `benchmark` existed) are still read: their cells and config default to htab-mem.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -11,7 +13,57 @@ use serde::{Deserialize, Serialize};
 use crate::host::HostInfo;
 use crate::memory_model::MemoryModel;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: `benchmark` in the config and in every cell, and map-perf-test's and kfree-rcu's
+/// cells and parameters.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Which benchmark a file or cell holds; the first segment of a cell id.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Benchmark {
+    /// bench htab-mem: use case x allocator flavor x producers, timed.
+    #[default]
+    HtabMem,
+    /// samples/bpf map_perf_test: one cell per test (the use case) x flavor x workers.
+    MapPerfTest,
+    /// rcuscale's kfree test: one cell per mode (the flavor) x threads.
+    KfreeRcu,
+}
+
+impl Benchmark {
+    pub const ALL: [Benchmark; 3] = [
+        Benchmark::HtabMem,
+        Benchmark::MapPerfTest,
+        Benchmark::KfreeRcu,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Benchmark::HtabMem => "htab-mem",
+            Benchmark::MapPerfTest => "map-perf-test",
+            Benchmark::KfreeRcu => "kfree-rcu",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Benchmark> {
+        Self::ALL.into_iter().find(|b| b.name() == s)
+    }
+
+    /// The unit of `loops_per_sec` in this benchmark's cells.
+    pub fn rate_unit(self) -> &'static str {
+        match self {
+            Benchmark::HtabMem => "loops/s",
+            Benchmark::MapPerfTest => "events/s",
+            Benchmark::KfreeRcu => "objects/s",
+        }
+    }
+}
+
+impl std::fmt::Display for Benchmark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Value of the `tool` field.
 pub const TOOL: &str = concat!("htab-mem ", env!("CARGO_PKG_VERSION"));
@@ -29,6 +81,10 @@ pub struct ResultFile {
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunConfig {
+    /// Absent in version 1 files: htab-mem.
+    #[serde(default)]
+    pub benchmark: Benchmark,
+    /// htab-mem's; 0 for the benchmarks that run to completion.
     pub warmup_s: u64,
     pub duration_s: u64,
     /// CPU list as given (`0-1`), or "none" when producers are not pinned.
@@ -57,6 +113,33 @@ pub struct RunConfig {
     /// then).
     #[serde(default = "current")]
     pub memalloc: String,
+    /// map-perf-test's parameters; absent for the other benchmarks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_perf_test: Option<MapPerfParams>,
+    /// kfree-rcu's parameters; absent for the other benchmarks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kfree_rcu: Option<KfreeParams>,
+}
+
+/// map_perf_test's positional arguments as the run used them (`max_entries` is in the
+/// config: 0 = each map's own).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct MapPerfParams {
+    /// Events per worker per test.
+    pub iterations: u32,
+}
+
+/// rcuscale's kfree module parameters and the kvfree_rcu model's knobs.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct KfreeParams {
+    pub alloc_num: usize,
+    pub loops: usize,
+    pub mult: usize,
+    pub object_bytes: usize,
+    pub drain_ms: u64,
+    pub cached_blocks: usize,
+    pub lazy_flush_us: u64,
+    pub qhimark: u64,
 }
 
 fn yes() -> bool {
@@ -75,19 +158,56 @@ fn current() -> String {
     "current".into()
 }
 
+/// How a cell ended; serialised as "ok", "leak" or "error".
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Ok,
+    /// Measured, but objects were never returned to the system.
+    Leak,
+    /// Nothing measured (the cell failed); its metrics are meaningless.
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Leak => "leak",
+            Status::Error => "error",
+        }
+    }
+
+    /// Whether the cell's metrics mean anything.
+    pub fn measured(self) -> bool {
+        self != Status::Error
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One (use case, allocator flavor, producer count) measurement.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct CellResult {
     pub id: String,
+    /// Absent in version 1 files: htab-mem.
+    #[serde(default)]
+    pub benchmark: Benchmark,
+    /// htab-mem's use case, map-perf-test's test (`hash_kmalloc`), kfree-rcu's `kfree`.
     pub use_case: String,
+    /// The allocator flavor; kfree-rcu's mode (how objects are freed).
     pub flavor: String,
     pub producers: usize,
     /// Set only in cells of a sweep: the grace-period delays this cell ran with, instead of
     /// the file config's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pacing: Option<Pacing>,
-    /// "ok" | "leak" | "error".
-    pub status: String,
+    pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub samples: Vec<Sample>,
@@ -104,6 +224,9 @@ pub struct CellResult {
     /// the merged benchmark's loop of 64 operations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_shape: Option<LoopShapeInfo>,
+    /// kfree-rcu's cells: rcuscale's own figures and kvfree_rcu's counters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kfree_rcu: Option<crate::bench::kfree_rcu::KfreeCell>,
 }
 
 /// A cell's loop when it is not the merged benchmark's. Its `loops_per_sec` is then the
@@ -243,14 +366,21 @@ impl DomainReport {
 
 impl CellResult {
     /// A cell that produced no measurement, with the reason.
-    pub fn error(use_case: &str, flavor: &str, producers: usize, msg: String) -> CellResult {
+    pub fn error(
+        benchmark: Benchmark,
+        use_case: &str,
+        flavor: &str,
+        producers: usize,
+        msg: String,
+    ) -> CellResult {
         CellResult {
-            id: cell_id(use_case, flavor, producers),
+            id: paced_cell_id(benchmark, use_case, flavor, producers, None),
+            benchmark,
             use_case: use_case.to_string(),
             flavor: flavor.to_string(),
             producers,
             pacing: None,
-            status: "error".into(),
+            status: Status::Error,
             error: Some(msg),
             samples: Vec::new(),
             metrics: Default::default(),
@@ -258,6 +388,7 @@ impl CellResult {
             rcu: Vec::new(),
             memory_model: None,
             loop_shape: None,
+            kfree_rcu: None,
         }
     }
 }
@@ -361,19 +492,21 @@ pub fn check_output_path(flag: &str, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// `htab-mem/{use_case}/{flavor}/p{producers}`.
+/// `htab-mem/{use_case}/{flavor}/p{producers}`: an htab-mem cell's id.
 pub fn cell_id(use_case: &str, flavor: &str, producers: usize) -> String {
-    format!("htab-mem/{use_case}/{flavor}/p{producers}")
+    paced_cell_id(Benchmark::HtabMem, use_case, flavor, producers, None)
 }
 
-/// [`cell_id`], with `/{pacing}` appended for a cell of a sweep.
+/// `{benchmark}/{use_case}/{flavor}/p{producers}`, with `/{pacing}` appended for a cell of a
+/// sweep.
 pub fn paced_cell_id(
+    benchmark: Benchmark,
     use_case: &str,
     flavor: &str,
     producers: usize,
     pacing: Option<&Pacing>,
 ) -> String {
-    let id = cell_id(use_case, flavor, producers);
+    let id = format!("{benchmark}/{use_case}/{flavor}/p{producers}");
     match pacing {
         Some(p) => format!("{id}/{}", p.id_part()),
         None => id,
@@ -388,7 +521,13 @@ impl CellResult {
 
     /// The id of the cell with these fields but `flavor`'s.
     pub fn id_for(&self, flavor: &str) -> String {
-        let id = paced_cell_id(&self.use_case, flavor, self.producers, self.pacing.as_ref());
+        let id = paced_cell_id(
+            self.benchmark,
+            &self.use_case,
+            flavor,
+            self.producers,
+            self.pacing.as_ref(),
+        );
         match &self.loop_shape {
             Some(s) => format!("{id}/{}", s.id_part()),
             None => id,
@@ -460,6 +599,7 @@ pub fn read_result_file(path: &Path) -> Result<ResultFile, String> {
         .ok_or_else(|| {
             format!("{p}: not an htab-mem result file (no numeric \"schema_version\")")
         })?;
+    // Version 1 differs only by lacking `benchmark`, which defaults to htab-mem.
     if version > u64::from(SCHEMA_VERSION) {
         return Err(format!(
             "{p}: schema_version {version} is newer than this tool supports ({SCHEMA_VERSION}); \
@@ -569,6 +709,7 @@ mod tests {
                 mem_total_bytes: 0,
             },
             config: RunConfig {
+                benchmark: Benchmark::HtabMem,
                 warmup_s: 1,
                 duration_s: 5,
                 affinity: "0-1".into(),
@@ -582,14 +723,17 @@ mod tests {
                 rcu_readers: "non-preemptible".into(),
                 deferred_work: "inline".into(),
                 memalloc: "current".into(),
+                map_perf_test: None,
+                kfree_rcu: None,
             },
             results: vec![CellResult {
                 id: cell_id("overwrite", "reuse-after-gp", 16),
+                benchmark: Benchmark::HtabMem,
                 use_case: "overwrite".into(),
                 flavor: "reuse-after-gp".into(),
                 producers: 16,
                 pacing: None,
-                status: "ok".into(),
+                status: Status::Ok,
                 error: None,
                 samples: vec![Sample {
                     t_ns: 1_000_000_000,
@@ -612,6 +756,7 @@ mod tests {
                 rcu: Vec::new(),
                 memory_model: None,
                 loop_shape: None,
+                kfree_rcu: None,
             }],
         }
     }
@@ -659,11 +804,11 @@ mod tests {
             ttrace_gp_delay_us: 1000,
         };
         assert_eq!(
-            paced_cell_id("overwrite", "prealloc", 2, Some(&p)),
+            paced_cell_id(Benchmark::HtabMem, "overwrite", "prealloc", 2, Some(&p)),
             "htab-mem/overwrite/prealloc/p2/rcu100us-tt1ms"
         );
         assert_eq!(
-            paced_cell_id("overwrite", "prealloc", 2, None),
+            paced_cell_id(Benchmark::HtabMem, "overwrite", "prealloc", 2, None),
             cell_id("overwrite", "prealloc", 2)
         );
         assert_eq!(p.label(), "100us/1ms");
@@ -689,7 +834,9 @@ mod tests {
                 "tool"
             ]
         );
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], 2);
+        assert_eq!(v["config"]["benchmark"], "htab-mem");
+        assert_eq!(v["results"][0]["benchmark"], "htab-mem");
         assert_eq!(v["tool"], "htab-mem 0.1.0");
         assert_eq!(v["timestamp"], "2023-11-14T22:13:20Z");
         assert_eq!(v["config"]["affinity"], "0-1");
@@ -712,7 +859,7 @@ mod tests {
     #[test]
     fn error_field_serialised_when_present() {
         let mut f = sample_file();
-        f.results[0].status = "error".into();
+        f.results[0].status = Status::Error;
         f.results[0].error = Some("boom".into());
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(v["results"][0]["error"], "boom");
@@ -735,7 +882,9 @@ mod tests {
         let dir = TempDir::new("example");
         let path = dir.0.join("example.json");
         fs::write(&path, text).unwrap();
+        // A version 1 file: htab-mem's, though it does not say so.
         let mut want = sample_file();
+        want.schema_version = 1;
         want.git_sha = "...".into();
         want.timestamp = "2026-11-23T12:00:00Z".into();
         want.host.cpu_model = "...".into();
@@ -788,7 +937,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["out.json"]);
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("{\n  \"schema_version\": 1,"), "{text}");
+        assert!(text.starts_with("{\n  \"schema_version\": 2,"), "{text}");
         assert!(text.ends_with("}\n"));
     }
 
@@ -877,11 +1026,11 @@ mod tests {
 
     #[test]
     fn read_newer_schema() {
-        let (e, p) = read_err("newer", r#"{"schema_version": 2, "whatever": true}"#);
+        let (e, p) = read_err("newer", r#"{"schema_version": 3, "whatever": true}"#);
         assert_eq!(
             e,
             format!(
-                "{p}: schema_version 2 is newer than this tool supports (1); use a newer htab-mem"
+                "{p}: schema_version 3 is newer than this tool supports (2); use a newer htab-mem"
             )
         );
     }

@@ -182,7 +182,7 @@ fn a_short_run_reports_in_kernel_formats_and_writes_json() {
     assert_eq!(file.config.use_case.as_deref(), Some("batch_add_batch_del"));
     assert_eq!(file.config.producers, Some(2));
     for r in &file.results {
-        assert_eq!(r.status, "ok", "{r:?}");
+        assert_eq!(r.status, harness::result::Status::Ok, "{r:?}");
         assert_eq!(r.allocator.leaked, 0);
         assert_eq!(r.samples.len(), 3);
         assert!(r.metrics.loops_per_sec.value > 0.0);
@@ -332,7 +332,7 @@ fn the_rfc_loop_reports_totals_over_producers_and_records_its_shape() {
     let file = read_result_file(&json).expect("result file reads back");
     assert_eq!(file.config.max_entries, 16384);
     let r = &file.results[0];
-    assert_eq!(r.status, "ok", "{r:?}");
+    assert_eq!(r.status, harness::result::Status::Ok, "{r:?}");
     assert_eq!(r.id, "htab-mem/overwrite/immediate-reuse/p2/rfc-live8192");
     let shape = r.loop_shape.as_ref().expect("the cell records its loop");
     assert_eq!(

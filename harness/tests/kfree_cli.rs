@@ -74,28 +74,52 @@ fn tiny_run_prints_the_kernel_line_per_mode() {
     assert_eq!(stats_lines, 4, "{stdout}");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The native schema: one kfree-rcu cell per mode.
+    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["config"]["benchmark"], "kfree-rcu");
+    assert_eq!(v["config"]["kfree_rcu"]["alloc_num"], 100);
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
-    for r in results {
-        assert_eq!(r["objects"], 400);
-        assert_eq!(r["leaked"], 0);
+    for (r, mode) in results
+        .iter()
+        .zip(["call-rcu", "call-rcu-lazy", "batched", "batched-polled"])
+    {
+        assert_eq!(r["id"], format!("kfree-rcu/kfree/{mode}/p2"));
+        assert_eq!(r["benchmark"], "kfree-rcu");
+        assert_eq!(r["status"], "ok");
+        assert_eq!(r["kfree_rcu"]["objects"], 400);
+        assert_eq!(r["allocator"]["leaked"], 0);
+        assert_eq!(r["metrics"]["loops_per_sec"]["unit"], "objects/s");
+        assert!(r["metrics"]["loops_per_sec"]["value"].as_f64().unwrap() > 0.0);
         // Every object waited for a grace period of the mode's own domain.
-        assert!(r["rcu"]["grace_periods"].as_u64().unwrap() >= 1, "{r}");
-        assert_eq!(r["rcu"]["callbacks_pending"], 0);
+        let rcu = &r["rcu"][0];
+        assert!(rcu["grace_periods"].as_u64().unwrap() >= 1, "{r}");
+        assert_eq!(rcu["callbacks_pending"], 0);
     }
     for r in &results[..2] {
-        assert_eq!(r["rcu"]["callbacks_invoked"], 400, "{r}");
+        assert_eq!(r["rcu"][0]["callbacks_invoked"], 400, "{r}");
+        assert!(r["kfree_rcu"]["kvfree"].is_null());
     }
     // 200 lazy callbacks per thread never reach qhimark (10000): flushed by the final
     // barrier (or, on a very slow machine, the 10 s timer).
-    let lazy = &results[1]["lazy_flushes"];
-    assert_eq!(lazy["full"], 0, "{lazy}");
-    let flushes = lazy["timer"].as_u64().unwrap() + lazy["other"].as_u64().unwrap();
+    let lazy = &results[1]["rcu"][0];
+    // Zero counts are left out of the file.
+    let count = |k: &str| lazy[k].as_u64().unwrap_or(0);
+    assert_eq!(count("lazy_flushes_full"), 0, "{lazy}");
+    let flushes = count("lazy_flushes_timer") + count("lazy_flushes_other");
     assert!(flushes >= 1, "{lazy}");
-    assert!(results[0]["lazy_flushes"].is_null());
-    let polled = &results[3]["kfree"];
+    let polled = &results[3]["kfree_rcu"]["kvfree"];
     assert_eq!(polled["pointers_batched"], 400);
     assert_eq!(polled["blocks_allocated"], polled["blocks_freed"]);
+    // The results tools read it like any result file.
+    let csv = htab_mem_sub("export", &["--format", "csv", json.to_str().unwrap()]);
+    assert!(
+        csv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&csv.stderr)
+    );
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    assert!(csv.contains("kfree-rcu/kfree/batched-polled/p2"), "{csv}");
     let _ = std::fs::remove_file(&json);
 }
 

@@ -6,8 +6,8 @@ use std::process::{Command, Output};
 
 use harness::host::HostInfo;
 use harness::result::{
-    cell_id, read_result_file, write_atomic, AllocCounters, CellResult, Metric, Metrics,
-    ResultFile, RunConfig, Sample,
+    cell_id, read_result_file, write_atomic, AllocCounters, Benchmark, CellResult, Metric, Metrics,
+    ResultFile, RunConfig, Sample, Status,
 };
 
 mod common;
@@ -18,11 +18,12 @@ use harness::units::MIB;
 fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> CellResult {
     CellResult {
         id: cell_id(uc, flavor, p),
+        benchmark: Benchmark::HtabMem,
         use_case: uc.into(),
         flavor: flavor.into(),
         producers: p,
         pacing: None,
-        status: "ok".into(),
+        status: Status::Ok,
         error: None,
         samples: vec![Sample {
             t_ns: 1_000_000_000,
@@ -49,11 +50,13 @@ fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> CellResu
         rcu: Vec::new(),
         memory_model: None,
         loop_shape: None,
+        kfree_rcu: None,
     }
 }
 
 fn config(warmup: u64, duration: u64, affinity: &str) -> RunConfig {
     RunConfig {
+        benchmark: Benchmark::HtabMem,
         warmup_s: warmup,
         duration_s: duration,
         affinity: affinity.into(),
@@ -67,6 +70,8 @@ fn config(warmup: u64, duration: u64, affinity: &str) -> RunConfig {
         rcu_readers: "non-preemptible".into(),
         deferred_work: "inline".into(),
         memalloc: "current".into(),
+        map_perf_test: None,
+        kfree_rcu: None,
     }
 }
 
@@ -90,10 +95,10 @@ fn file(cells: Vec<CellResult>) -> ResultFile {
 /// overwrite at p2: the reference flavor and one other, plus a leak and an error cell.
 fn sample() -> ResultFile {
     let mut leak = cell("overwrite", "free-after-gp", 2, 10_000.0, 20.0);
-    leak.status = "leak".into();
+    leak.status = Status::Leak;
     leak.allocator.leaked = 3;
     let mut err = cell("overwrite", "call-rcu-free", 2, 0.0, 0.0);
-    err.status = "error".into();
+    err.status = Status::Error;
     err.error = Some("child process failed".into());
     file(vec![
         cell("overwrite", "immediate-reuse", 2, 100_000.0, 0.25),
@@ -365,7 +370,7 @@ fn compare_lists_missing_cells_and_new_leaks() {
     );
     // An ok cell that now leaks is a regression whatever its numbers.
     let mut base = sample();
-    base.results[2].status = "ok".into();
+    base.results[2].status = Status::Ok;
     let out = compare(&base, &sample(), &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("REGRESSION (leak)"));
@@ -575,7 +580,7 @@ fn matrix_resumes_skipping_finished_cells() {
         ]
     );
     assert_eq!(f.results[0], pre.results[0]);
-    assert_eq!(f.results[1].status, "ok");
+    assert_eq!(f.results[1].status, Status::Ok);
     assert!(!f.results[1].samples.is_empty());
     assert!(f.results[1].metrics.loops_per_sec.value > 0.0);
     assert_eq!(f.config, pre.config);
@@ -647,7 +652,7 @@ fn interrupted_matrix_keeps_finished_cells_and_no_half_cell() {
 fn bad_files(d: &Dir) -> Vec<(PathBuf, &'static str)> {
     let full = serde_json::to_string_pretty(&sample()).unwrap();
     let mut newer: serde_json::Value = serde_json::to_value(sample()).unwrap();
-    newer["schema_version"] = 2.into();
+    newer["schema_version"] = (harness::result::SCHEMA_VERSION + 1).into();
     let mut dup = sample();
     dup.results.push(dup.results[0].clone());
     let cases: Vec<(&str, String, &'static str)> = vec![

@@ -54,7 +54,7 @@ fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
         ]
     );
     for c in &f.results {
-        assert_eq!(c.status, "ok", "{}", c.id);
+        assert_eq!(c.status, harness::result::Status::Ok, "{}", c.id);
         assert!(c.metrics.loops_per_sec.value > 0.0, "{}", c.id);
     }
 

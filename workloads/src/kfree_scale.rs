@@ -5,7 +5,7 @@
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Barrier, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rcu::{Domain, KfreeConfig, KfreeHead, KfreeRcu, KfreeStats, RcuHead, ReclaimMode};
@@ -112,106 +112,114 @@ unsafe fn free_obj_cb(head: NonNull<RcuHead>) {
     unsafe { free_obj((head.as_ptr() as *mut u8).sub(8)) }
 }
 
-/// Runs the test. `on_thread_start(i)` runs first on each thread (pinning); `on_tick` runs
-/// on the calling thread about every `tick` while the threads work (memory sampling).
-pub fn run(
-    cfg: &ScaleConfig,
-    domain: &Domain,
-    on_thread_start: &(dyn Fn(usize) + Sync),
-    tick: Duration,
-    on_tick: &mut dyn FnMut(),
-) -> ScaleResult {
-    let kfree = match cfg.mode {
-        KfreeMode::CallRcu | KfreeMode::CallRcuLazy => None,
-        m => Some(KfreeRcu::new(
-            domain,
-            KfreeConfig {
-                mode: if m == KfreeMode::Batched {
-                    ReclaimMode::Batched
-                } else {
-                    ReclaimMode::Polled
-                },
-                drain_period: cfg.drain_period,
-                cached_blocks: cfg.cached_blocks,
-            },
-        )),
-    };
-    let layout = obj_layout(cfg.mult);
-    let n = cfg.nthreads;
-    let go = Barrier::new(n + 1);
-    let started = AtomicUsize::new(0);
-    let ended = AtomicUsize::new(0);
-    let gp_start = AtomicU64::new(0);
-    let out = Mutex::new((0u64, 0u64));
-    let cb_base = domain.stats().callbacks_invoked;
-    let lazy = cfg.mode == KfreeMode::CallRcuLazy;
+/// One run of the test: the harness's driver runs `thread(i, ready)` on each of
+/// `cfg.nthreads` threads (pinned as rcuscale pins its kfree'ers), then `finish`.
+pub struct KfreeScale<'d> {
+    cfg: ScaleConfig,
+    domain: &'d Domain,
+    kfree: Option<KfreeRcu>,
+    layout: Layout,
+    started: AtomicUsize,
+    ended: AtomicUsize,
+    gp_start: AtomicU64,
+    /// The last thread's (time, grace periods).
+    out: Mutex<(u64, u64)>,
+    cb_base: u64,
+}
 
-    std::thread::scope(|s| {
-        for i in 0..n {
-            let (go, started, ended, gp_start, out, kfree) =
-                (&go, &started, &ended, &gp_start, &out, &kfree);
-            s.spawn(move || {
-                on_thread_start(i);
-                let rcu_h = domain.register();
-                let kh = kfree.as_ref().map(|k| k.register());
-                go.wait();
-                let start = Instant::now();
-                if started.fetch_add(1, Ordering::AcqRel) + 1 == n {
-                    gp_start.store(domain.stats().grace_periods, Ordering::Release);
-                }
-                for _ in 0..cfg.loops {
-                    for _ in 0..cfg.alloc_num {
-                        let p = alloc_obj(layout);
-                        // SAFETY: the object is fresh and 32+ bytes; its head at offset 8
-                        // stays valid until the free below runs, which frees it once.
-                        unsafe {
-                            let head = p.as_ptr().add(8);
-                            match &kh {
-                                None => {
-                                    let h = head as *mut RcuHead;
-                                    h.write(RcuHead::new());
-                                    if lazy {
-                                        rcu_h.call_lazy(NonNull::new_unchecked(h), free_obj_cb);
-                                    } else {
-                                        rcu_h.call(NonNull::new_unchecked(h), free_obj_cb);
-                                    }
-                                }
-                                Some(kh) => {
-                                    let h = head as *mut KfreeHead;
-                                    h.write(KfreeHead::new());
-                                    kh.kvfree_rcu_headed(p, NonNull::new_unchecked(h), free_obj);
-                                }
+impl<'d> KfreeScale<'d> {
+    pub fn new(cfg: &ScaleConfig, domain: &'d Domain) -> Self {
+        let kfree = match cfg.mode {
+            KfreeMode::CallRcu | KfreeMode::CallRcuLazy => None,
+            m => Some(KfreeRcu::new(
+                domain,
+                KfreeConfig {
+                    mode: if m == KfreeMode::Batched {
+                        ReclaimMode::Batched
+                    } else {
+                        ReclaimMode::Polled
+                    },
+                    drain_period: cfg.drain_period,
+                    cached_blocks: cfg.cached_blocks,
+                },
+            )),
+        };
+        KfreeScale {
+            cfg: cfg.clone(),
+            domain,
+            kfree,
+            layout: obj_layout(cfg.mult),
+            started: AtomicUsize::new(0),
+            ended: AtomicUsize::new(0),
+            gp_start: AtomicU64::new(0),
+            out: Mutex::new((0, 0)),
+            cb_base: domain.stats().callbacks_invoked,
+        }
+    }
+
+    /// `kfree_scale_thread` for thread `i` of `cfg.nthreads`: registers, calls `ready`
+    /// (the start line every thread crosses together), then runs its loops.
+    pub fn thread(&self, _i: usize, ready: &dyn Fn()) {
+        let (cfg, domain, n) = (&self.cfg, self.domain, self.cfg.nthreads);
+        let lazy = cfg.mode == KfreeMode::CallRcuLazy;
+        let rcu_h = domain.register();
+        let kh = self.kfree.as_ref().map(|k| k.register());
+        ready();
+        let start = Instant::now();
+        if self.started.fetch_add(1, Ordering::AcqRel) + 1 == n {
+            self.gp_start
+                .store(domain.stats().grace_periods, Ordering::Release);
+        }
+        for _ in 0..cfg.loops {
+            for _ in 0..cfg.alloc_num {
+                let p = alloc_obj(self.layout);
+                // SAFETY: the object is fresh and 32+ bytes; its head at offset 8 stays
+                // valid until the free below runs, which frees it once.
+                unsafe {
+                    let head = p.as_ptr().add(8);
+                    match &kh {
+                        None => {
+                            let h = head as *mut RcuHead;
+                            h.write(RcuHead::new());
+                            if lazy {
+                                rcu_h.call_lazy(NonNull::new_unchecked(h), free_obj_cb);
+                            } else {
+                                rcu_h.call(NonNull::new_unchecked(h), free_obj_cb);
                             }
                         }
+                        Some(kh) => {
+                            let h = head as *mut KfreeHead;
+                            h.write(KfreeHead::new());
+                            kh.kvfree_rcu_headed(p, NonNull::new_unchecked(h), free_obj);
+                        }
                     }
-                    std::thread::yield_now(); // cond_resched()
                 }
-                if ended.fetch_add(1, Ordering::AcqRel) + 1 == n {
-                    let ns = start.elapsed().as_nanos() as u64;
-                    let gps = domain.stats().grace_periods - gp_start.load(Ordering::Acquire);
-                    *out.lock().unwrap() = (ns, gps);
-                }
-            });
+            }
+            std::thread::yield_now(); // cond_resched()
         }
-        go.wait();
-        while ended.load(Ordering::Acquire) < n {
-            on_tick();
-            std::thread::sleep(tick);
+        if self.ended.fetch_add(1, Ordering::AcqRel) + 1 == n {
+            let ns = start.elapsed().as_nanos() as u64;
+            let gps = domain.stats().grace_periods - self.gp_start.load(Ordering::Acquire);
+            *self.out.lock().unwrap() = (ns, gps);
         }
-        on_tick();
-    });
+    }
 
-    let (total_ns, batches) = *out.lock().unwrap();
-    let kstats = kfree.as_ref().map(|k| {
-        k.drain();
-        k.stats()
-    });
-    domain.barrier();
-    ScaleResult {
-        total_ns,
-        batches,
-        objects: (n * cfg.loops * cfg.alloc_num) as u64,
-        kfree: kstats,
-        callbacks_invoked: domain.stats().callbacks_invoked - cb_base,
+    /// After every thread returned: drains kvfree_rcu, waits for the callbacks
+    /// (rcu_barrier) and reports.
+    pub fn finish(self) -> ScaleResult {
+        let (total_ns, batches) = *self.out.lock().unwrap();
+        let kstats = self.kfree.as_ref().map(|k| {
+            k.drain();
+            k.stats()
+        });
+        self.domain.barrier();
+        let c = &self.cfg;
+        ScaleResult {
+            total_ns,
+            batches,
+            objects: (c.nthreads * c.loops * c.alloc_num) as u64,
+            kfree: kstats,
+            callbacks_invoked: self.domain.stats().callbacks_invoked - self.cb_base,
+        }
     }
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::matrix_file;
-use crate::result::{CellResult, ResultFile};
+use crate::result::{CellResult, ResultFile, Status};
 use crate::{bad_input, text_table};
 
 use crate::units::MIB;
@@ -208,7 +208,7 @@ pub fn compare(
         .iter()
         .filter_map(|b| nmap.get(&b.id).map(|n| (b, n)))
         .collect();
-    let measured = |b: &CellResult, n: &CellResult| b.status != "error" && n.status != "error";
+    let measured = |b: &CellResult, n: &CellResult| b.status.measured() && n.status.measured();
     let mut rows = Vec::new();
     for m in &METRICS {
         // The drift of the whole run for this metric: the median raw ratio.
@@ -268,17 +268,17 @@ fn judge(
         verdict: String::new(),
         regression: false,
     };
-    if b.status == "error" {
+    if b.status == Status::Error {
         row.base = None;
         row.raw_ratio = None;
-        if n.status == "error" {
+        if n.status == Status::Error {
             row.new = None;
         }
         row.verdict = "n/a (base error)".into();
         return row;
     }
-    if n.status == "error" || (n.status == "leak" && b.status != "leak") {
-        if n.status == "error" {
+    if n.status == Status::Error || (n.status == Status::Leak && b.status != Status::Leak) {
+        if n.status == Status::Error {
             row.new = None;
             row.raw_ratio = None;
         }
@@ -288,7 +288,7 @@ fn judge(
     }
     let reference = |map: &HashMap<String, CellResult>, c: &CellResult, flavor: &str| {
         map.get(&c.id_for(flavor))
-            .filter(|r| r.status != "error")
+            .filter(|r| r.status.measured())
             .cloned()
     };
     row.ratio = match (&a.reference, a.no_normalize) {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use serde_json::{json, Map, Value};
 
 use crate::matrix_file;
-use crate::result::{write_bytes_atomic, CellResult, ResultFile};
+use crate::result::{write_bytes_atomic, CellResult, ResultFile, Status};
 use crate::{bad_input, text_table};
 
 use crate::units::MIB;
@@ -97,7 +97,7 @@ fn json_text(v: &Value) -> String {
 }
 
 fn measured(f: &ResultFile) -> impl Iterator<Item = &CellResult> {
-    f.results.iter().filter(|c| c.status != "error")
+    f.results.iter().filter(|c| c.status.measured())
 }
 
 /// Bencher: value with lower/upper = mean -/+ stddev where the metric has a stddev.
@@ -190,7 +190,7 @@ fn csv(f: &ResultFile) -> String {
     for c in &f.results {
         let m = &c.metrics;
         let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
-        let (nums, leaked): (Vec<String>, String) = if c.status == "error" {
+        let (nums, leaked): (Vec<String>, String) = if c.status == Status::Error {
             (vec![String::new(); 8], String::new())
         } else {
             (
@@ -212,7 +212,7 @@ fn csv(f: &ResultFile) -> String {
             csv_field(&c.use_case),
             csv_field(&c.flavor),
             c.producers.to_string(),
-            csv_field(&c.status),
+            csv_field(c.status.as_str()),
         ];
         row.extend(nums);
         row.push(leaked);
@@ -251,7 +251,7 @@ fn markdown(f: &ResultFile) -> String {
         {
             let c = &cells[i];
             let m = &c.metrics;
-            rows.push(if c.status == "error" {
+            rows.push(if c.status == Status::Error {
                 vec![
                     format!("{} (error)", c.flavor),
                     "-".into(),
@@ -259,7 +259,7 @@ fn markdown(f: &ResultFile) -> String {
                     "-".into(),
                 ]
             } else {
-                let name = if c.status == "ok" {
+                let name = if c.status == Status::Ok {
                     c.flavor.clone()
                 } else {
                     format!("{} ({})", c.flavor, c.status)

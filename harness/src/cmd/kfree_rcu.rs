@@ -2,20 +2,15 @@
 //! per-object call_rcu (hurried or lazy), batched kvfree_rcu, and batched kvfree_rcu with
 //! polled reclaim.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use rcu::{Domain, DomainConfig, KfreeStats};
-use serde::Serialize;
-use workloads::kfree_scale::{self, KfreeMode, ScaleConfig, ScaleResult, OBJ_BASE};
+use workloads::kfree_scale::{KfreeMode, OBJ_BASE};
 
-use crate::result::DomainReport;
-use crate::{bad_input, host, memory, report};
-
+use crate::bench::kfree_rcu::{self, Plan};
+use crate::result::{self, CellResult, ResultFile, Status};
 use crate::units::MIB;
-/// Memory sampling period while the kfree'ers run.
-const TICK: Duration = Duration::from_millis(1);
+use crate::{bad_input, host, report};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -59,98 +54,13 @@ pub struct Args {
     /// percentiles, callbacks, callback latency, lazy flushes); the JSON has them regardless.
     #[arg(long)]
     pub rcu_stats: bool,
-    /// Write the results as JSON, whole, at the end.
+    /// Write the results in the native JSON schema (one cell per mode), whole, at the end.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 }
 
-#[derive(Serialize)]
-struct JsonOut {
-    tool: &'static str,
-    host: host::HostInfo,
-    config: JsonConfig,
-    results: Vec<ModeOut>,
-}
-
-#[derive(Serialize)]
-struct JsonConfig {
-    nthreads: usize,
-    alloc_num: usize,
-    loops: usize,
-    mult: usize,
-    object_bytes: usize,
-    rcu_gp_delay_us: u64,
-    drain_ms: u64,
-    cached_blocks: usize,
-    lazy_flush_us: u64,
-    qhimark: u64,
-}
-
-#[derive(Serialize, Clone)]
-struct ModeOut {
-    mode: String,
-    total_ns: u64,
-    loops: usize,
-    batches: u64,
-    objects: u64,
-    /// Average live heap during the run minus the value at its start.
-    mem_footprint_bytes: i64,
-    mem_peak_bytes: i64,
-    callbacks_invoked: u64,
-    lazy_flushes: Option<LazyOut>,
-    kfree: Option<KfreeOut>,
-    leaked: u64,
-    /// The mode's RCU domain over the test and the final drain.
-    rcu: DomainReport,
-}
-
-/// Why lazy callbacks were flushed into grace periods (call-rcu-lazy).
-#[derive(Serialize, Clone)]
-struct LazyOut {
-    full: u64,
-    timer: u64,
-    other: u64,
-}
-
-#[derive(Serialize, Clone)]
-struct KfreeOut {
-    blocks_allocated: u64,
-    blocks_freed: u64,
-    pointers_batched: u64,
-    fallback_list: u64,
-    fallback_sync: u64,
-    blocks_reclaimed_early: u64,
-    batches_to_worker: u64,
-    grace_periods: u64,
-}
-
-impl From<KfreeStats> for KfreeOut {
-    fn from(s: KfreeStats) -> Self {
-        KfreeOut {
-            blocks_allocated: s.blocks_allocated,
-            blocks_freed: s.blocks_freed,
-            pointers_batched: s.pointers_batched,
-            fallback_list: s.fallback_list,
-            fallback_sync: s.fallback_sync,
-            blocks_reclaimed_early: s.blocks_reclaimed_early,
-            batches_to_worker: s.batches,
-            grace_periods: s.grace_periods,
-        }
-    }
-}
-
-/// The validated run.
-struct Plan {
-    cfg: ScaleConfig,
-    modes: Vec<KfreeMode>,
-    gp_delay: Duration,
-    lazy_flush: Duration,
-    qhimark: u64,
-    cpus: Vec<usize>,
-    pin: bool,
-}
-
-fn validate(a: &Args) -> Result<Plan, String> {
+/// The validated run: one plan per mode.
+fn validate(a: &Args) -> Result<Vec<Plan>, String> {
     let cpus = host::online_cpus();
     let nthreads = a.nthreads.unwrap_or(cpus.len());
     let positive = [
@@ -196,155 +106,104 @@ fn validate(a: &Args) -> Result<Plan, String> {
     if let Some(p) = &a.json {
         crate::result::check_output_path("--json", p)?;
     }
-    Ok(Plan {
-        cfg: ScaleConfig {
+    Ok(modes
+        .into_iter()
+        .map(|m| Plan {
             nthreads,
             alloc_num: a.alloc_num,
             loops: a.loops,
             mult: a.mult,
-            mode: modes[0],
-            drain_period: Duration::from_millis(a.drain_ms),
+            mode: m.name().into(),
+            drain_ms: a.drain_ms,
             cached_blocks: a.cached_blocks,
-        },
-        modes,
-        gp_delay: Duration::from_micros(a.rcu_gp.rcu_gp_delay_us),
-        lazy_flush: Duration::from_micros(a.lazy_flush_us),
-        qhimark: a.qhimark,
-        cpus,
-        pin: !a.no_affinity,
-    })
+            rcu_gp_delay_us: a.rcu_gp.rcu_gp_delay_us,
+            lazy_flush_us: a.lazy_flush_us,
+            qhimark: a.qhimark,
+            cpus: (!a.no_affinity).then(|| cpus.clone()),
+        })
+        .collect())
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let plan = match validate(&a) {
+    let plans = match validate(&a) {
         Ok(p) => p,
         Err(e) => return bad_input(&e),
     };
-    let mut outs = Vec::new();
-    for &mode in &plan.modes {
-        let cfg = ScaleConfig {
-            mode,
-            ..plan.cfg.clone()
-        };
+    let mut cells = Vec::new();
+    let mut config = None;
+    for plan in &plans {
         println!(
             "kfree-rcu: mode {}, kfree_nthreads={} kfree_alloc_num={} kfree_loops={} kfree_mult={}, object size {} bytes",
-            mode.name(),
-            cfg.nthreads,
-            cfg.alloc_num,
-            cfg.loops,
-            cfg.mult,
-            cfg.mult * OBJ_BASE
+            plan.mode,
+            plan.nthreads,
+            plan.alloc_num,
+            plan.loops,
+            plan.mult,
+            plan.mult * OBJ_BASE
         );
-        let out = run_mode(&plan, &cfg);
-        println!(
-            "Total time taken by all kfree'ers: {} ns, loops: {}, batches: {}, memory footprint: {} MB",
-            out.total_ns,
-            out.loops,
-            out.batches,
-            out.mem_footprint_bytes >> 20
-        );
-        println!("{}", detail_line(&out));
-        if a.rcu_stats {
-            println!("{}", report::rcu_stats_line(&out.rcu));
-        }
-        outs.push(out);
-    }
-    if outs.len() > 1 {
-        println!();
-        println!("{}", comparison_table(&outs));
-    }
-    if let Some(path) = &a.json {
-        let file = JsonOut {
-            tool: "htab-mem kfree-rcu",
-            host: host::host_info(),
-            config: JsonConfig {
-                nthreads: plan.cfg.nthreads,
-                alloc_num: plan.cfg.alloc_num,
-                loops: plan.cfg.loops,
-                mult: plan.cfg.mult,
-                object_bytes: plan.cfg.mult * OBJ_BASE,
-                rcu_gp_delay_us: a.rcu_gp.rcu_gp_delay_us,
-                drain_ms: a.drain_ms,
-                cached_blocks: a.cached_blocks,
-                lazy_flush_us: a.lazy_flush_us,
-                qhimark: a.qhimark,
-            },
-            results: outs.clone(),
+        let ran = match kfree_rcu::run(plan) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("htab-mem: kfree-rcu: {e}");
+                return ExitCode::FAILURE;
+            }
         };
-        if let Err(e) = write_json(path, &file) {
+        for c in &ran.cells {
+            let k = c.kfree_rcu.clone().unwrap_or_default();
+            println!(
+                "Total time taken by all kfree'ers: {} ns, loops: {}, batches: {}, memory footprint: {} MB",
+                k.total_ns,
+                plan.loops,
+                k.batches,
+                (c.metrics.mem_avg.value as i64) >> 20
+            );
+            println!("{}", detail_line(c));
+            if a.rcu_stats {
+                for d in &c.rcu {
+                    println!("{}", report::rcu_stats_line(d));
+                }
+            }
+        }
+        config.get_or_insert(ran.config);
+        cells.extend(ran.cells);
+    }
+    if cells.len() > 1 {
+        println!();
+        println!("{}", comparison_table(&cells));
+    }
+    if let (Some(path), Some(config)) = (&a.json, config) {
+        let file = ResultFile {
+            schema_version: result::SCHEMA_VERSION,
+            tool: result::TOOL.to_string(),
+            git_sha: result::git_sha(),
+            timestamp: result::utc_timestamp(),
+            host: host::host_info(),
+            config,
+            results: cells.clone(),
+        };
+        if let Err(e) = result::write_atomic(path, &file) {
             eprintln!("htab-mem: {e}");
             return ExitCode::FAILURE;
         }
     }
-    if outs.iter().any(|o| o.leaked > 0) {
+    if cells.iter().any(|c| c.status != Status::Ok) {
         eprintln!("htab-mem: kfree-rcu: objects were never freed");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
 
-fn run_mode(plan: &Plan, cfg: &ScaleConfig) -> ModeOut {
-    let domain = Domain::new(DomainConfig {
-        name: "rcu".into(),
-        gp_delay: plan.gp_delay,
-        lazy_flush: plan.lazy_flush,
-        lazy_qhimark: plan.qhimark,
-        ..Default::default()
-    });
-    let cpus = &plan.cpus;
-    let pin = |i: usize| {
-        if plan.pin {
-            let id = cpus[i % cpus.len()];
-            // Best effort, as rcuscale's set_cpus_allowed_ptr: an unpinned run still counts.
-            let _ = core_affinity::set_for_current(core_affinity::CoreId { id });
-        }
-    };
-    let base = memory::live_bytes();
-    let (mut sum, mut n, mut peak) = (0i128, 0i128, base);
-    let mut tick = || {
-        let v = memory::live_bytes();
-        sum += v as i128;
-        n += 1;
-        peak = peak.max(v);
-    };
-    let r: ScaleResult = kfree_scale::run(cfg, &domain, &pin, TICK, &mut tick);
-    let avg = if n > 0 { (sum / n) as i64 } else { base };
-    let freed = match &r.kfree {
-        Some(k) => k.objects_freed + k.fallback_sync,
-        None => r.callbacks_invoked,
-    };
-    // The mode's own domain: its counters cover this run only.
-    let rcu = DomainReport::new(domain.name(), &domain.stats());
-    ModeOut {
-        mode: cfg.mode.name().into(),
-        total_ns: r.total_ns,
-        loops: cfg.loops,
-        batches: r.batches,
-        objects: r.objects,
-        mem_footprint_bytes: avg - base,
-        mem_peak_bytes: peak - base,
-        callbacks_invoked: r.callbacks_invoked,
-        lazy_flushes: (cfg.mode == KfreeMode::CallRcuLazy).then_some(LazyOut {
-            full: rcu.lazy_flushes_full,
-            timer: rcu.lazy_flushes_timer,
-            other: rcu.lazy_flushes_other,
-        }),
-        kfree: r.kfree.map(KfreeOut::from),
-        leaked: r.objects.saturating_sub(freed),
-        rcu,
-    }
-}
-
-fn detail_line(o: &ModeOut) -> String {
+fn detail_line(c: &CellResult) -> String {
+    let k = c.kfree_rcu.clone().unwrap_or_default();
     let mut s = format!(
         "kfree-rcu: {}: footprint {:.3} MiB average, {:.3} MiB peak, {} objects, {} leaked",
-        o.mode,
-        o.mem_footprint_bytes as f64 / MIB,
-        o.mem_peak_bytes as f64 / MIB,
-        o.objects,
-        o.leaked
+        c.flavor,
+        c.metrics.mem_avg.value / MIB,
+        c.metrics.mem_peak.value / MIB,
+        k.objects,
+        c.allocator.leaked
     );
-    if let Some(k) = &o.kfree {
+    if let Some(k) = &k.kvfree {
         s += &format!(
             "; blocks {} allocated / {} freed, {} early, {} pointers batched, fallbacks {} list / {} sync, {} batches to the worker",
             k.blocks_allocated,
@@ -356,32 +215,37 @@ fn detail_line(o: &ModeOut) -> String {
             k.batches_to_worker
         );
     } else {
-        s += &format!("; {} callbacks invoked", o.callbacks_invoked);
+        s += &format!("; {} callbacks invoked", k.callbacks_invoked);
     }
-    if let Some(l) = &o.lazy_flushes {
-        s += &format!(
-            "; lazy flushes {} full / {} timer / {} other",
-            l.full, l.timer, l.other
-        );
+    if c.flavor == KfreeMode::CallRcuLazy.name() {
+        if let Some(d) = c.rcu.first() {
+            s += &format!(
+                "; lazy flushes {} full / {} timer / {} other",
+                d.lazy_flushes_full, d.lazy_flushes_timer, d.lazy_flushes_other
+            );
+        }
     }
     s
 }
 
-fn comparison_table(outs: &[ModeOut]) -> String {
-    let base = outs.iter().find(|o| o.mode == "call-rcu");
+fn comparison_table(cells: &[CellResult]) -> String {
+    let time = |c: &CellResult| c.kfree_rcu.as_ref().map_or(0, |k| k.total_ns);
+    let batches = |c: &CellResult| c.kfree_rcu.as_ref().map_or(0, |k| k.batches);
+    let (avg, peak) = (
+        |c: &CellResult| c.metrics.mem_avg.value,
+        |c: &CellResult| c.metrics.mem_peak.value,
+    );
+    let base = cells.iter().find(|c| c.flavor == KfreeMode::CallRcu.name());
     let mut t = String::from(
         "| mode | time (ms) | batches (GPs) | footprint avg (MiB) | footprint peak (MiB) | time vs call-rcu | footprint vs call-rcu |\n\
          | -- | -- | -- | -- | -- | -- | -- |\n",
     );
-    for o in outs {
+    for c in cells {
         let (tr, fr) = match base {
-            Some(b) if b.total_ns > 0 => (
-                format!("{:.2}x", o.total_ns as f64 / b.total_ns as f64),
-                if b.mem_footprint_bytes > 0 {
-                    format!(
-                        "{:.3}x",
-                        o.mem_footprint_bytes as f64 / b.mem_footprint_bytes as f64
-                    )
+            Some(b) if time(b) > 0 => (
+                format!("{:.2}x", time(c) as f64 / time(b) as f64),
+                if avg(b) > 0.0 {
+                    format!("{:.3}x", avg(c) / avg(b))
                 } else {
                     "-".into()
                 },
@@ -390,21 +254,15 @@ fn comparison_table(outs: &[ModeOut]) -> String {
         };
         t += &format!(
             "| {} | {:.1} | {} | {:.3} | {:.3} | {} | {} |\n",
-            o.mode,
-            o.total_ns as f64 / 1e6,
-            o.batches,
-            o.mem_footprint_bytes as f64 / MIB,
-            o.mem_peak_bytes as f64 / MIB,
+            c.flavor,
+            time(c) as f64 / 1e6,
+            batches(c),
+            avg(c) / MIB,
+            peak(c) / MIB,
             tr,
             fr
         );
     }
     t.pop();
     t
-}
-
-/// Whole or not at all (`write_bytes_atomic`).
-fn write_json(path: &Path, v: &JsonOut) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| format!("serialising: {e}"))?;
-    crate::result::write_bytes_atomic(path, (text + "\n").as_bytes(), "")
 }

@@ -1,24 +1,19 @@
 //! `htab-mem map-perf-test`: samples/bpf map_perf_test with the sample's positional
-//! arguments and output lines.
-//!
-//! One worker thread per "process", pinned to online CPU `i mod n`, runs every enabled test
-//! in order, all workers concurrently (the sample forks them and lets each run its tests);
-//! each prints `<i>:<test> <N> events per sec` as it finishes a test. What one event is:
+//! arguments and output lines; the run itself is `bench::map_perf_test`. What one event is:
 //! `workloads::map_perf_test`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Barrier;
-use std::thread;
-use std::time::Duration;
 
-use allocators::{with_flavor, Allocator, Env, FlavorVisitor, ImmediateReuse, FLAVORS};
+use allocators::{Allocator, ImmediateReuse, FLAVORS};
 use workloads::map_perf_test::{
-    check_flavor, per_sec, tests_from_flags, Config, Maps, Test, DEFAULT_ITERATIONS,
-    LRU_MAX_ENTRIES, MAX_ENTRIES, NR_TESTS,
+    check_flavor, tests_from_flags, DEFAULT_ITERATIONS, LRU_MAX_ENTRIES, MAX_ENTRIES, NR_TESTS,
 };
 
 use crate::bad_input;
+use crate::bench::map_perf_test::{self, Plan};
 use crate::host::online_cpus;
+use crate::result::{self, ResultFile, Status};
 
 /// MAX_NR_CPUS of the sample.
 const MAX_WORKERS: u64 = 1024;
@@ -67,6 +62,10 @@ pub struct Args {
 
     #[command(flatten)]
     pub ttrace_gp: crate::cli::TtraceGpDelay,
+
+    /// Write the results in the native JSON schema (one cell per test), whole, at the end.
+    #[arg(long = "json", value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 /// A positional argument as an unsigned number in `lo..=hi`, or `default` when absent.
@@ -83,15 +82,10 @@ fn number(name: &str, v: &Option<String>, default: u64, lo: u64, hi: u64) -> Res
     Ok(n)
 }
 
-/// What a run needs besides the tests' config.
-struct Plan {
-    cfg: Config,
-    flavor: String,
-    online: Vec<usize>,
-    env_delays: (Duration, Duration),
-}
-
 fn plan(a: &Args) -> Result<Plan, String> {
+    if let Some(p) = &a.json {
+        crate::result::check_output_path("--json", p)?;
+    }
     let flags = number("FLAGS", &a.flags, 0, 0, (1 << NR_TESTS) - 1).map_err(|e| {
         // A bit past the last test is an unknown test, not just a big number.
         match a.flags.as_deref().and_then(|s| s.parse::<u32>().ok()) {
@@ -129,80 +123,16 @@ fn plan(a: &Args) -> Result<Plan, String> {
         None => ImmediateReuse::NAME.to_string(),
     };
     Ok(Plan {
-        cfg: Config {
-            tests,
-            nr_workers,
-            num_map_entries,
-            iterations,
-        },
+        tests: tests.iter().map(|t| t.bit()).collect(),
+        nr_workers,
+        num_map_entries,
+        iterations,
         flavor,
         online,
-        env_delays: (
-            Duration::from_micros(a.rcu_gp.rcu_gp_delay_us),
-            Duration::from_micros(a.ttrace_gp.ttrace_gp_delay_us),
-        ),
+        rcu_gp_delay_us: a.rcu_gp.rcu_gp_delay_us,
+        ttrace_gp_delay_us: a.ttrace_gp.ttrace_gp_delay_us,
+        quiet: false,
     })
-}
-
-/// The sample's printf of each test, for worker `cpu` and figure `v`.
-pub fn line(t: Test, cpu: usize, v: u64) -> String {
-    match t {
-        Test::HashPrealloc => format!("{cpu}:hash_map_perf pre-alloc {v} events per sec"),
-        Test::PercpuHashPrealloc => {
-            format!("{cpu}:percpu_hash_map_perf pre-alloc {v} events per sec")
-        }
-        Test::HashKmalloc => format!("{cpu}:hash_map_perf kmalloc {v} events per sec"),
-        Test::PercpuHashKmalloc => format!("{cpu}:percpu_hash_map_perf kmalloc {v} events per sec"),
-        Test::LruHashPrealloc => format!("{cpu}:lru_hash_map_perf pre-alloc {v} events per sec"),
-        Test::NocommonLruHashPrealloc => {
-            format!("{cpu}:nocommon_lru_hash_map_perf pre-alloc {v} events per sec")
-        }
-        Test::LpmKmalloc => format!("{cpu}:lpm_perf kmalloc {v} events per sec"),
-        Test::HashLookup => format!("{cpu}:hash_lookup {v} lookups per sec"),
-        Test::ArrayLookup => format!("{cpu}:array_lookup {v} lookups per sec"),
-        Test::InnerLruHashPrealloc => {
-            format!("{cpu}:inner_lru_hash_map_perf pre-alloc {v} events per sec")
-        }
-        Test::LruHashLookup => format!("{cpu}:lru_hash_lookup_perf pre-alloc {v} events per sec"),
-    }
-}
-
-struct RunFlavor<'a>(&'a Plan);
-
-impl FlavorVisitor for RunFlavor<'_> {
-    type Output = Result<(), String>;
-    fn visit<A: Allocator>(self) -> Result<(), String> {
-        run_flavor::<A>(self.0)
-    }
-}
-
-fn run_flavor<A: Allocator>(p: &Plan) -> Result<(), String> {
-    let cfg = &p.cfg;
-    let env = Env::new(p.env_delays.0, p.env_delays.1);
-    let maps = Maps::<A>::new(cfg, env)?;
-    let n = cfg.nr_workers;
-    let start = Barrier::new(n);
-    thread::scope(|s| {
-        for i in 0..n {
-            let (maps, start) = (&maps, &start);
-            let cpu = p.online[i % p.online.len()];
-            thread::Builder::new()
-                .name(format!("map-perf-{i}"))
-                .spawn_scoped(s, move || {
-                    if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
-                        eprintln!("htab-mem: warning: worker {i} could not be pinned to CPU {cpu}");
-                    }
-                    let mut w = maps.worker(i);
-                    start.wait();
-                    for &t in &cfg.tests {
-                        let took = w.run(t, cfg.iterations);
-                        println!("{}", line(t, i, per_sec(t, cfg.iterations, took)));
-                    }
-                })
-                .expect("spawning a worker");
-        }
-    });
-    maps.teardown()
 }
 
 pub fn run(a: Args) -> ExitCode {
@@ -210,17 +140,16 @@ pub fn run(a: Args) -> ExitCode {
         Ok(p) => p,
         Err(e) => return bad_input(&e),
     };
-    let cfg = &p.cfg;
-    let names: Vec<String> = cfg
-        .tests
+    let tests = p.tests();
+    let names: Vec<String> = tests
         .iter()
         .map(|t| format!("{} ({})", t.bit(), t.name()))
         .collect();
-    let entries = match cfg.num_map_entries {
+    let entries = match p.num_map_entries {
         0 => format!("max_entries {MAX_ENTRIES} (LRU {LRU_MAX_ENTRIES})"),
         n => format!("max_entries {n}"),
     };
-    let flavor = if cfg.tests.iter().any(|t| t.uses_mem_alloc()) {
+    let flavor = if tests.iter().any(|t| t.uses_mem_alloc()) {
         format!(", flavor {}", p.flavor)
     } else {
         String::new()
@@ -228,8 +157,8 @@ pub fn run(a: Args) -> ExitCode {
     eprintln!(
         "htab-mem: map_perf_test: tests {}; {} workers, {entries}, {} iterations{flavor}",
         names.join(", "),
-        cfg.nr_workers,
-        cfg.iterations
+        p.nr_workers,
+        p.iterations
     );
     if a.flags.as_deref().is_none_or(|f| f.parse() == Ok(0u64)) {
         eprintln!(
@@ -237,19 +166,43 @@ pub fn run(a: Args) -> ExitCode {
              implemented and were skipped"
         );
     }
-    if cfg.nr_workers > p.online.len() {
+    if p.nr_workers > p.online.len() {
         eprintln!(
             "htab-mem: warning: {} workers on {} online CPUs: workers share CPUs",
-            cfg.nr_workers,
+            p.nr_workers,
             p.online.len()
         );
     }
-    match with_flavor(&p.flavor, RunFlavor(&p)) {
-        Some(Ok(())) => ExitCode::SUCCESS,
-        Some(Err(e)) => {
+    let ran = match map_perf_test::run(&p) {
+        Ok(r) => r,
+        Err(e) => {
             eprintln!("htab-mem: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(path) = &a.json {
+        let file = ResultFile {
+            schema_version: result::SCHEMA_VERSION,
+            tool: result::TOOL.to_string(),
+            git_sha: result::git_sha(),
+            timestamp: result::utc_timestamp(),
+            host: crate::host::host_info(),
+            config: ran.config.clone(),
+            results: ran.cells.clone(),
+        };
+        if let Err(e) = result::write_atomic(path, &file) {
+            eprintln!("htab-mem: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match ran.cells.iter().find(|c| c.status != Status::Ok) {
+        Some(c) => {
+            eprintln!(
+                "htab-mem: error: {}",
+                c.error.as_deref().unwrap_or(c.status.as_str())
+            );
             ExitCode::FAILURE
         }
-        None => bad_input(&format!("unknown allocator flavor '{}'", p.flavor)),
+        None => ExitCode::SUCCESS,
     }
 }

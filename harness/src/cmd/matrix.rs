@@ -91,5 +91,6 @@ fn make_plan(a: &Args) -> Result<Plan, String> {
         shard,
         cells,
         skipped,
+        plan_of: None,
     })
 }

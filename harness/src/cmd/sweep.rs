@@ -10,7 +10,7 @@ use crate::cli::{format_delay_us, names, parse_delay_us, split_list};
 use crate::matrix_file;
 use crate::matrix_run::{self, CellOpts, Outcome, Plan, Spec};
 use crate::plot::{self, Dataset};
-use crate::result::{CellResult, Pacing};
+use crate::result::{CellResult, Pacing, Status};
 use crate::{bad_input, text_table};
 
 use crate::plot::style::MIB;
@@ -171,6 +171,7 @@ fn make_plan(a: &Args) -> Result<(Plan, Vec<matrix_file::Cell>, PathBuf), String
         shard: None,
         cells: cells.clone(),
         skipped,
+        plan_of: None,
     })?;
     Ok((plan, cells, svg))
 }
@@ -227,10 +228,10 @@ fn table(cells: &[CellResult]) -> String {
                     .find(|c| c.flavor == *f && c.pacing.as_ref() == Some(p));
                 row.extend(match c {
                     None => ["-".to_string(), "-".to_string()],
-                    Some(c) if c.status == "error" => ["error".to_string(), "-".to_string()],
+                    Some(c) if c.status == Status::Error => ["error".to_string(), "-".to_string()],
                     Some(c) => {
                         let m = &c.metrics;
-                        let flag = if c.status == "ok" {
+                        let flag = if c.status == Status::Ok {
                             String::new()
                         } else {
                             format!(" ({})", c.status)

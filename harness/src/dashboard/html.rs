@@ -7,7 +7,7 @@ use super::history;
 use super::sets::ResultSet;
 use crate::plot::style::MIB;
 use crate::plot::{Dataset, Kind, Plot};
-use crate::result::{CellResult, Metric, ResultFile};
+use crate::result::{CellResult, Metric, ResultFile, Status};
 
 /// Marks pages this tool wrote, so a re-render may tidy the folder's old SVGs.
 pub const GENERATOR: &str = "htab-mem dashboard";
@@ -95,7 +95,7 @@ fn cell_row(c: &CellResult) -> String {
         escape(&c.id),
         escape(&c.flavor)
     );
-    if c.status == "error" {
+    if c.status == Status::Error {
         let _ = write!(
             row,
             "<td colspan=\"6\" class=\"bad\">{}</td><td class=\"bad\">error</td></tr>",
@@ -122,12 +122,12 @@ fn cell_row(c: &CellResult) -> String {
     let _ = write!(
         row,
         "<td{}>{}</td></tr>",
-        if c.status == "ok" {
+        if c.status == Status::Ok {
             ""
         } else {
             " class=\"bad\""
         },
-        escape(&c.status)
+        escape(c.status.as_str())
     );
     row
 }

@@ -27,7 +27,7 @@ fn ordered(names: BTreeSet<String>, known: &[&str]) -> Vec<String> {
 
 /// Whether a cell has metrics worth plotting (an "error" cell measured nothing).
 pub fn measured(c: &CellResult) -> bool {
-    c.status != "error"
+    c.status.measured()
 }
 
 impl Dataset {

@@ -1,9 +1,10 @@
-//! Runs one cell (use case x flavor x producers) in this process: pinned producer threads,
-//! a sampler on the calling thread, teardown with the allocator's leak check.
+//! htab-mem's cell (use case x flavor x producers) in this process: pinned producers on the
+//! driver, a per-second sampler as bench.c's, teardown with the allocator's leak check.
 
+use std::io::Write;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,11 +14,13 @@ use workloads::cpu_gate::Turn;
 use workloads::htab::elem_size;
 use workloads::{with_use_case, CpuGate, HTab, Producer, UseCase, UseCaseVisitor};
 
+use super::driver::{self, Ctl};
 use crate::cli::{Config, Readers};
 use crate::memory::{kmalloc_size, live, process_memory, Live};
 use crate::memory_model::{Inputs, MemoryModel, Standing};
 use crate::result::{
-    AllocCounters, CellResult, DomainReport, LoopShapeInfo, Metric, Metrics, Sample,
+    AllocCounters, Benchmark, CellResult, DomainReport, LoopShapeInfo, Metric, Metrics, Sample,
+    Status,
 };
 use crate::stats::{mean, stddev};
 
@@ -113,9 +116,6 @@ fn run<A: Allocator, U: UseCase>(
     let (gates, gate_of) = cpu_gates(cfg, nr_online);
     let quantum = workloads::cpu_gate::quantum(nr_online);
     let loops: Vec<CachePadded<AtomicU64>> = (0..p).map(|_| CachePadded::default()).collect();
-    let stop = AtomicBool::new(false);
-    let unpinned = AtomicUsize::new(0);
-    let start = Barrier::new(p + 1);
     let mut peak = live();
     let mut samples = Vec::new();
     let mut per_prod = Vec::new();
@@ -130,41 +130,28 @@ fn run<A: Allocator, U: UseCase>(
     let mut window_start = None;
     let mut window_end = None;
 
-    thread::scope(|s| {
-        for i in 0..p {
-            let (map, uc, stop, start, loops, unpinned) =
-                (&map, &uc, &stop, &start, &loops, &unpinned);
-            let gate = gate_of[i].map(|g| &gates[g]);
-            let cpu = cfg.cpus.as_ref().map(|c| c[i]);
-            thread::Builder::new()
-                .name(format!("producer-{i}"))
-                .spawn_scoped(s, move || {
-                    if let Some(id) = cpu {
-                        if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
-                            unpinned.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    let mut prod = Producer::new(i, p, map.cpu(i), cfg.value_size)
-                        .with_gate(gate)
-                        .with_shape(cfg.shape);
-                    start.wait();
-                    // Only this thread writes its counter: a plain store on its own line.
-                    let counter = &loops[i];
-                    let mut n = 0u64;
-                    let mut turn = Turn::new(prod.gate, quantum);
-                    while !stop.load(Ordering::Relaxed) {
-                        n += uc.run_loop(&mut prod);
-                        counter.store(n, Ordering::Relaxed);
-                        // Back from the BPF program: a quiescent state, and softirq time
-                        // for this CPU's RCU callbacks; then, maybe, another producer's turn.
-                        prod.rcu.quiescent();
-                        turn.between_loops();
-                    }
-                    turn.leave();
-                })
-                .expect("spawning a producer");
+    let cpus: Vec<Option<usize>> = (0..p).map(|i| cfg.cpus.as_ref().map(|c| c[i])).collect();
+    let worker = |i: usize, ctl: &Ctl| {
+        let gate = gate_of[i].map(|g| &gates[g]);
+        let mut prod = Producer::new(i, p, map.cpu(i), cfg.value_size)
+            .with_gate(gate)
+            .with_shape(cfg.shape);
+        ctl.ready();
+        // Only this thread writes its counter: a plain store on its own line.
+        let counter = &loops[i];
+        let mut n = 0u64;
+        let mut turn = Turn::new(prod.gate, quantum);
+        while !ctl.stopping() {
+            n += uc.run_loop(&mut prod);
+            counter.store(n, Ordering::Relaxed);
+            // Back from the BPF program: a quiescent state, and softirq time for this
+            // CPU's RCU callbacks; then, maybe, another producer's turn.
+            prod.rcu.quiescent();
+            turn.between_loops();
         }
-        start.wait();
+        turn.leave();
+    };
+    let monitor = |ctl: &Ctl| {
         let t0 = Instant::now();
         let (mut last_t, mut last_loops) = (t0, 0u64);
         // bench.c: warmup + duration + 1 ticks; the first `warmup` are left out of the summary.
@@ -212,9 +199,10 @@ fn run<A: Allocator, U: UseCase>(
             (last_t, last_loops) = (now, total);
         }
         window_end = Some((Instant::now(), alloc.hold_stats()));
-        stop.store(true, Ordering::Relaxed);
+        ctl.stop();
         uc.stop();
-    });
+    };
+    let ((), unpinned) = driver::run("producer", &cpus, worker, monitor);
 
     // Before teardown: its clear() and barriers are not part of the measurement.
     let rcu = [&env.rcu, &env.tasks_trace]
@@ -237,7 +225,7 @@ fn run<A: Allocator, U: UseCase>(
         peak,
         before_teardown,
         drained,
-        unpinned.load(Ordering::Relaxed),
+        unpinned,
     );
     r.rcu = rcu;
     if let (Some((t_a, before)), Some((t_b, after))) = (window_start, window_end) {
@@ -263,7 +251,7 @@ fn run<A: Allocator, U: UseCase>(
         r.metrics.incorrect_lookups_per_million =
             Some(Metric::new(per_m, None, "incorrect lookups per million"));
         if bad > 0 && A::REUSE_AFTER_GP {
-            r.status = "error".into();
+            r.status = Status::Error;
             r.error = Some(format!(
                 "{bad} of {found} lookups returned a recycled element under {}, which reuses \
                  only after a grace period: a bug",
@@ -331,7 +319,7 @@ fn build_result(
     let hwm = process_memory().hwm_bytes;
     let (status, error) = if drained.leaked != 0 {
         (
-            "leak",
+            Status::Leak,
             Some(format!(
                 "{} objects were never returned to the slab",
                 drained.leaked
@@ -339,19 +327,20 @@ fn build_result(
         )
     } else if unpinned > 0 {
         (
-            "ok",
+            Status::Ok,
             Some(format!("{unpinned} producers could not be pinned")),
         )
     } else {
-        ("ok", None)
+        (Status::Ok, None)
     };
     let mut r = CellResult {
         id: String::new(),
+        benchmark: Benchmark::HtabMem,
         use_case: cfg.use_case.clone(),
         flavor: flavor.to_string(),
         producers: cfg.producers,
         pacing: None,
-        status: status.to_string(),
+        status,
         error,
         samples,
         metrics: Metrics {
@@ -378,7 +367,45 @@ fn build_result(
         rcu: Vec::new(),
         memory_model: None,
         loop_shape: LoopShapeInfo::of(cfg.shape, cfg.producers),
+        kfree_rcu: None,
     };
     r.id = r.expected_id();
     r
+}
+
+/// Runs the config's one flavor, printing bench.c's Iter line each second unless quiet.
+pub fn run_printing(cfg: &Config) -> Result<super::Ran, String> {
+    let flavor = cfg
+        .flavors
+        .first()
+        .ok_or_else(|| "an htab-mem plan needs a flavor".to_string())?;
+    let (label, scale) = headline_rate(cfg);
+    let mut out = std::io::stdout().lock();
+    let mut on_tick = |t: &Tick| {
+        if !cfg.quiet {
+            let line = crate::report::rate_progress_line(
+                label,
+                t.iter as usize,
+                t.delta_ns,
+                t.per_prod_op_k * scale,
+                t.charged_bytes as f64 / crate::units::MIB,
+            );
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    };
+    let cell = run_cell(cfg, flavor, &mut on_tick)?;
+    Ok(super::Ran {
+        config: cfg.run_config(),
+        cells: vec![cell],
+    })
+}
+
+/// The progress lines' rate: the merged benchmark's per producer, or the RFC's total (the
+/// per-producer rate times the producers).
+pub fn headline_rate(cfg: &Config) -> (&'static str, f64) {
+    match cfg.shape {
+        workloads::LoopShape::Merged => (crate::report::PER_PROD_OP, 1.0),
+        workloads::LoopShape::Rfc { .. } => (crate::report::RFC_LOOP, cfg.producers as f64),
+    }
 }

@@ -1,0 +1,158 @@
+//! One process per run: the parent hands a child its `Plan` as JSON on stdin; the child runs
+//! it and answers on stdout with one tagged line holding what it ran (`Ran`), after its
+//! progress lines. A fresh process per cell keeps one cell's heap, threads and RCU state out
+//! of the next one's figures.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::{Plan, Ran};
+
+/// Marks the child's result line on its stdout.
+const RESULT_TAG: &str = "@@htab-mem-result ";
+
+/// The hidden flag that makes this binary a child.
+pub const CHILD_FLAG: &str = "--child";
+
+/// The child's side: reads the plan, runs it, reports. Exit status 1 when it cannot run.
+pub fn child_main() -> ExitCode {
+    let mut text = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+        eprintln!("htab-mem: child: cannot read the plan: {e}");
+        return ExitCode::FAILURE;
+    }
+    let plan: Plan = match serde_json::from_str(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("htab-mem: child: unreadable plan: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match plan.run() {
+        Ok(ran) => {
+            let json = serde_json::to_string(&ran).expect("serialising a result");
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{RESULT_TAG}{json}");
+            let _ = out.flush();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("htab-mem: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// How the parent treats the child.
+pub struct Spawn<'a> {
+    /// Print the child's progress lines and stderr as they come (a run), or keep them (a
+    /// matrix, whose own progress is the cell lines).
+    pub forward: bool,
+    /// Set by a signal handler: the child's whole process group is killed and the run
+    /// dropped. With it, the child gets a process group of its own, so a terminal's Ctrl-C
+    /// reaches only the parent, which ends the child.
+    pub stop: Option<&'a AtomicBool>,
+}
+
+/// How a child run ended.
+pub enum Outcome {
+    Ran(Box<Ran>),
+    /// It produced no result; the reason, with the child's last stderr line.
+    Failed(String),
+    /// A stop was requested.
+    Stopped,
+}
+
+/// Runs `plan` in a fresh process of this binary.
+pub fn run(plan: &Plan, how: Spawn) -> Outcome {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return Outcome::Failed(format!("cannot find own executable: {e}")),
+    };
+    let mut cmd = Command::new(exe);
+    cmd.arg(CHILD_FLAG)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if how.stop.is_some() {
+        cmd.process_group(0);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Outcome::Failed(format!("cannot start a child process: {e}")),
+    };
+    let json = serde_json::to_vec(plan).expect("serialising a plan");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // A child that died at once leaves a broken pipe; its status says why.
+    let _ = stdin.write_all(&json);
+    drop(stdin);
+    let forward = how.forward;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let err_reader = std::thread::spawn(move || {
+        let mut last = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if forward {
+                eprintln!("{line}");
+            }
+            if !line.trim().is_empty() {
+                last = line;
+            }
+        }
+        last
+    });
+    let stdout = child.stdout.take().expect("piped stdout");
+    let out_reader = std::thread::spawn(move || {
+        let mut result = None;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(json) = line.strip_prefix(RESULT_TAG) {
+                result = Some(serde_json::from_str::<Ran>(json));
+            } else if forward {
+                println!("{line}");
+            }
+        }
+        result
+    });
+    let status = loop {
+        if how.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            kill_group(&mut child);
+            let _ = out_reader.join();
+            let _ = err_reader.join();
+            return Outcome::Stopped;
+        }
+        match child.try_wait() {
+            Ok(Some(s)) => break Ok(s),
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => break Err(e),
+        }
+    };
+    let result = out_reader.join().unwrap_or(None);
+    let last_err = err_reader.join().unwrap_or_default();
+    let last_err = last_err
+        .trim()
+        .strip_prefix("htab-mem: ")
+        .unwrap_or(last_err.trim());
+    match (result, status) {
+        (Some(Ok(r)), Ok(s)) if s.success() => Outcome::Ran(Box::new(r)),
+        (Some(Err(e)), _) => Outcome::Failed(format!("unreadable result from the child: {e}")),
+        (_, Ok(s)) => Outcome::Failed(format!(
+            "child process failed ({s}){}{last_err}",
+            if last_err.is_empty() { "" } else { ": " }
+        )),
+        (_, Err(e)) => Outcome::Failed(format!("waiting for the child process: {e}")),
+    }
+}
+
+fn kill_group(child: &mut Child) {
+    let pgid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with a negative pid signals the process group we created for this
+    // child (process_group(0) makes its pid the group id); no memory is involved.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    let _ = child.wait();
+}

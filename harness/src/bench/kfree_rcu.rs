@@ -1,0 +1,222 @@
+//! rcuscale's kfree test on the driver: one cell per mode (how objects are freed: call_rcu
+//! per object, lazy or hurried, or batched kvfree_rcu with whole-batch or polled reclaim).
+//! The headline is the rate at which objects went through (objects over the last thread's
+//! time, rcuscale's "Total time"), so that higher is better as in the other benchmarks; the
+//! memory is the footprint above the run's start.
+
+use std::time::Duration;
+
+use rcu::{Domain, DomainConfig, KfreeStats};
+use serde::{Deserialize, Serialize};
+use workloads::kfree_scale::{KfreeMode, KfreeScale, ScaleConfig, OBJ_BASE};
+
+use super::driver::{self, Ctl};
+use super::Ran;
+use crate::memory::{live, Live};
+use crate::result::{
+    AllocCounters, Benchmark, CellResult, DomainReport, KfreeParams, Metric, Metrics, RunConfig,
+    Status,
+};
+
+/// Memory sampling period while the kfree'ers run.
+const TICK: Duration = Duration::from_millis(1);
+
+/// The cell's use case: rcuscale's one test.
+pub const USE_CASE: &str = "kfree";
+
+/// One mode's run, as the parent validated it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub nthreads: usize,
+    pub alloc_num: usize,
+    pub loops: usize,
+    pub mult: usize,
+    /// `KfreeMode::name`.
+    pub mode: String,
+    pub drain_ms: u64,
+    pub cached_blocks: usize,
+    pub rcu_gp_delay_us: u64,
+    pub lazy_flush_us: u64,
+    pub qhimark: u64,
+    /// Thread i runs on `cpus[i % cpus.len()]`; None: unpinned.
+    pub cpus: Option<Vec<usize>>,
+}
+
+/// What rcuscale reports beside the rate: its own figures, and kvfree_rcu's counters.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct KfreeCell {
+    /// From the last-finishing thread's start to its end.
+    pub total_ns: u64,
+    /// Grace periods completed meanwhile (rcuscale's "batches").
+    pub batches: u64,
+    pub objects: u64,
+    pub callbacks_invoked: u64,
+    /// Batched modes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kvfree: Option<KvfreeCounters>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct KvfreeCounters {
+    pub blocks_allocated: u64,
+    pub blocks_freed: u64,
+    pub pointers_batched: u64,
+    pub fallback_list: u64,
+    pub fallback_sync: u64,
+    pub blocks_reclaimed_early: u64,
+    pub batches_to_worker: u64,
+    pub grace_periods: u64,
+}
+
+impl From<KfreeStats> for KvfreeCounters {
+    fn from(s: KfreeStats) -> Self {
+        KvfreeCounters {
+            blocks_allocated: s.blocks_allocated,
+            blocks_freed: s.blocks_freed,
+            pointers_batched: s.pointers_batched,
+            fallback_list: s.fallback_list,
+            fallback_sync: s.fallback_sync,
+            blocks_reclaimed_early: s.blocks_reclaimed_early,
+            batches_to_worker: s.batches,
+            grace_periods: s.grace_periods,
+        }
+    }
+}
+
+impl Plan {
+    fn mode(&self) -> Result<KfreeMode, String> {
+        KfreeMode::parse(&self.mode).ok_or_else(|| format!("unknown kfree mode '{}'", self.mode))
+    }
+
+    pub fn params(&self) -> KfreeParams {
+        KfreeParams {
+            alloc_num: self.alloc_num,
+            loops: self.loops,
+            mult: self.mult,
+            object_bytes: self.mult * OBJ_BASE,
+            drain_ms: self.drain_ms,
+            cached_blocks: self.cached_blocks,
+            lazy_flush_us: self.lazy_flush_us,
+            qhimark: self.qhimark,
+        }
+    }
+}
+
+/// Runs the plan's mode in this process, on an RCU domain of its own.
+pub fn run(p: &Plan) -> Result<Ran, String> {
+    let mode = p.mode()?;
+    let cfg = ScaleConfig {
+        nthreads: p.nthreads,
+        alloc_num: p.alloc_num,
+        loops: p.loops,
+        mult: p.mult,
+        mode,
+        drain_period: Duration::from_millis(p.drain_ms),
+        cached_blocks: p.cached_blocks,
+    };
+    let domain = Domain::new(DomainConfig {
+        name: "rcu".into(),
+        gp_delay: Duration::from_micros(p.rcu_gp_delay_us),
+        lazy_flush: Duration::from_micros(p.lazy_flush_us),
+        lazy_qhimark: p.qhimark,
+        ..Default::default()
+    });
+    // Best effort, as rcuscale's set_cpus_allowed_ptr: an unpinned run still counts.
+    let cpus: Vec<Option<usize>> = (0..p.nthreads)
+        .map(|i| p.cpus.as_ref().map(|c| c[i % c.len()]))
+        .collect();
+    let test = KfreeScale::new(&cfg, &domain);
+    let base = live();
+    let (mut sum, mut n, mut peak) = ((0i128, 0i128), 0i128, base);
+    let worker = |i: usize, ctl: &Ctl| test.thread(i, &|| ctl.ready());
+    let monitor = |ctl: &Ctl| {
+        ctl.sample_until_finished(TICK, &mut || {
+            let m = live();
+            sum.0 += m.raw as i128;
+            sum.1 += m.charged as i128;
+            n += 1;
+            peak = Live {
+                raw: peak.raw.max(m.raw),
+                charged: peak.charged.max(m.charged),
+            };
+        })
+    };
+    driver::run("kfree", &cpus, worker, monitor);
+    let r = test.finish();
+    let n = n.max(1);
+    let footprint = Live {
+        raw: (sum.0 / n) as i64 - base.raw,
+        charged: (sum.1 / n) as i64 - base.charged,
+    };
+    let peak = Live {
+        raw: peak.raw - base.raw,
+        charged: peak.charged - base.charged,
+    };
+    let freed = match &r.kfree {
+        Some(k) => k.objects_freed + k.fallback_sync,
+        None => r.callbacks_invoked,
+    };
+    let leaked = r.objects.saturating_sub(freed);
+    // The mode's own domain: its counters cover this run only.
+    let rcu = DomainReport::new(domain.name(), &domain.stats());
+    let unit = Benchmark::KfreeRcu.rate_unit();
+    let secs = (r.total_ns.max(1)) as f64 / 1e9;
+    let bytes = |v: i64| Metric::new(v as f64, None, "bytes");
+    let mut cell = CellResult {
+        status: if leaked > 0 { Status::Leak } else { Status::Ok },
+        error: (leaked > 0).then(|| format!("{leaked} objects were never freed")),
+        metrics: Metrics {
+            loops_per_sec: Metric::new(r.objects as f64 / secs, None, unit),
+            loops_per_sec_per_producer: Metric::new(
+                r.objects as f64 / secs / p.nthreads as f64,
+                None,
+                unit,
+            ),
+            mem_avg: bytes(footprint.raw),
+            mem_peak: bytes(peak.raw),
+            rss_peak: bytes(crate::memory::process_memory().hwm_bytes as i64),
+            mem_avg_charged: Some(bytes(footprint.charged)),
+            mem_peak_charged: Some(bytes(peak.charged)),
+            incorrect_lookups_per_million: None,
+        },
+        allocator: AllocCounters {
+            from_system: r.objects,
+            to_system: freed,
+            leaked: leaked as i64,
+            ..Default::default()
+        },
+        rcu: vec![rcu],
+        kfree_rcu: Some(KfreeCell {
+            total_ns: r.total_ns,
+            batches: r.batches,
+            objects: r.objects,
+            callbacks_invoked: r.callbacks_invoked,
+            kvfree: r.kfree.map(KvfreeCounters::from),
+        }),
+        ..CellResult::error(
+            Benchmark::KfreeRcu,
+            USE_CASE,
+            mode.name(),
+            p.nthreads,
+            String::new(),
+        )
+    };
+    cell.id = cell.expected_id();
+    Ok(Ran {
+        config: run_config(p),
+        cells: vec![cell],
+    })
+}
+
+pub fn run_config(p: &Plan) -> RunConfig {
+    RunConfig {
+        benchmark: Benchmark::KfreeRcu,
+        affinity: match &p.cpus {
+            Some(c) => crate::cpuset::format_cpuset(c),
+            None => "none".into(),
+        },
+        rcu_gp_delay_us: p.rcu_gp_delay_us,
+        kfree_rcu: Some(p.params()),
+        ..super::base_config()
+    }
+}
