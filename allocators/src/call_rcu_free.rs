@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use rcu::RcuHead;
 
+use crate::bpf_mem_alloc::{MaCache, MaCore, MaShared};
 use crate::counters::bump;
 use crate::hold_time::{link_word, take_link_stamp};
-use crate::immediate_reuse::{MaCache, MaCore, MaShared};
 use crate::slab::{header, header_of_rcu};
 use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
 

@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use rcu::RcuHead;
 
+use crate::bpf_mem_alloc::{do_call_rcu_ttrace, MaCache, MaCore, MaShared};
 use crate::counters::bump;
 use crate::hold_time::aux_word;
-use crate::immediate_reuse::{do_call_rcu_ttrace, MaCache, MaCore, MaShared};
 use crate::list::ObjList;
 use crate::slab::header;
 use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
