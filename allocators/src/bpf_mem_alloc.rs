@@ -225,9 +225,13 @@ impl MaCache {
     }
 
     /// unit_free: push on this CPU's list; spill above the high watermark.
+    ///
+    /// # Safety
+    /// As `remember_tgt`; the caller gives the object up.
     #[inline]
     pub(crate) unsafe fn free_now(&mut self, h: NonNull<ObjHeader>) {
-        self.remember_tgt(h);
+        // SAFETY: this function's contract is remember_tgt's.
+        unsafe { self.remember_tgt(h) };
         self.free.push(h);
         if self.free.len() > self.core.wm.high {
             self.core.env.deferred.raise();
@@ -341,10 +345,18 @@ pub(crate) fn do_call_rcu_ttrace(c: &MaShared, tt: &Domain) {
 
 /// __free_rcu_tasks_trace (and __free_rcu): after an RCU-tasks-trace grace period (which
 /// implies an RCU one), back to the slab.
+///
+/// # Safety
+/// `h` is the `rcu_ttrace` of a `MaShared` whose MaCore is still alive, queued by
+/// `do_call_rcu_ttrace`.
 unsafe fn free_rcu_tasks_trace(h: NonNull<RcuHead>) {
     let off = std::mem::offset_of!(MaShared, rcu_ttrace);
-    let c = &*((h.as_ptr() as *const u8).sub(off) as *const MaShared);
-    let core = &*c.core;
+    // SAFETY: `h` is the field at `off` of a live MaShared (container_of); `c.core` is the
+    // MaCore that owns it, alive until its callbacks have run.
+    let (c, core) = unsafe {
+        let c = &*((h.as_ptr() as *const u8).sub(off) as *const MaShared);
+        (c, &*c.core)
+    };
     let list = std::mem::take(&mut *c.waiting_for_gp_ttrace.lock());
     let n = list.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
     c.after_gp.change(-(n as i64));

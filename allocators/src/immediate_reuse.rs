@@ -63,6 +63,8 @@ impl Cache for ImmediateReuseCache {
         bump(&c.me().slot.counters.frees, 1);
         // Reusable at once: nothing is deferred, and nothing sampled on this hot path (a
         // zero hold adds entries and no object-time: the prediction is the same without it).
-        c.free_now(header(obj));
+        // SAFETY: `obj` came from `alloc` (a `slab::payload` of this allocator) and the
+        // caller gives it up, as free_now requires.
+        unsafe { c.free_now(header(obj)) };
     }
 }

@@ -5,6 +5,8 @@
 //! kernel defers to irq_work or a kworker on the same CPU runs inline here, at the watermark
 //! crossing that would have raised it; RCU callbacks run on the domains' own threads.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 mod bpf_mem_alloc;
 mod counters;
 mod deferred;
@@ -187,7 +189,8 @@ pub trait Cache {
     /// As `free`.
     #[inline]
     unsafe fn free_replaced(&mut self, obj: NonNull<u8>) {
-        self.free(obj)
+        // SAFETY: this function's contract is `free`'s.
+        unsafe { self.free(obj) }
     }
 }
 
