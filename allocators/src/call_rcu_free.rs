@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use rcu::RcuHead;
 
+use crate::bpf_mem_alloc::{MaCache, MaCore, MaShared};
 use crate::counters::bump;
 use crate::hold_time::{link_word, take_link_stamp};
-use crate::immediate_reuse::{MaCache, MaCore, MaShared};
 use crate::slab::{header, header_of_rcu};
 use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
 
@@ -69,27 +69,44 @@ impl Cache for CallRcuFreeCache {
         let counters = &c.me().slot.counters;
         bump(&counters.frees, 1);
         bump(&counters.gp_enter, 1);
-        let h = header(obj).as_ptr();
-        (*h).aux = c.me() as *const MaShared as *const ();
+        // SAFETY: `obj` came from `alloc`, which hands out `slab::payload`s.
+        let h = unsafe { header(obj) }.as_ptr();
+        // SAFETY: the caller gave the object up, so its header is ours until the callback.
+        unsafe { (*h).aux = c.me() as *const MaShared as *const () };
         // The callback owns `aux`; the stamp waits in `link`, unused off a list.
-        (*h).link = link_word(c.stamper.enter(&c.core.slab.hold));
-        // SAFETY: the object is ours until the callback; MaCore outlives its callbacks.
-        c.rcu
-            .call(NonNull::new_unchecked(&mut (*h).rcu), free_after_rcu_gp);
+        let stamp = link_word(c.stamper.enter(&c.core.slab.hold));
+        // SAFETY: as for `aux`.
+        unsafe { (*h).link = stamp };
+        // SAFETY: the head is in the object's header, ours and so not queued, and valid until
+        // the callback hands the object on; free_after_rcu_gp gets the `aux` it needs, this
+        // cache's MaShared, whose MaCore outlives its callbacks (drain and drop wait).
+        unsafe {
+            c.rcu
+                .call(NonNull::new_unchecked(&mut (*h).rcu), free_after_rcu_gp)
+        };
         // The call may have run callbacks that returned objects here.
         c.spill_extra_if_high();
     }
 }
 
+/// # Safety
+/// `rcu` is the head in the header of an object `free` queued, after its grace period.
 unsafe fn free_after_rcu_gp(rcu: NonNull<RcuHead>) {
-    let h = header_of_rcu(rcu);
-    let c = &*((*h.as_ptr()).aux as *const MaShared);
-    let core = &*c.core_ptr();
+    // SAFETY: `free` queued the `rcu` field of an ObjHeader.
+    let h = unsafe { header_of_rcu(rcu) };
+    // SAFETY: the object is ours until pushed below; `free` set `aux` to a MaShared, whose
+    // MaCore (`core_ptr`) outlives its callbacks.
+    let (c, core) = unsafe {
+        let c = &*((*h.as_ptr()).aux as *const MaShared);
+        (c, &*c.core_ptr())
+    };
     // Reusable from here: free_llist_extra is the owner's free list.
-    if let Some(stamp) = take_link_stamp(h) {
+    // SAFETY: ours, on no list, and `free` set `link` to a stamp or null.
+    if let Some(stamp) = unsafe { take_link_stamp(h) } {
         core.slab.hold.record_reuse(core.slab.gp_shard(), stamp);
     }
-    (*h.as_ptr()).aux = std::ptr::null();
+    // SAFETY: ours.
+    unsafe { (*h.as_ptr()).aux = std::ptr::null() };
     c.push_extra(h);
     core.gp_done.fetch_add(1, Ordering::Relaxed);
 }

@@ -109,8 +109,13 @@ impl Drop for Core {
     }
 }
 
+/// The `BatchDone` of `flush`.
+///
+/// # Safety
+/// `ctx` is the `Core` that `flush` passed, still alive.
 unsafe fn free_to_slab(ctx: *const (), list: ObjList) {
-    let core = &*(ctx as *const Core);
+    // SAFETY: `flush` passed `Arc::as_ptr` of the Core, which outlives its callbacks.
+    let core = unsafe { &*(ctx as *const Core) };
     list.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
 }
 
@@ -154,9 +159,12 @@ impl Cache for FreeAfterGpCache {
         let c = &self.core.slots[self.idx].counters;
         bump(&c.frees, 1);
         bump(&c.gp_enter, 1);
-        let h = header(obj);
+        // SAFETY: `obj` came from `alloc`, which hands out `slab::payload`s.
+        let h = unsafe { header(obj) };
         // The hold-time stamp, or null: `aux` is unused while the object is deferred.
-        (*h.as_ptr()).aux = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
+        let stamp = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
+        // SAFETY: the caller gave the object up and it is on no list: we own its header.
+        unsafe { (*h.as_ptr()).aux = stamp };
         self.free_by_rcu.push(h);
         if self.free_by_rcu.len() > self.core.wm.high {
             self.core.env.deferred.raise();

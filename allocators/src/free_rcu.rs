@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use rcu::RcuHead;
 
+use crate::bpf_mem_alloc::{do_call_rcu_ttrace, MaCache, MaCore, MaShared};
 use crate::counters::bump;
 use crate::hold_time::aux_word;
-use crate::immediate_reuse::{do_call_rcu_ttrace, MaCache, MaCore, MaShared};
 use crate::list::ObjList;
 use crate::slab::header;
 use crate::{AllocConfig, AllocStats, Allocator, Cache, HoldStats};
@@ -103,13 +103,22 @@ impl FreeRcuCache {
 
 /// __free_by_rcu: the batch has seen an RCU grace period; it becomes reusable on the target
 /// cache and goes on towards the slab through tasks-trace.
+///
+/// # Safety
+/// `h` is the `rcu` of a `MaShared` whose MaCore is still alive, queued by the holder of its
+/// `call_rcu_in_progress`.
 unsafe fn free_by_rcu_after_gp(h: NonNull<RcuHead>) {
     let off = std::mem::offset_of!(MaShared, rcu);
-    let c = &*((h.as_ptr() as *const u8).sub(off) as *const MaShared);
-    let core = &*c.core_ptr();
+    // SAFETY: `h` is the field at `off` of a live MaShared (container_of); `core_ptr` is the
+    // MaCore that owns it, alive until its callbacks have run.
+    let (c, core) = unsafe {
+        let c = &*((h.as_ptr() as *const u8).sub(off) as *const MaShared);
+        (c, &*c.core_ptr())
+    };
     let mut batch = std::mem::take(&mut *c.waiting_for_gp.lock());
     let tgt = c.tgt_hint.load(Ordering::Relaxed);
-    let tgt: &MaShared = if tgt.is_null() { c } else { &*tgt };
+    // SAFETY: a non-null hint is a `MaCache::tgt`, which points into the same MaCore's caches.
+    let tgt: &MaShared = if tgt.is_null() { c } else { unsafe { &*tgt } };
     // Still counted as waiting: they leave the pipeline when reused or freed to the slab.
     tgt.free_by_rcu_ttrace_push(&mut batch);
     c.call_rcu_in_progress.store(false, Ordering::Release);
@@ -133,11 +142,15 @@ impl Cache for FreeRcuCache {
         let counters = &self.ma.me().slot.counters;
         bump(&counters.frees, 1);
         bump(&counters.gp_enter, 1);
-        let h = header(obj);
-        self.ma.remember_tgt(h);
+        // SAFETY: `obj` came from `alloc`, which hands out `slab::payload`s.
+        let h = unsafe { header(obj) };
+        // SAFETY: the caller gave up this object of our allocator, so we own it.
+        unsafe { self.ma.remember_tgt(h) };
         let ma = &mut self.ma;
         // The hold-time stamp, or null: `aux` is unused while the object is deferred.
-        (*h.as_ptr()).aux = aux_word(ma.stamper.enter_batch(&ma.core.slab.hold));
+        let stamp = aux_word(ma.stamper.enter_batch(&ma.core.slab.hold));
+        // SAFETY: ours, and on no list yet.
+        unsafe { (*h.as_ptr()).aux = stamp };
         self.free_by_rcu.push(h);
         // unit_free_rcu raises the refill work only while no callback is in flight.
         if !self.ma.me().call_rcu_in_progress.load(Ordering::Relaxed) {

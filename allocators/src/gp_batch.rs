@@ -6,7 +6,8 @@ use rcu::{RcuHead, ThreadHandle};
 
 use crate::list::ObjList;
 
-/// What runs after the grace period: `done(ctx, objects)`.
+/// What runs after the grace period: `done(ctx, objects)`, once per batch, on any thread,
+/// with the `ctx` and objects given to `send_after_gp` (its safety contract).
 pub(crate) type BatchDone = unsafe fn(*const (), ObjList);
 
 #[repr(C)]
@@ -34,14 +35,20 @@ pub(crate) unsafe fn send_after_gp(
         ctx,
         done,
     }));
-    rcu.call(NonNull::from(&mut b.head), run_batch);
+    // SAFETY: the head lives in a fresh leaked descriptor, queued only here, which only
+    // run_batch frees; run_batch needs nothing of the thread it runs on.
+    unsafe { rcu.call(NonNull::from(&mut b.head), run_batch) };
 }
 
+/// # Safety
+/// `h` is the head of a descriptor `send_after_gp` leaked and queued; called once.
 unsafe fn run_batch(h: NonNull<RcuHead>) {
     // SAFETY: `head` is the first field of a leaked repr(C) GpBatch; this runs once.
-    let b = Box::from_raw(h.as_ptr() as *mut GpBatch);
+    let b = unsafe { Box::from_raw(h.as_ptr() as *mut GpBatch) };
     let GpBatch {
         list, ctx, done, ..
     } = *b;
-    done(ctx, list);
+    // SAFETY: `ctx` and `list` are what send_after_gp was given, once, and `ctx` is still
+    // valid (send_after_gp's contract): what a `BatchDone` requires.
+    unsafe { done(ctx, list) };
 }

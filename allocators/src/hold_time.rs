@@ -59,11 +59,13 @@ pub(crate) fn link_word(stamp: Option<u64>) -> *mut ObjHeader {
 /// `h` is a live header the caller owns, whose `aux` holds a stamp or null.
 #[inline]
 pub(crate) unsafe fn take_stamp(h: NonNull<ObjHeader>) -> Option<u64> {
-    let w = (*h.as_ptr()).aux.addr() as u64;
+    // SAFETY: the header is live and the caller owns it, so nothing else accesses `aux`.
+    let w = unsafe { (*h.as_ptr()).aux }.addr() as u64;
     if w == 0 {
         return None;
     }
-    (*h.as_ptr()).aux = std::ptr::null();
+    // SAFETY: as for the read.
+    unsafe { (*h.as_ptr()).aux = std::ptr::null() };
     Some(w)
 }
 
@@ -75,8 +77,11 @@ pub(crate) unsafe fn take_stamp(h: NonNull<ObjHeader>) -> Option<u64> {
 /// a stamp or null.
 #[inline]
 pub(crate) unsafe fn take_link_stamp(h: NonNull<ObjHeader>) -> Option<u64> {
-    let w = (*h.as_ptr()).link.addr() as u64;
-    (*h.as_ptr()).link = std::ptr::null_mut();
+    // SAFETY: the header is live, the caller owns it and it is on no list, so nothing else
+    // accesses `link`.
+    let w = unsafe { (*h.as_ptr()).link }.addr() as u64;
+    // SAFETY: as for the read.
+    unsafe { (*h.as_ptr()).link = std::ptr::null_mut() };
     (w != 0).then_some(w)
 }
 

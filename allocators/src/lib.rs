@@ -5,36 +5,43 @@
 //! kernel defers to irq_work or a kworker on the same CPU runs inline here, at the watermark
 //! crossing that would have raised it; RCU callbacks run on the domains' own threads.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod bpf_mem_alloc;
 mod counters;
 mod deferred;
 mod env;
 mod gp_batch;
 mod hold_time;
 mod list;
+pub mod registry;
 mod slab;
 mod watermarks;
 
-mod call_rcu_free;
-mod free_after_gp;
-mod free_rcu;
-mod immediate_reuse;
-mod malloc_call_rcu;
-mod prealloc;
-mod reuse_after_gp;
+// Add a flavor: one file in src/ (its module) + one line here (`mod file::Type`), in the order
+// tables list the flavors. docs/adding-a-flavor.md shows the steps.
+registry! {
+    /// The flavors by CLI name, in the order tables list them.
+    pub const FLAVORS;
+    /// Runs `v` with the flavor called `name`; None if there is no such flavor.
+    pub fn with_flavor<V: FlavorVisitor>;
+    Allocator {
+        mod malloc_call_rcu::MallocCallRcu,
+        mod immediate_reuse::ImmediateReuse,
+        mod reuse_after_gp::ReuseAfterGp,
+        mod free_after_gp::FreeAfterGp,
+        mod call_rcu_free::CallRcuFree,
+        mod free_rcu::FreeRcu,
+        mod prealloc::Prealloc,
+    }
+}
 
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-pub use call_rcu_free::CallRcuFree;
 pub use deferred::DeferredWork;
 pub use env::Env;
-pub use free_after_gp::FreeAfterGp;
-pub use free_rcu::FreeRcu;
 pub use hold_time::{HoldStats, HoldSummary, SAMPLE_PERIOD};
-pub use immediate_reuse::ImmediateReuse;
-pub use malloc_call_rcu::MallocCallRcu;
-pub use prealloc::Prealloc;
-pub use reuse_after_gp::ReuseAfterGp;
 pub use slab::{HEADER_SIZE, LLIST_NODE_SZ};
 pub use watermarks::Watermarks;
 
@@ -182,7 +189,8 @@ pub trait Cache {
     /// As `free`.
     #[inline]
     unsafe fn free_replaced(&mut self, obj: NonNull<u8>) {
-        self.free(obj)
+        // SAFETY: this function's contract is `free`'s.
+        unsafe { self.free(obj) }
     }
 }
 
@@ -203,34 +211,9 @@ pub struct AllocStats {
     pub leaked: i64,
 }
 
-/// The flavors by CLI name, in the order tables list them.
-pub const FLAVORS: &[&str] = &[
-    MallocCallRcu::NAME,
-    ImmediateReuse::NAME,
-    ReuseAfterGp::NAME,
-    FreeAfterGp::NAME,
-    CallRcuFree::NAME,
-    FreeRcu::NAME,
-    Prealloc::NAME,
-];
-
 /// Monomorphises a computation over the flavor named at run time (the hot loop never goes
 /// through `dyn`).
 pub trait FlavorVisitor {
     type Output;
     fn visit<A: Allocator>(self) -> Self::Output;
-}
-
-/// Runs `v` with the flavor called `name`; None if there is no such flavor.
-pub fn with_flavor<V: FlavorVisitor>(name: &str, v: V) -> Option<V::Output> {
-    Some(match name {
-        ImmediateReuse::NAME => v.visit::<ImmediateReuse>(),
-        ReuseAfterGp::NAME => v.visit::<ReuseAfterGp>(),
-        FreeAfterGp::NAME => v.visit::<FreeAfterGp>(),
-        CallRcuFree::NAME => v.visit::<CallRcuFree>(),
-        MallocCallRcu::NAME => v.visit::<MallocCallRcu>(),
-        Prealloc::NAME => v.visit::<Prealloc>(),
-        FreeRcu::NAME => v.visit::<FreeRcu>(),
-        _ => return None,
-    })
 }

@@ -103,13 +103,21 @@ impl Cache for MallocCallRcuCache {
         let c = &self.inner.slots[self.idx].counters;
         bump(&c.frees, 1);
         bump(&c.gp_enter, 1);
-        let h = header(obj).as_ptr();
-        (*h).aux = Arc::as_ptr(&self.inner) as *const ();
+        // SAFETY: `obj` came from `alloc`, which hands out `slab::payload`s.
+        let h = unsafe { header(obj) }.as_ptr();
+        // SAFETY: the caller gave the object up, so its header is ours until the callback.
+        unsafe { (*h).aux = Arc::as_ptr(&self.inner) as *const () };
         // The callback owns `aux`; the stamp waits in `link`, unused by this flavor.
-        (*h).link = link_word(self.stamper.enter(&self.inner.slab.hold));
-        // SAFETY: the object is ours until the callback; Inner outlives its callbacks.
-        self.rcu
-            .call(NonNull::new_unchecked(&mut (*h).rcu), kfree_after_gp);
+        let stamp = link_word(self.stamper.enter(&self.inner.slab.hold));
+        // SAFETY: as for `aux`.
+        unsafe { (*h).link = stamp };
+        // SAFETY: the head is in the object's header, ours and so not queued, and valid until
+        // the callback frees it; kfree_after_gp gets the `aux` it needs, an Inner that
+        // outlives its callbacks (its drop waits for them).
+        unsafe {
+            self.rcu
+                .call(NonNull::new_unchecked(&mut (*h).rcu), kfree_after_gp)
+        };
     }
 }
 
@@ -119,11 +127,21 @@ impl Drop for MallocCallRcuCache {
     }
 }
 
+/// # Safety
+/// `rcu` is the head in the header of an object `free` queued, after its grace period.
 unsafe fn kfree_after_gp(rcu: NonNull<RcuHead>) {
-    let h = header_of_rcu(rcu);
-    let inner = &*((*h.as_ptr()).aux as *const Inner);
+    // SAFETY: `free` queued the `rcu` field of an ObjHeader.
+    let h = unsafe { header_of_rcu(rcu) };
+    // SAFETY: the object is ours until it goes to the slab; `free` set `aux` to the Inner,
+    // which outlives its callbacks.
+    let inner = unsafe { &*((*h.as_ptr()).aux as *const Inner) };
     // Slab::free finds the stamp, if any, where every other flavor leaves it.
-    (*h.as_ptr()).aux = aux_word(take_link_stamp(h));
-    inner.slab.free(h, inner.slab.gp_shard());
+    // SAFETY: ours, on no list, and `free` set `link` to a stamp or null.
+    let stamp = unsafe { take_link_stamp(h) };
+    // SAFETY: ours.
+    unsafe { (*h.as_ptr()).aux = aux_word(stamp) };
+    // SAFETY: from this slab; past the grace period no reader references it, and `aux` now
+    // holds a stamp or null.
+    unsafe { inner.slab.free(h, inner.slab.gp_shard()) };
     inner.gp_done.fetch_add(1, Ordering::Relaxed);
 }

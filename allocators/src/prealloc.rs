@@ -183,7 +183,8 @@ impl Cache for PreallocCache {
     #[inline]
     unsafe fn free(&mut self, obj: NonNull<u8>) {
         bump(&self.me().slot.counters.frees, 1);
-        self.me().push(header(obj));
+        // SAFETY: `obj` came from `alloc`, which hands out `slab::payload`s.
+        self.me().push(unsafe { header(obj) });
     }
 
     #[inline]
@@ -200,10 +201,13 @@ impl Cache for PreallocCache {
     #[inline]
     unsafe fn free_replaced(&mut self, obj: NonNull<u8>) {
         bump(&self.me().slot.counters.frees, 1);
+        // SAFETY: `obj` came from `alloc` or `alloc_replacing`, which hand out
+        // `slab::payload`s.
+        let h = unsafe { header(obj) };
         match self.spare {
             // The replaced element becomes this CPU's spare.
-            None => self.spare = Some(header(obj)),
-            Some(_) => self.me().push(header(obj)),
+            None => self.spare = Some(h),
+            Some(_) => self.me().push(h),
         }
     }
 }

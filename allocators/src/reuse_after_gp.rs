@@ -328,9 +328,16 @@ impl ReuseAfterGpCache {
 }
 
 /// bpf_ma_reuse_cb: the batch has seen a grace period; make it reusable.
+///
+/// # Safety
+/// `ctx` is the `Shared` that `prepare_reuse_work` passed, whose Core is still alive.
 unsafe fn reuse_ready(ctx: *const (), mut list: ObjList) {
-    let c = &*(ctx as *const Shared);
-    let core = &*c.core;
+    // SAFETY: `ctx` points into the Core's caches, which outlive its callbacks; `c.core` is
+    // that Core.
+    let (c, core) = unsafe {
+        let c = &*(ctx as *const Shared);
+        (c, &*c.core)
+    };
     let n = list.len() as i64;
     // Reusable from here, yet still deferred: they leave the pipeline when an alloc_bulk takes
     // them (gp_reused) or the tasks-trace callback returns them to the slab (gp_done).
@@ -352,10 +359,18 @@ unsafe fn reuse_ready(ctx: *const (), mut list: ObjList) {
 }
 
 /// bpf_ma_free_reusable_cb: after a tasks-trace grace period, back to the slab.
+///
+/// # Safety
+/// `h` is the `rcu_free` of a `Shared` whose Core is still alive, queued by the holder of its
+/// `free_cb_in_progress`.
 unsafe fn free_reusable_after_ttrace(h: NonNull<RcuHead>) {
     let off = std::mem::offset_of!(Shared, rcu_free);
-    let c = &*((h.as_ptr() as *const u8).sub(off) as *const Shared);
-    let core = &*c.core;
+    // SAFETY: `h` is the field at `off` of a live Shared (container_of); `c.core` is the Core
+    // that owns it, alive until its callbacks have run.
+    let (c, core) = unsafe {
+        let c = &*((h.as_ptr() as *const u8).sub(off) as *const Shared);
+        (c, &*c.core)
+    };
     let list = std::mem::take(&mut c.reuse.lock().wait_for_free);
     let n = list.free_all_done(&core.slab, core.slab.gp_shard(), &core.gp_done);
     c.after_gp.change(-(n as i64));
@@ -379,9 +394,12 @@ impl Cache for ReuseAfterGpCache {
         let c = &self.core.caches[self.idx].slot.counters;
         bump(&c.frees, 1);
         bump(&c.gp_enter, 1);
-        let h = header(obj);
+        // SAFETY: `obj` came from `alloc`, which hands out `slab::payload`s.
+        let h = unsafe { header(obj) };
         // The hold-time stamp, or null: `aux` is unused while the object is deferred.
-        (*h.as_ptr()).aux = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
+        let stamp = aux_word(self.stamper.enter_batch(&self.core.slab.hold));
+        // SAFETY: the caller gave the object up and it is on no list: we own its header.
+        unsafe { (*h.as_ptr()).aux = stamp };
         self.prepare_reuse.push(h);
         if self.prepare_reuse.len() > self.core.wm.high {
             // The kworker the RFC queues on this CPU.

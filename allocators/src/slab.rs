@@ -49,7 +49,9 @@ pub(crate) enum Unit {
 /// `h` came from `alloc` of a `Unit::BpfMa` slab.
 #[inline]
 pub(crate) unsafe fn hint(h: NonNull<ObjHeader>) -> *mut *const () {
-    (h.as_ptr() as *mut u8).sub(LLIST_NODE_SZ) as *mut *const ()
+    // SAFETY: a `Unit::BpfMa` allocation starts `LLIST_NODE_SZ` bytes before its header
+    // (`Slab::alloc`'s prefix), so the result stays inside it.
+    unsafe { (h.as_ptr() as *mut u8).sub(LLIST_NODE_SZ) as *mut *const () }
 }
 
 /// The payload that follows the header.
@@ -65,7 +67,9 @@ pub(crate) fn payload(h: NonNull<ObjHeader>) -> NonNull<u8> {
 /// `p` came from `payload`.
 #[inline]
 pub(crate) unsafe fn header(p: NonNull<u8>) -> NonNull<ObjHeader> {
-    NonNull::new_unchecked(p.as_ptr().sub(HEADER_SIZE) as *mut ObjHeader)
+    // SAFETY: `payload` put `p` HEADER_SIZE bytes after a header in the same allocation, so
+    // the result is that header: in bounds and non-null.
+    unsafe { NonNull::new_unchecked(p.as_ptr().sub(HEADER_SIZE) as *mut ObjHeader) }
 }
 
 /// Recovers the header from its embedded `RcuHead` (container_of).
@@ -75,7 +79,9 @@ pub(crate) unsafe fn header(p: NonNull<u8>) -> NonNull<ObjHeader> {
 #[inline]
 pub(crate) unsafe fn header_of_rcu(h: NonNull<RcuHead>) -> NonNull<ObjHeader> {
     let off = std::mem::offset_of!(ObjHeader, rcu);
-    NonNull::new_unchecked((h.as_ptr() as *mut u8).sub(off) as *mut ObjHeader)
+    // SAFETY: `h` is the field at `off` of an ObjHeader, so the result is that header: in
+    // bounds and non-null.
+    unsafe { NonNull::new_unchecked((h.as_ptr() as *mut u8).sub(off) as *mut ObjHeader) }
 }
 
 #[derive(Default)]
@@ -143,10 +149,13 @@ impl Slab {
     /// `h` came from `alloc` of this slab and nothing references it any more; its `aux` holds
     /// a stamp or null.
     pub(crate) unsafe fn free(&self, h: NonNull<ObjHeader>, shard: usize) {
-        if let Some(stamp) = take_stamp(h) {
+        // SAFETY: nothing else references `h`, and its `aux` holds a stamp or null.
+        if let Some(stamp) = unsafe { take_stamp(h) } {
             self.hold.record_slab(shard, stamp);
         }
-        alloc::dealloc((h.as_ptr() as *mut u8).sub(self.prefix), self.layout);
+        // SAFETY: `h` came from this slab's `alloc`, which returned the block `prefix` bytes
+        // before it from `alloc::alloc(self.layout)`; nothing references it any more.
+        unsafe { alloc::dealloc((h.as_ptr() as *mut u8).sub(self.prefix), self.layout) };
         self.shards[shard].returned.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -273,6 +273,32 @@ fn every_use_case_with_every_flavor_runs_without_leaks() {
     }
 }
 
+/// The use-case registry keeps the tables' order and dispatches each name to its own type.
+#[test]
+fn use_case_registry_lists_in_order_and_dispatches_by_name() {
+    struct NameOf;
+    impl UseCaseVisitor for NameOf {
+        type Output = &'static str;
+        fn visit<U: UseCase>(self) -> &'static str {
+            U::NAME
+        }
+    }
+    assert_eq!(
+        USE_CASES,
+        [
+            "no_op",
+            "overwrite",
+            "batch_add_batch_del",
+            "add_del_on_diff_cpu",
+            "lookup_verify",
+        ]
+    );
+    for &name in USE_CASES {
+        assert_eq!(with_use_case(name, NameOf), Some(name));
+    }
+    assert_eq!(with_use_case("no-such-use-case", NameOf), None);
+}
+
 #[test]
 fn add_del_on_diff_cpu_needs_even_producers() {
     let e = workloads::use_cases::AddDelOnDiffCpu::new(3).err().unwrap();

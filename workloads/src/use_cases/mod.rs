@@ -1,15 +1,25 @@
 //! The htab-mem use cases. One loop is one run of the kernel's BPF program: a batch of map
 //! operations inside one RCU read-side section (`section`, which is non-preemptible when the
 //! producer has a CPU gate); which keys a batch walks is the producer's `LoopShape` (64 by
-//! default, as merged). Adding a use case = one file here and one line in `with_use_case`
-//! and `USE_CASES`.
+//! default, as merged). Adding a use case = one file here and one line in the registry below.
 
-mod add_del_on_diff_cpu;
-mod batch_add_batch_del;
-mod lookup_verify;
-mod no_op;
-mod overwrite;
 mod shape;
+
+// Add a use case: one file here (its module) + one line below (`mod file::Type`), in the order
+// tables list the use cases. docs/adding-a-flavor.md shows the steps.
+allocators::registry! {
+    /// The use cases by CLI name, in the order tables list them.
+    pub const USE_CASES;
+    /// Runs `v` with the use case called `name`; None if there is no such use case.
+    pub fn with_use_case<V: UseCaseVisitor>;
+    UseCase {
+        mod no_op::NoOp,
+        mod overwrite::Overwrite,
+        mod batch_add_batch_del::BatchAddBatchDel,
+        mod add_del_on_diff_cpu::AddDelOnDiffCpu,
+        mod lookup_verify::LookupVerify,
+    }
+}
 
 use std::iter::StepBy;
 use std::ops::Range;
@@ -17,11 +27,6 @@ use std::ops::Range;
 use allocators::Allocator;
 use rcu::ThreadHandle;
 
-pub use add_del_on_diff_cpu::AddDelOnDiffCpu;
-pub use batch_add_batch_del::BatchAddBatchDel;
-pub use lookup_verify::LookupVerify;
-pub use no_op::NoOp;
-pub use overwrite::Overwrite;
 pub use shape::LoopShape;
 
 use crate::cpu_gate::{CpuGate, Seat};
@@ -115,24 +120,4 @@ pub trait UseCase: Send + Sync + Sized + 'static {
 pub trait UseCaseVisitor {
     type Output;
     fn visit<U: UseCase>(self) -> Self::Output;
-}
-
-pub const USE_CASES: &[&str] = &[
-    NoOp::NAME,
-    Overwrite::NAME,
-    BatchAddBatchDel::NAME,
-    AddDelOnDiffCpu::NAME,
-    LookupVerify::NAME,
-];
-
-/// Runs `v` with the use case called `name`; None if there is no such use case.
-pub fn with_use_case<V: UseCaseVisitor>(name: &str, v: V) -> Option<V::Output> {
-    Some(match name {
-        NoOp::NAME => v.visit::<NoOp>(),
-        Overwrite::NAME => v.visit::<Overwrite>(),
-        BatchAddBatchDel::NAME => v.visit::<BatchAddBatchDel>(),
-        AddDelOnDiffCpu::NAME => v.visit::<AddDelOnDiffCpu>(),
-        LookupVerify::NAME => v.visit::<LookupVerify>(),
-        _ => return None,
-    })
 }
