@@ -1,6 +1,8 @@
 //! The harness of `htab-mem`: CLI, runner (pinned producers, sampler), memory accounting,
 //! result schema and reports. The binary (`main.rs`) wires them together.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod bench_argv;
 pub mod cli;
 pub mod cmd;

@@ -1,5 +1,7 @@
 //! `htab-mem`: the userspace reproduction of the kernel's `bench htab-mem`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
 

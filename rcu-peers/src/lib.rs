@@ -6,6 +6,8 @@
 //!
 //! `cargo bench -p rcu-peers [--features liburcu]` measures all of them side by side.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub use crossbeam_epoch as epoch;
 
 #[cfg(feature = "liburcu")]

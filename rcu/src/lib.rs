@@ -10,6 +10,8 @@
 //! * One 64-bit grace-period sequence number (`gp_seq`, low bit = "in progress", as the kernel's
 //!   `rcu_seq`) backs `synchronize`, callback cookies and the polled API.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 mod callback;
 mod domain;
 mod kfree;

@@ -3,6 +3,8 @@
 //! blocks are freed by the thread that queued them (or by the monitor once it is idle), and
 //! the fallbacks (headed list, inline synchronize) run when no block can be had.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -56,16 +58,22 @@ struct HeadedObj {
     obj: Obj,
 }
 
+/// # Safety
+/// `p` came from `Box::<Obj>::into_raw` and is not used again.
 unsafe fn free_a(p: *mut u8) {
     // SAFETY: queued from Box::<Obj>::into_raw, freed once.
     drop(unsafe { Box::from_raw(p as *mut Obj) });
 }
 
+/// # Safety
+/// As for `free_a`.
 unsafe fn free_b(p: *mut u8) {
     // SAFETY: as free_a; a second function puts objects in a block of their own.
     drop(unsafe { Box::from_raw(p as *mut Obj) });
 }
 
+/// # Safety
+/// `p` came from `Box::<HeadedObj>::into_raw` and is not used again.
 unsafe fn free_headed(p: *mut u8) {
     // SAFETY: queued from Box::<HeadedObj>::into_raw, freed once.
     drop(unsafe { Box::from_raw(p as *mut HeadedObj) });

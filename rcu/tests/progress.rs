@@ -2,6 +2,8 @@
 //! reports, urgent requests that arrive mid-grace-period, per-thread callback order (what
 //! `barrier` relies on), callbacks queued from unregistered threads, and shutdown.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,6 +106,8 @@ struct Logged {
     log: Arc<Mutex<Vec<u64>>>,
 }
 
+/// # Safety
+/// `h` is the head of a leaked `Box<Logged>`, and this is the one call with it.
 unsafe fn log_it(h: NonNull<RcuHead>) {
     // SAFETY: `head` is the first field of a leaked repr(C) Logged; this runs once.
     let b = unsafe { Box::from_raw(h.as_ptr() as *mut Logged) };

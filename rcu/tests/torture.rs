@@ -8,6 +8,8 @@
 //!
 //! `cargo test -p rcu --test torture` runs about a second; the `--ignored` variant a minute.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,9 +29,14 @@ struct Node {
 /// Retired nodes, freed at the end (retiring only poisons).
 static GRAVEYARD: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
+/// Retires a node: poisons it and leaves it in the graveyard.
+///
+/// # Safety
+/// `p` points to a live `Node` from `Box::into_raw`, retired once.
 unsafe fn poison(p: *mut u8) {
-    // SAFETY: p is a retired Node whose grace period has passed; nobody frees it before the end.
-    (*(p as *const Node)).magic.store(POISON, Ordering::Relaxed);
+    // SAFETY: `p` is a live `Node` (our contract), and nodes are only freed at the end of
+    // the test, after every thread is done, so the store cannot hit freed memory.
+    unsafe { (*(p as *const Node)).magic.store(POISON, Ordering::Relaxed) };
     GRAVEYARD.lock().unwrap().push(p as usize);
 }
 

@@ -1,6 +1,8 @@
 //! What the producers run: the RCU hash table of kernel/bpf/hashtab.c and the htab-mem use
 //! cases of tools/testing/selftests/bpf (benchs/bench_htab_mem.c, progs/htab_mem_bench.c).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod cpu_gate;
 mod hash;
 pub mod htab;

@@ -1,6 +1,8 @@
 //! `cargo bench -p rcu-peers [--features liburcu] [-- --burst N]`: the rcu crate next to
 //! liburcu memb and crossbeam-epoch, one markdown table and the target ratios, from one run.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 mod epoch_side;
 mod probe;
 mod rcu_side;
