@@ -5,8 +5,6 @@
 //! kernel defers to irq_work or a kworker on the same CPU runs inline here, at the watermark
 //! crossing that would have raised it; RCU callbacks run on the domains' own threads.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-
 mod bpf_mem_alloc;
 mod counters;
 mod deferred;

@@ -102,7 +102,8 @@ pub struct CountingAlloc;
 unsafe impl GlobalAlloc for CountingAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        // SAFETY: `layout` has a non-zero size (`GlobalAlloc::alloc`'s contract on our
+        // caller), which is all `System.alloc` asks.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             let (raw, charged) = alloc_delta(layout.size());
@@ -113,7 +114,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr`/`layout` came from this allocator, i.e. from `System`.
+        // SAFETY: our caller's contract: `ptr` is a live block of this allocator, allocated
+        // with `layout`. Every block of ours is one of `System`'s with the same layout (all
+        // methods forward unchanged), so `System.dealloc` gets a block of its own.
         unsafe { System.dealloc(ptr, layout) };
         let (raw, charged) = alloc_delta(layout.size());
         account(-raw, -charged);
@@ -121,7 +124,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
+        // SAFETY: `layout` has a non-zero size (`GlobalAlloc::alloc_zeroed`'s contract on our
+        // caller), which is all `System.alloc_zeroed` asks.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             let (raw, charged) = alloc_delta(layout.size());
@@ -132,8 +136,10 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr`/`layout` came from `System` and the caller upholds
-        // `GlobalAlloc::realloc`'s contract for `new_size`.
+        // SAFETY: `ptr` is a live block of ours allocated with `layout`, so one of `System`'s
+        // (as in `dealloc`), and `new_size` is non-zero and does not overflow `isize` once
+        // rounded up to `layout.align()`: `GlobalAlloc::realloc`'s contract on our caller,
+        // which is what `System.realloc` asks.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         // On failure the old block is untouched and still live.
         if !p.is_null() {

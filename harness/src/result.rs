@@ -675,26 +675,6 @@ fn git_sha_from(env_sha: Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    /// A fresh, empty directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> Self {
-            let d = std::env::temp_dir()
-                .join(format!("htab-mem-result-test-{tag}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&d);
-            fs::create_dir_all(&d).unwrap();
-            TempDir(d)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn sample_file() -> ResultFile {
         ResultFile {
@@ -879,8 +859,8 @@ mod tests {
      "mem_avg": {"value": 25176309, "stddev": 1200000, "unit": "bytes"},
      "mem_peak": {"value": 33302118, "unit": "bytes"}, "rss_peak": {"value": 40000000, "unit": "bytes"}},
    "allocator": {"from_system": 0, "to_system": 0, "leaked": 0}}]}"#;
-        let dir = TempDir::new("example");
-        let path = dir.0.join("example.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("example.json");
         fs::write(&path, text).unwrap();
         // A version 1 file: htab-mem's, though it does not say so.
         let mut want = sample_file();
@@ -925,13 +905,13 @@ mod tests {
 
     #[test]
     fn atomic_write_round_trips_and_leaves_no_tmp() {
-        let dir = TempDir::new("roundtrip");
-        let path = dir.0.join("out.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
         fs::write(&path, "old contents").unwrap();
         let f = sample_file();
         write_atomic(&path, &f).unwrap();
         assert_eq!(read_result_file(&path).unwrap(), f);
-        let names: Vec<_> = fs::read_dir(&dir.0)
+        let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
@@ -943,27 +923,27 @@ mod tests {
 
     #[test]
     fn atomic_write_failure_is_reported_and_cleaned_up() {
-        let dir = TempDir::new("fail");
+        let dir = tempfile::tempdir().unwrap();
         // Renaming a file over a non-empty directory fails.
-        let target = dir.0.join("taken");
+        let target = dir.path().join("taken");
         fs::create_dir(&target).unwrap();
         fs::write(target.join("x"), "").unwrap();
         let e = write_atomic(&target, &sample_file()).unwrap_err();
         assert!(e.contains("taken") && e.contains("cannot write"), "{e}");
-        let mut names: Vec<_> = fs::read_dir(&dir.0)
+        let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
         assert_eq!(names, ["taken"]);
 
-        let e = write_atomic(&dir.0.join("no/such/dir/out.json"), &sample_file()).unwrap_err();
+        let e = write_atomic(&dir.path().join("no/such/dir/out.json"), &sample_file()).unwrap_err();
         assert!(e.contains("out.json"), "{e}");
     }
 
     fn read_err(tag: &str, contents: &str) -> (String, String) {
-        let dir = TempDir::new(tag);
-        let path = dir.0.join(format!("{tag}.json"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{tag}.json"));
         fs::write(&path, contents).unwrap();
         (
             read_result_file(&path).unwrap_err(),

@@ -1,20 +1,10 @@
 //! The binary end to end: bad input is one line and exit status 2; a real run prints the
 //! kernel's formats and writes a result file that reads back.
 
-use std::path::PathBuf;
-
 use harness::result::read_result_file;
 
 mod common;
 use common::{assert_refused, htab_mem};
-
-fn tmp_json(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("htab-mem-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    let _ = std::fs::remove_file(&p);
-    p
-}
 
 #[test]
 fn bad_input_is_one_line_and_status_2() {
@@ -69,8 +59,9 @@ fn bad_input_is_one_line_and_status_2() {
             "lookup_verify",
         ),
     ];
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("never.json");
     for (args, needle) in cases {
-        let json = tmp_json("never.json");
         let mut a: Vec<&str> = args.to_vec();
         let js = json.to_str().unwrap().to_string();
         if !args.contains(&"--json") {
@@ -150,7 +141,8 @@ fn short_run(extra: &[&str], use_case: &str, flavors: &str, json: &std::path::Pa
 
 #[test]
 fn a_short_run_reports_in_kernel_formats_and_writes_json() {
-    let json = tmp_json("run.json");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
     let stdout = short_run(
         &[],
         "batch_add_batch_del",
@@ -209,8 +201,9 @@ fn a_short_run_reports_in_kernel_formats_and_writes_json() {
 fn oversubscription_is_warned_about_with_either_reader_model() {
     let cpus = std::thread::available_parallelism().unwrap().get();
     let p = (cpus * 2).to_string();
+    let dir = tempfile::tempdir().unwrap();
     for model in ["non-preemptible", "preemptible"] {
-        let json = tmp_json(&format!("over-{model}.json"));
+        let json = dir.path().join(format!("over-{model}.json"));
         let out = htab_mem(&[
             "-p",
             &p,
@@ -242,7 +235,8 @@ fn oversubscription_is_warned_about_with_either_reader_model() {
 /// records it in the result file.
 #[test]
 fn the_memalloc_generation_is_run_and_recorded() {
-    let json = tmp_json("memalloc.json");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("memalloc.json");
     let args =
         "-p 2 -w 1 -d 1 -A immediate-reuse --use-case add_del_on_diff_cpu --memalloc v6.3 -q";
     let mut a: Vec<&str> = args.split_whitespace().collect();
@@ -285,7 +279,8 @@ fn fault_injected_reuse_after_gp_and_the_oracle_run_clean() {
 
 #[test]
 fn deferred_work_cost_is_reported_and_recorded() {
-    let json = tmp_json("deferred.json");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("deferred.json");
     let out = htab_mem(&[
         "-p",
         "1",
@@ -313,7 +308,8 @@ fn deferred_work_cost_is_reported_and_recorded() {
 
 #[test]
 fn the_rfc_loop_reports_totals_over_producers_and_records_its_shape() {
-    let json = tmp_json("rfc.json");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("rfc.json");
     let stdout = short_run(&["--rfc"], "overwrite", "immediate-reuse", &json);
     // The RFC's formats: the rate is `loop`, not `per-prod-op`.
     assert_eq!(stdout.lines().filter(|l| l.starts_with("Iter ")).count(), 3);

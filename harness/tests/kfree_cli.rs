@@ -12,7 +12,8 @@ fn kfree_rcu(args: &[&str]) -> Output {
 
 #[test]
 fn bad_input_is_one_line_and_status_2() {
-    let json = std::env::temp_dir().join(format!("kfree-never-{}.json", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("never.json");
     let js = json.to_str().unwrap().to_string();
     let cases: &[(&[&str], &str)] = &[
         (&["--nthreads", "0"], "--nthreads"),
@@ -43,8 +44,8 @@ fn bad_input_is_one_line_and_status_2() {
 
 #[test]
 fn tiny_run_prints_the_kernel_line_per_mode() {
-    let json = std::env::temp_dir().join(format!("kfree-tiny-{}.json", std::process::id()));
-    let _ = std::fs::remove_file(&json);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("tiny.json");
     let out = kfree_rcu(&[
         "--nthreads",
         "2",
@@ -120,7 +121,6 @@ fn tiny_run_prints_the_kernel_line_per_mode() {
     );
     let csv = String::from_utf8_lossy(&csv.stdout);
     assert!(csv.contains("kfree-rcu/kfree/batched-polled/p2"), "{csv}");
-    let _ = std::fs::remove_file(&json);
 }
 
 /// `Total time taken by all kfree'ers: N ns, loops: L, batches: B, memory footprint: M MB`

@@ -2,36 +2,12 @@
 //! written with the expected titles, series and numbers; bad input writes nothing.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 
 mod common;
-use common::htab_mem;
-
-/// A fresh directory, removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let d = std::env::temp_dir().join(format!("htab-mem-plots-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        Tmp(d)
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-    fn s(&self, rel: &str) -> String {
-        self.path(rel).display().to_string()
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use common::{htab_mem, names, s};
 
 fn metric(value: f64, stddev: Option<f64>, unit: &str) -> Value {
     match stddev {
@@ -108,22 +84,12 @@ fn write_json(path: &Path, v: &Value) {
     fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 #[test]
 fn plot_writes_bars_scaling_and_memory_svgs() {
-    let t = Tmp::new("ok");
-    write_json(&t.path("m.json"), &matrix("2026-11-23T12:00:00Z", 1.0));
-    let out = htab_mem(&["plot", &t.s("m.json"), "--out", &t.s("svg")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    write_json(&t.join("m.json"), &matrix("2026-11-23T12:00:00Z", 1.0));
+    let out = htab_mem(&["plot", s(&t.join("m.json")), "--out", s(&t.join("svg"))]);
     assert!(
         out.status.success(),
         "{}",
@@ -137,11 +103,11 @@ fn plot_writes_bars_scaling_and_memory_svgs() {
         want.push(format!("{uc}-scaling.svg"));
     }
     want.sort();
-    assert_eq!(names(&t.path("svg")), want);
+    assert_eq!(names(&t.join("svg")), want);
     // stdout names every file written.
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 8);
 
-    let read = |n: &str| fs::read_to_string(t.path("svg").join(n)).unwrap();
+    let read = |n: &str| fs::read_to_string(t.join("svg").join(n)).unwrap();
     let bars = read("overwrite-bars.svg");
     assert!(bars.starts_with("<svg"), "{}", &bars[..80]);
     assert!(bars.contains("overwrite: loops/s per producer and peak memory, per flavor"));
@@ -172,8 +138,9 @@ fn plot_writes_bars_scaling_and_memory_svgs() {
 
 #[test]
 fn plot_bad_input_writes_nothing() {
-    let t = Tmp::new("bad");
-    fs::write(t.path("notjson.json"), "Iter 1").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    fs::write(t.join("notjson.json"), "Iter 1").unwrap();
     let all_error = {
         let mut m = matrix("2026-11-23T12:00:00Z", 1.0);
         for c in m["results"].as_array_mut().unwrap() {
@@ -181,8 +148,8 @@ fn plot_bad_input_writes_nothing() {
         }
         m
     };
-    write_json(&t.path("errors.json"), &all_error);
-    write_json(&t.path("m.json"), &matrix("2026-11-23T12:00:00Z", 1.0));
+    write_json(&t.join("errors.json"), &all_error);
+    write_json(&t.join("m.json"), &matrix("2026-11-23T12:00:00Z", 1.0));
     let nan = {
         let mut m = matrix("2026-11-23T12:00:00Z", 1.0);
         m["results"][0]["metrics"]["mem_peak"]["value"] = json!(123456789.125);
@@ -190,19 +157,34 @@ fn plot_bad_input_writes_nothing() {
             .unwrap()
             .replace("123456789.125", "1e999")
     };
-    fs::write(t.path("inf.json"), nan).unwrap();
-    fs::write(t.path("a-file"), "").unwrap();
+    fs::write(t.join("inf.json"), nan).unwrap();
+    fs::write(t.join("a-file"), "").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec![t.s("missing.json")], "cannot read"),
-        (vec![t.s("notjson.json")], "not JSON"),
-        (vec![t.s("errors.json")], "no measured cell"),
-        (vec![t.s("m.json"), t.s("m.json")], "appears twice"),
-        (vec![t.s("inf.json")], "inf.json"),
+        (
+            vec![t.join("missing.json").display().to_string()],
+            "cannot read",
+        ),
+        (
+            vec![t.join("notjson.json").display().to_string()],
+            "not JSON",
+        ),
+        (
+            vec![t.join("errors.json").display().to_string()],
+            "no measured cell",
+        ),
+        (
+            vec![
+                t.join("m.json").display().to_string(),
+                t.join("m.json").display().to_string(),
+            ],
+            "appears twice",
+        ),
+        (vec![t.join("inf.json").display().to_string()], "inf.json"),
     ];
     for (files, msg) in cases {
         let mut args = vec!["plot".to_string()];
         args.extend(files);
-        args.extend(["--out".to_string(), t.s("out")]);
+        args.extend(["--out".to_string(), t.join("out").display().to_string()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = htab_mem(&args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -213,14 +195,14 @@ fn plot_bad_input_writes_nothing() {
             "{msg}: {err}"
         );
         assert!(
-            !t.path("out").exists(),
+            !t.join("out").exists(),
             "{args:?} created the output folder"
         );
     }
-    let out = htab_mem(&["plot", &t.s("m.json"), "--out", &t.s("a-file")]);
+    let out = htab_mem(&["plot", s(&t.join("m.json")), "--out", s(&t.join("a-file"))]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
-    assert_eq!(fs::read(t.path("a-file")).unwrap(), b"");
+    assert_eq!(fs::read(t.join("a-file")).unwrap(), b"");
 }
 
 /// (data-value, shown text) of a row's cell for `metric`.
@@ -241,8 +223,9 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn dashboard_shows_latest_tables_plots_and_history() {
-    let t = Tmp::new("dash");
-    let results = t.path("results");
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let results = t.join("results");
     write_json(
         &results.join("box-2026-11-22/matrix.json"),
         &matrix("2026-11-22T12:00:00Z", 0.5),
@@ -320,34 +303,35 @@ fn dashboard_shows_latest_tables_plots_and_history() {
 
 #[test]
 fn dashboard_bad_input_writes_nothing() {
-    let t = Tmp::new("dashbad");
-    fs::create_dir_all(t.path("results/empty-set")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    fs::create_dir_all(t.join("results/empty-set")).unwrap();
     let out = htab_mem(&[
         "dashboard",
         "--results",
-        &t.s("results"),
+        s(&t.join("results")),
         "--out",
-        &t.s("out"),
+        s(&t.join("out")),
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no result sets"), "{err}");
-    assert!(!t.path("out").exists());
+    assert!(!t.join("out").exists());
 
     // A file that claims to be a result file must read cleanly.
     fs::write(
-        t.path("results/empty-set/r.json"),
+        t.join("results/empty-set/r.json"),
         "{\"schema_version\": 1}",
     )
     .unwrap();
     let out = htab_mem(&[
         "dashboard",
         "--results",
-        &t.s("results"),
+        s(&t.join("results")),
         "--out",
-        &t.s("out"),
+        s(&t.join("out")),
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("r.json"));
-    assert!(!t.path("out").exists());
+    assert!(!t.join("out").exists());
 }

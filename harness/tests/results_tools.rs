@@ -11,7 +11,8 @@ use harness::result::{
 };
 
 mod common;
-use common::{htab_mem, s, text, Dir};
+use common::{htab_mem, names, s, text};
+use tempfile::TempDir;
 
 use harness::units::MIB;
 
@@ -108,8 +109,8 @@ fn sample() -> ResultFile {
     ])
 }
 
-fn write(dir: &Dir, name: &str, f: &ResultFile) -> PathBuf {
-    let p = dir.path(name);
+fn write(dir: &TempDir, name: &str, f: &ResultFile) -> PathBuf {
+    let p = dir.path().join(name);
     write_atomic(&p, f).unwrap();
     p
 }
@@ -123,7 +124,7 @@ fn ok_stdout(out: &Output) -> String {
 
 #[test]
 fn export_bmf_exact() {
-    let d = Dir::new("bmf");
+    let d = tempfile::tempdir().unwrap();
     let f = write(&d, "r.json", &sample());
     let v: serde_json::Value =
         serde_json::from_str(&ok_stdout(&htab_mem(&["export", s(&f), "--format", "bmf"]))).unwrap();
@@ -149,7 +150,7 @@ fn export_bmf_exact() {
 
 #[test]
 fn export_gab_exact() {
-    let d = Dir::new("gab");
+    let d = tempfile::tempdir().unwrap();
     let f = write(&d, "r.json", &sample());
     let big = ok_stdout(&htab_mem(&["export", s(&f), "--format", "gab-bigger"]));
     let v: serde_json::Value = serde_json::from_str(&big).unwrap();
@@ -182,7 +183,7 @@ fn export_gab_exact() {
 
 #[test]
 fn export_csv_exact() {
-    let d = Dir::new("csv");
+    let d = tempfile::tempdir().unwrap();
     let f = write(&d, "r.json", &sample());
     let out = ok_stdout(&htab_mem(&["export", s(&f), "--format", "csv"]));
     let want = "\
@@ -197,12 +198,12 @@ htab-mem/overwrite/call-rcu-free/p2,overwrite,call-rcu-free,2,error,,,,,,,,,
 
 #[test]
 fn export_markdown_exact_and_to_file() {
-    let d = Dir::new("md");
+    let d = tempfile::tempdir().unwrap();
     let mut f = sample();
     f.results
         .push(cell("no_op", "immediate-reuse", 1, 500_000_000.0, 0.13));
     let p = write(&d, "r.json", &f);
-    let out_md = d.path("summary.md");
+    let out_md = d.path().join("summary.md");
     let out = htab_mem(&["export", s(&p), "--format", "markdown", "--out", s(&out_md)]);
     assert!(ok_stdout(&out).is_empty());
     let want = "\
@@ -220,24 +221,18 @@ overwrite, 2 producers (1s warm-up, 3s measured):
 | call-rcu-free (error) | -          | -                    | -                 |
 ";
     assert_eq!(std::fs::read_to_string(&out_md).unwrap(), want);
-    assert_eq!(d.names(), ["r.json", "summary.md"]);
+    assert_eq!(names(d.path()), ["r.json", "summary.md"]);
 }
 
 // ---------------------------------------------------------------- compare
 
 fn compare(base: &ResultFile, new: &ResultFile, extra: &[&str]) -> Output {
-    let d = Dir::new(&format!("cmp{}", rand_tag()));
+    let d = tempfile::tempdir().unwrap();
     let b = write(&d, "base.json", base);
     let n = write(&d, "new.json", new);
     let mut args = vec!["compare", s(&b), s(&n)];
     args.extend(extra);
     htab_mem(&args)
-}
-
-fn rand_tag() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }
 
 fn scale(f: &mut ResultFile, flavor: Option<&str>, loops: f64, mem: f64) {
@@ -380,7 +375,7 @@ fn compare_lists_missing_cells_and_new_leaks() {
 
 #[test]
 fn merge_combines_disjoint_shards_in_canonical_order() {
-    let d = Dir::new("merge");
+    let d = tempfile::tempdir().unwrap();
     let all = sample();
     let mut a = all.clone();
     a.results = vec![all.results[1].clone(), all.results[3].clone()];
@@ -388,7 +383,7 @@ fn merge_combines_disjoint_shards_in_canonical_order() {
     b.results = vec![all.results[0].clone(), all.results[2].clone()];
     b.timestamp = "2026-01-01T00:00:00Z".into();
     let (pa, pb) = (write(&d, "a.json", &a), write(&d, "b.json", &b));
-    let out = d.path("m.json");
+    let out = d.path().join("m.json");
     let r = htab_mem(&["merge", s(&pa), s(&pb), "--out", s(&out)]);
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     let m = read_result_file(&out).unwrap();
@@ -406,7 +401,7 @@ fn merge_combines_disjoint_shards_in_canonical_order() {
     assert_eq!(m.config, all.config);
 
     // The same shard twice overlaps: refused, then allowed with --force.
-    let out2 = d.path("m2.json");
+    let out2 = d.path().join("m2.json");
     let r = htab_mem(&["merge", s(&pa), s(&pa), "--out", s(&out2)]);
     assert_eq!(r.status.code(), Some(2));
     assert!(text(&r.stderr).contains("more than one file"));
@@ -418,13 +413,13 @@ fn merge_combines_disjoint_shards_in_canonical_order() {
 
 #[test]
 fn merge_refuses_different_configs_unless_forced() {
-    let d = Dir::new("mergecfg");
+    let d = tempfile::tempdir().unwrap();
     let a = sample();
     let mut b = file(vec![cell("no_op", "immediate-reuse", 1, 1e8, 0.1)]);
     b.config.duration_s = 5;
     b.git_sha = "fedcba987654".into();
     let (pa, pb) = (write(&d, "a.json", &a), write(&d, "b.json", &b));
-    let out = d.path("m.json");
+    let out = d.path().join("m.json");
     std::fs::write(&out, "keep me").unwrap();
     let r = htab_mem(&["merge", s(&pa), s(&pb), "--out", s(&out)]);
     assert_eq!(r.status.code(), Some(2));
@@ -444,15 +439,15 @@ fn merge_refuses_different_configs_unless_forced() {
 
 /// `matrix --list` output: the cells that would run (the --out file need not exist).
 fn list(args: &[&str]) -> Vec<String> {
-    let d = Dir::new(&format!("list{}", rand_tag()));
-    let out = d.path("never.json");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("never.json");
     let mut a = vec!["matrix", "--list", "--out", s(&out)];
     a.extend(args);
     let ids = ok_stdout(&htab_mem(&a))
         .lines()
         .map(str::to_string)
         .collect();
-    assert!(d.names().is_empty(), "--list wrote a file");
+    assert!(names(d.path()).is_empty(), "--list wrote a file");
     ids
 }
 
@@ -481,8 +476,8 @@ fn shards_are_disjoint_and_complete() {
 
 #[test]
 fn matrix_rejects_bad_options_before_running() {
-    let d = Dir::new("mxbad");
-    let out = d.path("m.json");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.json");
     for (args, needle) in [
         (vec!["-p", "0"], "producers"),
         (vec!["-p", "2,x"], "'x'"),
@@ -502,7 +497,7 @@ fn matrix_rejects_bad_options_before_running() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
-    assert!(d.names().is_empty());
+    assert!(names(d.path()).is_empty());
 }
 
 /// The config `matrix -w 1 -d 1` on this machine records.
@@ -539,8 +534,8 @@ fn write_one_cell_file(out: &Path) -> ResultFile {
 /// `--memalloc` is refused before anything runs.
 #[test]
 fn matrix_refuses_to_resume_with_another_memalloc() {
-    let d = Dir::new("memalloc");
-    let out = d.path("m.json");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.json");
     let pre = write_one_cell_file(&out);
     let mut a = vec!["matrix", "--out", s(&out), "--list", "--memalloc", "v6.3"];
     a.extend(TINY);
@@ -553,8 +548,8 @@ fn matrix_refuses_to_resume_with_another_memalloc() {
 
 #[test]
 fn matrix_resumes_skipping_finished_cells() {
-    let d = Dir::new("resume");
-    let out = d.path("m.json");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.json");
     // A finished cell: it must survive untouched.
     let pre = write_one_cell_file(&out);
 
@@ -590,7 +585,7 @@ fn matrix_resumes_skipping_finished_cells() {
     let r = htab_mem(&a);
     assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
     assert_eq!(std::fs::read(&out).unwrap(), before);
-    assert_eq!(d.names(), ["m.json"]);
+    assert_eq!(names(d.path()), ["m.json"]);
 
     // Other options than the file's: refused, file untouched.
     let mut other = a.clone();
@@ -608,8 +603,8 @@ fn matrix_resumes_skipping_finished_cells() {
 
 #[test]
 fn interrupted_matrix_keeps_finished_cells_and_no_half_cell() {
-    let d = Dir::new("sigint");
-    let out = d.path("m.json");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.json");
     let mut pre = file(vec![cell("no_op", "immediate-reuse", 1, 42.0, 0.5)]);
     pre.config = tiny_matrix_config();
     pre.config.duration_s = 30;
@@ -643,13 +638,13 @@ fn interrupted_matrix_keeps_finished_cells_and_no_half_cell() {
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     assert_eq!(std::fs::read(&out).unwrap(), before);
-    assert_eq!(d.names(), ["m.json"], "a temp file was left behind");
+    assert_eq!(names(d.path()), ["m.json"], "a temp file was left behind");
 }
 
 // ---------------------------------------------------------------- bad files
 
 /// Files that are not usable result files, with what the error must say.
-fn bad_files(d: &Dir) -> Vec<(PathBuf, &'static str)> {
+fn bad_files(d: &TempDir) -> Vec<(PathBuf, &'static str)> {
     let full = serde_json::to_string_pretty(&sample()).unwrap();
     let mut newer: serde_json::Value = serde_json::to_value(sample()).unwrap();
     newer["schema_version"] = (harness::result::SCHEMA_VERSION + 1).into();
@@ -681,7 +676,7 @@ fn bad_files(d: &Dir) -> Vec<(PathBuf, &'static str)> {
     cases
         .into_iter()
         .map(|(name, body, why)| {
-            let p = d.path(name);
+            let p = d.path().join(name);
             std::fs::write(&p, body).unwrap();
             (p, why)
         })
@@ -698,9 +693,9 @@ fn assert_bad(r: &Output, path: &Path, why: &str) {
 
 #[test]
 fn bad_result_files_are_refused_and_nothing_is_overwritten() {
-    let d = Dir::new("badfiles");
+    let d = tempfile::tempdir().unwrap();
     let good = write(&d, "good.json", &sample());
-    let out = d.path("out.txt");
+    let out = d.path().join("out.txt");
     for (bad, why) in bad_files(&d) {
         std::fs::write(&out, "previous output").unwrap();
         let before_bad = std::fs::read(&bad).unwrap();
@@ -724,7 +719,7 @@ fn bad_result_files_are_refused_and_nothing_is_overwritten() {
     }
     // Only the files this test made: no temp file was left anywhere.
     assert_eq!(
-        d.names(),
+        names(d.path()),
         [
             "dup.json",
             "empty.json",

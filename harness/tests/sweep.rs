@@ -5,14 +5,14 @@ use harness::matrix_file;
 use harness::result::Pacing;
 
 mod common;
-use common::{assert_refused, htab_mem_sub, s, text, Dir};
+use common::{assert_refused, htab_mem_sub, names, s, text};
 
 const FLAVORS: [&str; 2] = ["immediate-reuse", "free-after-gp"];
 
 #[test]
 fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
-    let d = Dir::new("tiny");
-    let out = d.path("s.json");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("s.json");
     let mut args = vec!["--out", s(&out)];
     // Two flavors, two pacings given in descending order, tasks-trace ones listed.
     args.extend(
@@ -23,7 +23,7 @@ fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
     let r = htab_mem_sub("sweep", &args);
     let err = text(&r.stderr);
     assert_eq!(r.status.code(), Some(0), "{err}");
-    assert_eq!(d.names(), ["s.json", "s.svg"]);
+    assert_eq!(names(d.path()), ["s.json", "s.svg"]);
 
     let f = matrix_file::load(&out).unwrap();
     let ids: Vec<&str> = f.results.iter().map(|c| c.id.as_str()).collect();
@@ -72,7 +72,7 @@ fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
         assert_eq!(row.matches('|').count(), 6, "{row}");
     }
 
-    let svg = std::fs::read_to_string(d.path("s.svg")).unwrap();
+    let svg = std::fs::read_to_string(d.path().join("s.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("average memory (MiB") && svg.contains("1ms/3ms"));
     for flavor in FLAVORS {
@@ -90,7 +90,7 @@ fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
     assert_eq!(std::fs::read(&out).unwrap(), before);
 
     // The other tools take the sweep file: plot draws the pacing figure.
-    let plots = d.path("plots");
+    let plots = d.path().join("plots");
     let p = htab_mem_sub("plot", &[s(&out), "--out", s(&plots)]);
     assert_eq!(p.status.code(), Some(0), "{}", text(&p.stderr));
     assert!(plots.join("overwrite-p1-sweep.svg").exists());
@@ -101,8 +101,8 @@ fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
 
 #[test]
 fn the_tasks_trace_pacing_scales_with_the_rcu_one() {
-    let d = Dir::new("list");
-    let out = d.path("never.json");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("never.json");
     let list = |extra: &[&str]| {
         let mut a = vec!["--out", s(&out), "--list", "-A", "prealloc"];
         a.extend(extra);
@@ -122,13 +122,13 @@ fn the_tasks_trace_pacing_scales_with_the_rcu_one() {
         "htab-mem/overwrite/prealloc/p2/rcu500us-tt1ms\n\
          htab-mem/overwrite/prealloc/p2/rcu1500us-tt3ms\n"
     );
-    assert!(d.names().is_empty(), "--list wrote a file");
+    assert!(names(d.path()).is_empty(), "--list wrote a file");
 }
 
 #[test]
 fn bad_input_is_refused_and_writes_nothing() {
-    let d = Dir::new("bad");
-    let out = d.path("s.json");
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("s.json");
     let cases: &[(&[&str], &str)] = &[
         (&["-A", "nope"], "unknown allocator flavor"),
         (&["--use-case", "nope"], "unknown use case"),
@@ -165,6 +165,10 @@ fn bad_input_is_refused_and_writes_nothing() {
         a.extend(extra.iter());
         let r = htab_mem_sub("sweep", &a);
         assert_refused(&r, &a, needle);
-        assert!(d.names().is_empty(), "{a:?} wrote {:?}", d.names());
+        assert!(
+            names(d.path()).is_empty(),
+            "{a:?} wrote {:?}",
+            names(d.path())
+        );
     }
 }

@@ -108,7 +108,11 @@ impl UrcuThread {
     /// `head` must be valid, not queued already, and stay valid until `func` runs; `func` must
     /// be sound to call on another thread with that head.
     pub unsafe fn call(&self, head: *mut UrcuHead, func: UrcuCallback) {
-        ffi::peers_urcu_call(head, func);
+        // SAFETY: `self` is this thread's registration (not `Send`), as liburcu's `call_rcu`
+        // requires; `head` is valid, not queued already and valid until `func` runs, and
+        // `func(head)` is sound on liburcu's worker thread (our contract), which is what
+        // `call_rcu` needs of its arguments.
+        unsafe { ffi::peers_urcu_call(head, func) };
     }
 }
 

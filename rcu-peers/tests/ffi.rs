@@ -1,7 +1,6 @@
 //! The liburcu FFI really reaches liburcu: readers hold back grace periods, callbacks wait
 //! for readers and have all run when `rcu_barrier` returns.
 #![cfg(feature = "liburcu")]
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -60,8 +59,11 @@ struct Counted {
     _payload: u64,
 }
 
+/// # Safety
+/// `head` is the head of a leaked `Box<Counted>`, and this is the one call with it.
 unsafe extern "C" fn count_and_free(head: *mut UrcuHead) {
-    // SAFETY: queued heads are the first field of leaked `Box<Counted>`s.
+    // SAFETY: `head` is the first field of the repr(C) `Counted`, so it is the leaked box's
+    // pointer (our contract); this is the one call with it, so the box is dropped once.
     drop(unsafe { Box::from_raw(head as *mut Counted) });
     RAN.fetch_add(1, Ordering::SeqCst);
 }

@@ -349,9 +349,17 @@ impl<F: FnOnce() + Send + 'static> BoxedCallback<F> {
         NonNull::from(Box::leak(b)).cast()
     }
 
+    /// The [`CallbackFn`] of a head made by [`into_head`](Self::into_head): runs the closure
+    /// and frees the box.
+    ///
+    /// # Safety
+    /// `head` came from `into_head::<F>` with this same `F`, and this is the one call made
+    /// with it (nothing uses the head afterwards).
     pub(crate) unsafe fn run(head: NonNull<RcuHead>) {
-        // SAFETY: `head` came from `into_head::<F>` and is invoked exactly once.
-        let b = Box::from_raw(head.as_ptr() as *mut BoxedCallback<F>);
+        // SAFETY: `head` came from `into_head::<F>`, which leaked a `Box<BoxedCallback<F>>`
+        // whose first field (repr(C)) is the head, so the cast gives back that box's pointer;
+        // this is the one call with it, so the box is rebuilt and dropped exactly once.
+        let b = unsafe { Box::from_raw(head.as_ptr() as *mut BoxedCallback<F>) };
         (b.f)();
     }
 }

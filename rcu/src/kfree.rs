@@ -173,9 +173,11 @@ impl Counters {
     }
 
     /// # Safety
-    /// `b` came from `alloc_block` and is not used again.
+    /// `b` is a non-null block that came from `alloc_block` and is not used again.
     unsafe fn free_block(&self, b: *mut Block) {
-        alloc::dealloc(b as *mut u8, Layout::new::<Block>());
+        // SAFETY: `alloc_block` got `b` from the global allocator with this same layout,
+        // `Layout::new::<Block>()`, it is non-null, and nothing uses it after this call.
+        unsafe { alloc::dealloc(b as *mut u8, Layout::new::<Block>()) };
         self.blocks_freed.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -256,19 +258,36 @@ impl Krc {
     /// limit) or gives them back to the system.
     ///
     /// # Safety
-    /// The list is detached and every object on it is past its grace period.
+    /// `b` is null or the first block of a list of this `Krc`'s blocks (from `alloc_block`,
+    /// filled by `enqueue_locked`, linked through `next`) that is detached: reachable from no
+    /// list, batch or cache, so the caller hands it over whole. Every object on it is past its
+    /// grace period.
     unsafe fn reclaim_blocks(&self, mut b: *mut Block) -> u64 {
         let mut objects = 0;
         let mut emptied: *mut Block = ptr::null_mut();
         while !b.is_null() {
-            let next = (*b).next;
-            let free = (*b).free;
-            let blk = &*b;
+            // SAFETY: `b` is a non-null block of the detached list we were handed: valid, and
+            // read or written by no one else.
+            let next = unsafe { (*b).next };
+            // SAFETY: as above.
+            let free = unsafe { (*b).free };
+            // SAFETY: as above; this shared borrow ends with the loop below, before `b` is
+            // written.
+            let blk = unsafe { &*b };
             for s in &blk.slots[..blk.count] {
-                free(s.assume_init());
+                // SAFETY: `enqueue_locked` writes a slot before raising `count` past it, so the
+                // first `count` are initialised. Each holds a pointer queued once with this
+                // block's `free` (a block only takes pointers of its own `free`), for which
+                // `kvfree_rcu_raw`'s contract makes `free(ptr)` sound from any thread once no
+                // new reader can reach it; its grace period has passed (our contract), so no
+                // reader holds it either.
+                unsafe { free(s.assume_init()) };
             }
-            objects += (*b).count as u64;
-            (*b).next = emptied;
+            // SAFETY: `b` is valid and ours, as above, and `blk` is no longer used.
+            unsafe {
+                objects += (*b).count as u64;
+                (*b).next = emptied;
+            }
             emptied = b;
             b = next;
         }
@@ -278,13 +297,18 @@ impl Krc {
         if !emptied.is_null() {
             let mut g = self.inner.lock().unwrap();
             while !emptied.is_null() {
-                let next = (*emptied).next;
+                // SAFETY: `emptied` is a non-null block of the list just built from the
+                // detached blocks we were handed: valid, and reachable by no one else.
+                let next = unsafe { (*emptied).next };
                 if g.nr_cached < g.max_cached {
-                    (*emptied).next = g.cache;
+                    // SAFETY: as above; from here the block is the cache's, under `g`'s lock.
+                    unsafe { (*emptied).next = g.cache };
                     g.cache = emptied;
                     g.nr_cached += 1;
                 } else {
-                    self.counters.free_block(emptied);
+                    // SAFETY: a non-null block from `alloc_block` (the only source of blocks),
+                    // dropped from our list here and not used again.
+                    unsafe { self.counters.free_block(emptied) };
                 }
                 emptied = next;
             }
@@ -293,13 +317,23 @@ impl Krc {
     }
 
     /// # Safety
-    /// As for `reclaim_blocks`.
+    /// `h` is null or the newest head of a detached list (reachable from no `KrcInner` or
+    /// batch, so the caller hands it over whole) of heads queued by `kvfree_rcu_headed`, each
+    /// valid until its object's `free` runs, and every object on it is past its grace period.
     unsafe fn reclaim_list(&self, mut h: *mut KfreeHead) {
         let mut n = 0;
         while !h.is_null() {
-            let next = (*h).next;
-            if let Some(f) = (*h).free {
-                f((*h).obj);
+            // SAFETY: `h` is a non-null head of the detached list we were handed; its object's
+            // `free` has not run yet, so it is valid (`kvfree_rcu_headed`'s contract). `next`
+            // is read now because that `free` may free the memory holding `h`.
+            let next = unsafe { (*h).next };
+            // SAFETY: as above.
+            if let Some(f) = unsafe { (*h).free } {
+                // SAFETY: `h` is still valid (as above). `obj` was queued once with `f`, for
+                // which `kvfree_rcu_headed`'s contract makes `f(obj)` sound from any thread
+                // once no new reader can reach it; its grace period has passed (our contract),
+                // so no reader holds it either. `h` is not touched after this call.
+                unsafe { f((*h).obj) };
             }
             n += 1;
             h = next;
@@ -330,15 +364,22 @@ impl Krc {
             return;
         }
         if self.dead.load(Ordering::Acquire) {
-            self.reclaim_blocks(b);
+            // SAFETY: our contract is `reclaim_blocks`'s, and `b` is handed on whole.
+            unsafe { self.reclaim_blocks(b) };
             return;
         }
         let mut tail = b;
-        while !(*tail).next.is_null() {
-            tail = (*tail).next;
+        // SAFETY: `tail` starts at the non-null `b` and follows the `next` links of the
+        // detached list we were handed, whose blocks are valid and ours; it stops at the last.
+        unsafe {
+            while !(*tail).next.is_null() {
+                tail = (*tail).next;
+            }
         }
         let mut g = self.inner.lock().unwrap();
-        (*tail).next = g.ready;
+        // SAFETY: `tail` is the valid last block of our list; under the lock, the list then
+        // joins `ready`, whose blocks the owner (or the monitor) reclaims.
+        unsafe { (*tail).next = g.ready };
         g.ready = b;
     }
 }
@@ -863,7 +904,11 @@ impl KfreeHandle {
             Queued::NoBlock => {
                 self.krc.inner.lock().unwrap().fallback_sync += 1;
                 self.rcu.domain().synchronize();
-                free(ptr.as_ptr());
+                // SAFETY: no block took `ptr`, so it is queued nowhere and freed only here.
+                // New readers cannot reach it (our contract) and the grace period just waited
+                // for has ended every section that could have, so `free(ptr)` is sound (our
+                // contract: from any thread).
+                unsafe { free(ptr.as_ptr()) };
             }
         }
     }
@@ -871,9 +916,12 @@ impl KfreeHandle {
     /// Drops the box after a grace period. As for `kvfree_rcu_raw`, no block means an inline
     /// `synchronize`.
     pub fn kvfree_rcu<T: Send + 'static>(&self, b: Box<T>) {
+        /// # Safety
+        /// `p` came from `Box::<T>::into_raw` and is not used again.
         unsafe fn drop_box<T>(p: *mut u8) {
-            // SAFETY: `p` came from `Box::<T>::into_raw` below and is dropped once.
-            drop(Box::from_raw(p as *mut T));
+            // SAFETY: `p` came from `Box::<T>::into_raw` (below, the only use of `drop_box`),
+            // so it is a live `Box<T>`; nothing uses it again, so it is dropped once.
+            drop(unsafe { Box::from_raw(p as *mut T) });
         }
         let p = NonNull::new(Box::into_raw(b) as *mut u8).unwrap();
         // SAFETY: the box is ours to give; `drop_box::<T>` frees it and T is Send.
@@ -885,7 +933,8 @@ impl KfreeHandle {
     /// Never blocks.
     ///
     /// # Safety
-    /// As for `kvfree_rcu_raw`, and `head` is valid until `free(ptr)` runs.
+    /// As for `kvfree_rcu_raw`, and `head` is valid, and used for no other queued object,
+    /// until `free(ptr)` runs.
     pub unsafe fn kvfree_rcu_headed(
         &self,
         ptr: NonNull<u8>,
@@ -897,9 +946,14 @@ impl KfreeHandle {
             Queued::NoBlock => {
                 let mut g = self.krc.inner.lock().unwrap();
                 let h = head.as_ptr();
-                (*h).obj = ptr.as_ptr();
-                (*h).free = Some(free);
-                (*h).next = g.head;
+                // SAFETY: `head` is valid and used for no other queued object until `free(ptr)`
+                // runs (our contract), and that cannot happen before this list is reclaimed,
+                // so nothing else reads or writes it; from here it is the list's, under `g`.
+                unsafe {
+                    (*h).obj = ptr.as_ptr();
+                    (*h).free = Some(free);
+                    (*h).next = g.head;
+                }
                 g.head = h;
                 g.head_cookie = self.rcu.domain().get_state();
                 g.fallback_list += 1;

@@ -162,13 +162,17 @@ impl ThreadHandle {
     /// `head` must be valid and not already queued, and stay valid until `func` runs; `func`
     /// must be sound to call from any thread with that head.
     pub unsafe fn call(&self, head: NonNull<RcuHead>, func: CallbackFn) {
-        let h = self.prepare(head, func);
+        // SAFETY: `head` is valid and not queued (our contract), as `prepare` requires.
+        let h = unsafe { self.prepare(head, func) };
         let q = &self.rec.queue;
         if !q.lazy_is_empty() && q.splice_lazy() {
             // This thread's lazy callbacks go along with the hurried one.
             self.inner().count_lazy_flush_other();
         }
-        if q.push(h) {
+        // SAFETY: `h` is `head`: valid, not queued anywhere, and valid until its callback runs
+        // (our contract), as `push` requires; `q` is this thread's own queue (the handle is
+        // not `Send`), so we are its owner.
+        if unsafe { q.push(h) } {
             self.inner().kick_gp_thread();
         }
         self.run_ready();
@@ -185,9 +189,12 @@ impl ThreadHandle {
     /// As for [`call`](Self::call).
     pub unsafe fn call_lazy(&self, head: NonNull<RcuHead>, func: CallbackFn) {
         let inner = self.inner();
-        let h = self.prepare(head, func);
+        // SAFETY: `head` is valid and not queued (our contract), as `prepare` requires.
+        let h = unsafe { self.prepare(head, func) };
         let q = &self.rec.queue;
-        if q.push_lazy(h) {
+        // SAFETY: `h` is `head`: valid, not queued anywhere, and valid until its callback runs
+        // (our contract), as `push_lazy` requires; `q` is this thread's own queue.
+        if unsafe { q.push_lazy(h) } {
             q.lazy_since.store(inner.now_ns().max(1), Ordering::Release);
             // The domain's thread arms its flush timer.
             inner.kick_gp_thread();
@@ -208,14 +215,20 @@ impl ThreadHandle {
     unsafe fn prepare(&self, head: NonNull<RcuHead>, func: CallbackFn) -> *mut RcuHead {
         let inner = self.inner();
         let h = head.as_ptr();
-        (*h).func = Some(func);
-        (*h).cookie = inner.get_state();
+        // SAFETY: `head` is valid and not queued (our contract): no other thread can reach it
+        // until it is pushed, so it is ours to write.
+        unsafe {
+            (*h).func = Some(func);
+            (*h).cookie = inner.get_state();
+        }
         let q = &self.rec.queue;
         if q.enqueued.load(Ordering::Relaxed).is_multiple_of(64)
             && q.sample_head.load(Ordering::Relaxed).is_null()
         {
             q.sample_ns.store(inner.now_ns(), Ordering::Relaxed);
-            q.sample_cookie.store((*h).cookie, Ordering::Relaxed);
+            // SAFETY: as above; still not pushed, so valid and ours.
+            q.sample_cookie
+                .store(unsafe { (*h).cookie }, Ordering::Relaxed);
             q.sample_head.store(h, Ordering::Release);
         }
         h

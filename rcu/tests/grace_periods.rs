@@ -99,8 +99,12 @@ struct Obj {
     domain: Domain,
 }
 
+/// # Safety
+/// `h` is the head of a leaked `Box<Obj>`, and this is the one call with it.
 unsafe fn obj_cb(h: NonNull<RcuHead>) {
-    let o = Box::from_raw(h.as_ptr() as *mut Obj);
+    // SAFETY: `head` is the first field of the repr(C) `Obj`, so `h` is the leaked box's
+    // pointer (our contract); this is the one call with it, so the box is dropped once.
+    let o = unsafe { Box::from_raw(h.as_ptr() as *mut Obj) };
     let cookie = o.head.cookie();
     o.cookie_done_at_run
         .store(o.domain.poll_state(cookie), Ordering::SeqCst);

@@ -56,16 +56,22 @@ struct HeadedObj {
     obj: Obj,
 }
 
+/// # Safety
+/// `p` came from `Box::<Obj>::into_raw` and is not used again.
 unsafe fn free_a(p: *mut u8) {
     // SAFETY: queued from Box::<Obj>::into_raw, freed once.
     drop(unsafe { Box::from_raw(p as *mut Obj) });
 }
 
+/// # Safety
+/// As for `free_a`.
 unsafe fn free_b(p: *mut u8) {
     // SAFETY: as free_a; a second function puts objects in a block of their own.
     drop(unsafe { Box::from_raw(p as *mut Obj) });
 }
 
+/// # Safety
+/// `p` came from `Box::<HeadedObj>::into_raw` and is not used again.
 unsafe fn free_headed(p: *mut u8) {
     // SAFETY: queued from Box::<HeadedObj>::into_raw, freed once.
     drop(unsafe { Box::from_raw(p as *mut HeadedObj) });

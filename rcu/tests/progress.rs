@@ -104,6 +104,8 @@ struct Logged {
     log: Arc<Mutex<Vec<u64>>>,
 }
 
+/// # Safety
+/// `h` is the head of a leaked `Box<Logged>`, and this is the one call with it.
 unsafe fn log_it(h: NonNull<RcuHead>) {
     // SAFETY: `head` is the first field of a leaked repr(C) Logged; this runs once.
     let b = unsafe { Box::from_raw(h.as_ptr() as *mut Logged) };

@@ -27,9 +27,14 @@ struct Node {
 /// Retired nodes, freed at the end (retiring only poisons).
 static GRAVEYARD: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
+/// Retires a node: poisons it and leaves it in the graveyard.
+///
+/// # Safety
+/// `p` points to a live `Node` from `Box::into_raw`, retired once.
 unsafe fn poison(p: *mut u8) {
-    // SAFETY: p is a retired Node whose grace period has passed; nobody frees it before the end.
-    (*(p as *const Node)).magic.store(POISON, Ordering::Relaxed);
+    // SAFETY: `p` is a live `Node` (our contract), and nodes are only freed at the end of
+    // the test, after every thread is done, so the store cannot hit freed memory.
+    unsafe { (*(p as *const Node)).magic.store(POISON, Ordering::Relaxed) };
     GRAVEYARD.lock().unwrap().push(p as usize);
 }
 

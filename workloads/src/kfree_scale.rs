@@ -98,6 +98,9 @@ fn alloc_obj(layout: Layout) -> NonNull<u8> {
 }
 
 /// Frees an object made by `alloc_obj` (`kfree`).
+///
+/// # Safety
+/// `p` came from `alloc_obj` and is not used again.
 unsafe fn free_obj(p: *mut u8) {
     // SAFETY: `p` came from `alloc_obj`, whose first word is the allocation's size.
     unsafe {
@@ -107,8 +110,13 @@ unsafe fn free_obj(p: *mut u8) {
 }
 
 /// `kfree_call_rcu`: the callback recovers the object from its head (container_of).
+///
+/// # Safety
+/// `head` sits 8 bytes into an object made by `alloc_obj`, which is not used again.
 unsafe fn free_obj_cb(head: NonNull<RcuHead>) {
-    // SAFETY: the head sits 8 bytes into an object made by `alloc_obj`.
+    // SAFETY: the head sits 8 bytes into an object made by `alloc_obj` (our contract), so
+    // stepping back 8 bytes stays inside it and gives that object, which `free_obj` may free
+    // since nothing uses it again.
     unsafe { free_obj((head.as_ptr() as *mut u8).sub(8)) }
 }
 

@@ -17,8 +17,11 @@ struct Obj {
     probe: Probe,
 }
 
+/// # Safety
+/// `head` is the head of a leaked `Box<Obj>`, and this is the one call with it.
 unsafe extern "C" fn free_obj(head: *mut UrcuHead) {
-    // SAFETY: every head queued here is the first field of a leaked `Box<Obj>`.
+    // SAFETY: `head` is the first field of the repr(C) `Obj`, so it is the leaked box's
+    // pointer (our contract); this is the one call with it, so the box is dropped once.
     let b = unsafe { Box::from_raw(head as *mut Obj) };
     b.probe.fire();
 }
