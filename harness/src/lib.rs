@@ -4,6 +4,7 @@
 pub mod bench_argv;
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod cpuset;
 pub mod dashboard;
 pub mod host;
