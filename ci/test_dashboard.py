@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Browser test of the HTML dashboard: headless Chromium loads the page from a loopback
-server; the test checks that every plot loaded and drew something, and that the tables hold
+server; the test checks that every plot loaded and drew something, that the page leads with
+the trade-off figures (one marker per flavor and producer count) and what changed (the
+regression count `htab-mem compare` gives), that no_op comes last, and that the tables hold
 the numbers of the latest result set's files.
 
     python3 ci/test_dashboard.py [--bin PATH] [--results DIR] [--screenshot PNG]
@@ -81,8 +83,26 @@ document.getElementById('f').addEventListener('load', async () => {
     }
     const history = doc.querySelectorAll('table.history').length;
     const latest = (doc.getElementById('latest-set') || {}).textContent;
-    out.textContent = JSON.stringify({plots, rows, history, latest,
-                                      title: doc.title});
+    // The trade-off SVGs' markers (the only r=5 circles) and their colours, read from the
+    // SVG's own DOM.
+    const tradeoff = [];
+    for (const fig of doc.querySelectorAll('figure.tradeoff')) {
+      const src = fig.querySelector('img').getAttribute('src');
+      const svg = new DOMParser().parseFromString(await (await fetch(src)).text(),
+                                                  'image/svg+xml');
+      const marks = [...svg.querySelectorAll('circle[r="5"]')];
+      tradeoff.push({use_case: fig.dataset.useCase, points: +fig.dataset.points,
+                     flavors: fig.dataset.flavors.split(','), src, markers: marks.length,
+                     colors: new Set(marks.map(c => c.getAttribute('fill'))).size,
+                     parse_error: svg.querySelector('parsererror') !== null});
+    }
+    const sections = [...doc.querySelectorAll('main section')].map(x => x.id);
+    const ch = doc.getElementById('changes');
+    const changes = ch && {regressions: ch.dataset.regressions,
+                           tables: [...ch.querySelectorAll('table')].map(t => t.className),
+                           text: ch.textContent};
+    out.textContent = JSON.stringify({plots, rows, history, latest, tradeoff, sections,
+                                      changes, title: doc.title});
   } catch (e) {
     out.textContent = 'error: ' + e;
   }
@@ -147,11 +167,17 @@ def synthetic_sets(root):
                "call-rcu-free"]
     for day, scale in (("2026-11-22", 0.8), ("2026-11-23", 1.0)):
         cells = []
-        for uc in ("overwrite", "batch_add_batch_del"):
+        for uc in ("no_op", "overwrite", "batch_add_batch_del"):
             for p in (2, 4):
                 for i, f in enumerate(flavors):
                     mem = 0.27 if f == "immediate-reuse" else 10.0 * (i + 1) + p
                     cells.append(synthetic_cell(uc, f, p, scale * (1 + i + p / 10), mem))
+        # A peer map's row: one more point, no code of the dashboard's names it.
+        cells.append(synthetic_cell("overwrite", "dashmap", 4, scale * 2.2, 6.0))
+        if day == "2026-11-23":
+            # One cell at half its loops/s against a uniformly faster rest: one regression.
+            slow = next(c for c in cells if c["id"] == "htab-mem/overwrite/free-after-gp/p4")
+            slow["metrics"]["loops_per_sec"]["value"] *= 0.5
         doc = {"schema_version": 1, "tool": "htab-mem 0.1.0", "git_sha": "0123456789ab",
                "timestamp": f"{day}T12:00:00Z",
                "host": {"cpu_model": "Synthetic CPU", "nr_cpus": 2, "kernel": "6.1.0",
@@ -165,8 +191,9 @@ def synthetic_sets(root):
         (d / "matrix.json").write_text(json.dumps(doc, indent=1))
 
 
-def latest_cells(results):
-    """The cells of the newest set, as the dashboard picks it (newest timestamp, then name)."""
+def result_sets(results):
+    """(timestamp, name, [(path, doc)]) of every set, oldest first, as the dashboard orders
+    them (timestamp, then name)."""
     sets = []
     for d in sorted(p for p in results.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = []
@@ -176,13 +203,36 @@ def latest_cells(results):
             except ValueError:
                 continue
             if isinstance(doc, dict) and "schema_version" in doc:
-                files.append(doc)
+                files.append((f, doc))
         if files:
-            sets.append((max(f["timestamp"] for f in files), d.name, files))
+            sets.append((max(doc["timestamp"] for _, doc in files), d.name, files))
     if not sets:
         fail(f"{results}: no result sets", 2)
-    ts, name, files = max(sets)
-    return name, [c for f in files for c in f["results"]]
+    return sorted(sets)
+
+
+def compare_regressions(binary, sets):
+    """The regression count `htab-mem compare` gives for the two newest sets (one file
+    each), or None when it does not apply."""
+    if len(sets) < 2 or any(len(s[2]) != 1 for s in sets[-2:]):
+        return None
+    r = subprocess.run([str(binary), "compare", str(sets[-2][2][0][0]), str(sets[-1][2][0][0])],
+                       capture_output=True, text=True)
+    m = re.search(r"(\d+) regressions", r.stdout)
+    if r.returncode > 1 or not m:
+        fail(f"htab-mem compare failed: {r.stderr.strip()}", 2)
+    return int(m.group(1))
+
+
+# The kernel's use-case order; the page keeps it but puts no_op last.
+USE_CASES = ["no_op", "overwrite", "batch_add_batch_del", "add_del_on_diff_cpu", "lookup_verify"]
+
+
+def page_order(cells):
+    """Use cases with measured cells outside sweeps, in the page's order."""
+    ucs = {c["use_case"] for c in cells if c["status"] != "error" and not c.get("pacing")}
+    known = [u for u in USE_CASES if u in ucs] + sorted(ucs - set(USE_CASES))
+    return [u for u in known if u != "no_op"] + [u for u in known if u == "no_op"]
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -238,14 +288,17 @@ def main():
         if not raw.startswith("{"):
             fail(f"the check page says: {raw[:500]}")
         got = json.loads(raw)
-        name, cells = latest_cells(results)
+        sets = result_sets(results)
+        name, cells = sets[-1][1], [c for _, doc in sets[-1][2] for c in doc["results"]]
         failures = check(got, name, cells, site)
-        checks = 3
+        failures += check_answer_first(got, cells, len(sets), compare_regressions(binary, sets))
+        checks = 4
         elapsed = time.monotonic() - t0
         for f in failures:
             print(f"FAIL {f}", file=sys.stderr)
-        print(f"test_dashboard: {len(got['plots'])} plots, {len(got['rows'])} table rows, "
-              f"{got['history']} history tables checked in Chromium ({elapsed:.1f} s)")
+        print(f"test_dashboard: {len(got['plots'])} plots ({len(got['tradeoff'])} trade-off), "
+              f"{len(got['rows'])} table rows, {got['history']} history tables, section order "
+              f"and what changed checked in Chromium ({elapsed:.1f} s)")
         bad = 1 if failures else 0
         print(f"dashboard: {checks - bad} passed, {bad} failed")
         return 1 if failures else 0
@@ -295,6 +348,50 @@ def check(got, set_name, cells, site):
             bad.append(f"{c['id']} leaked: page {leaked}, file {c['allocator']['leaked']}")
     if got["history"] < 1:
         bad.append("no history table")
+    return bad
+
+
+def check_answer_first(got, cells, n_sets, regressions):
+    """The top of the page: trade-off figures, then what changed; no_op last."""
+    bad = []
+    order = page_order(cells)
+    secs = got["sections"]
+    want = ["tradeoff", "changes"] + [f"uc-{u}" for u in order] + ["history"]
+    if secs != want:
+        bad.append(f"sections in order {secs}, expected {want}")
+    figs = got["tradeoff"]
+    if [f["use_case"] for f in figs] != order:
+        bad.append(f"trade-off figures for {[f['use_case'] for f in figs]}, expected {order}")
+    for f in figs:
+        measured = [c for c in cells if c["use_case"] == f["use_case"]
+                    and c["status"] != "error" and not c.get("pacing")]
+        flavors = {c["flavor"] for c in measured}
+        if f["parse_error"]:
+            bad.append(f"{f['src']} does not parse as SVG")
+        if f["points"] != len(measured):
+            bad.append(f"{f['src']}: page says {f['points']} points, the set has "
+                       f"{len(measured)} measured cells")
+        # Two panels (average and peak memory), a marker per cell in each.
+        if f["markers"] != 2 * len(measured):
+            bad.append(f"{f['src']}: {f['markers']} markers, expected {2 * len(measured)}")
+        if set(f["flavors"]) != flavors:
+            bad.append(f"{f['src']}: flavors {f['flavors']}, the set has {sorted(flavors)}")
+        if f["colors"] != min(len(flavors), 10):
+            bad.append(f"{f['src']}: markers in {f['colors']} colours for {len(flavors)} flavors")
+    ch = got["changes"]
+    if ch is None:
+        bad.append("no 'what changed' section")
+    elif n_sets < 2:
+        if "nothing to compare with" not in ch["text"]:
+            bad.append("one result set, but 'what changed' does not say so")
+    else:
+        if regressions is not None and ch["regressions"] != str(regressions):
+            bad.append(f"'what changed' counts {ch['regressions']} regressions, "
+                       f"htab-mem compare {regressions}")
+        want_tables = (["changes regressions"] if ch["regressions"] != "0" else []) \
+            + ["changes judged"]
+        if ch["tables"] != want_tables:
+            bad.append(f"'what changed' tables {ch['tables']}, expected {want_tables}")
     return bad
 
 

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_argv;
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod config;
 pub mod cpuset;
 pub mod dashboard;

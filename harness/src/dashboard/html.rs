@@ -1,10 +1,13 @@
-//! The static page: the latest set's tables and plots, then the history across sets. Inline
-//! CSS, plots as <img> of SVG files beside the page, nothing fetched from the network.
+//! The static page: the answer first (loops/s against memory, what changed), then the latest
+//! set's tables and plots, then the history across sets. Inline CSS, plots as <img> of SVG
+//! files beside the page, nothing fetched from the network.
 
 use std::fmt::Write;
 
+use super::changes::Changes;
 use super::history;
 use super::sets::ResultSet;
+use super::tradeoff::{self, Figure};
 use crate::plot::style::MIB;
 use crate::plot::{Dataset, Kind, Plot};
 use crate::result::{CellResult, Metric, ResultFile, Status};
@@ -29,6 +32,10 @@ td.bad{color:#b00020;font-weight:600}
 figure{margin:10px 0 22px;background:#fff;border:1px solid #d5dae0;padding:6px;display:inline-block;max-width:100%;box-sizing:border-box}
 figure img{max-width:100%;height:auto;display:block}
 .note{color:#56606b;font-size:14px;max-width:900px}
+.warn{color:#8a5300}
+figure.tradeoff{display:block;width:fit-content}
+details{margin:8px 0 14px}
+summary{cursor:pointer;color:#1d4f91}
 ";
 
 pub fn escape(s: &str) -> String {
@@ -139,6 +146,11 @@ const HEAD_ROW: &str = "<tr><th>flavor</th><th>loop (k/s) per producer</th>\
 pub struct Page<'a> {
     pub sets: &'a [ResultSet],
     pub latest: &'a Dataset,
+    /// Use cases in page order (no_op last).
+    pub order: &'a [String],
+    pub tradeoff: &'a [Figure],
+    /// The newest set against the one before; `None` with one set.
+    pub changes: Option<&'a Changes>,
     pub plots: &'a [Plot],
     /// (use case, producers, file, title) of the history plots.
     pub history: &'a [(String, usize, String, String)],
@@ -173,18 +185,30 @@ RCU GP pacing {rgp} µs, tasks-trace GP pacing {tgp} µs, producers pinned to {a
             tgp = c.ttrace_gp_delay_us,
             aff = escape(&c.affinity),
         );
-        h.push_str("<nav>");
-        for uc in &self.latest.use_cases {
+        h.push_str(
+            "<nav><a href=\"#tradeoff\">loops/s against memory</a>\
+<a href=\"#changes\">what changed</a>",
+        );
+        for uc in self.order {
             let _ = write!(h, "<a href=\"#uc-{0}\">{0}</a>", escape(uc));
         }
         h.push_str("<a href=\"#history\">history</a></nav>\n");
+        tradeoff::section(&mut h, &set.name, self.tradeoff);
+        match self.changes {
+            Some(c) => c.section(&mut h, self.order),
+            None => h.push_str(
+                "<section id=\"changes\"><h2>What changed</h2><p class=\"note\">Only one \
+result set: nothing to compare with.</p></section>\n",
+            ),
+        }
+        h.push_str("<h2 id=\"tables\">The latest set in detail</h2>\n");
         h.push_str(
             "<p class=\"note\">A loop is one BPF program run of 64 map operations; \"loop (k/s) \
 per producer\" is the kernel's per-prod-op, ± one standard deviation of the per-second \
 figures. Memory is the live heap (the analog of the cgroup's memory.current): average of \
 the per-second samples and peak of 100 Hz samples.</p>\n",
         );
-        for uc in &self.latest.use_cases {
+        for uc in self.order {
             self.use_case(&mut h, uc);
         }
         self.history(&mut h);

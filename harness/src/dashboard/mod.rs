@@ -1,9 +1,13 @@
-//! The static HTML dashboard: the latest result set's tables and plots, and every cell's
-//! loops/s and peak memory across the result sets under `results/`.
+//! The static HTML dashboard. It leads with the answer: the newest set's loops/s against
+//! memory per use case, then what changed since the set before; then the newest set's
+//! tables and plots, and every cell's loops/s and peak memory across the result sets under
+//! `results/`. no_op comes last everywhere: it measures only the harness.
 
+pub mod changes;
 pub mod history;
 pub mod html;
 pub mod sets;
+pub mod tradeoff;
 
 use std::fs;
 use std::path::Path;
@@ -16,7 +20,10 @@ pub fn render(sets: &[ResultSet]) -> Result<Vec<(String, Vec<u8>)>, String> {
     let latest = sets.last().ok_or("no result sets")?;
     let ds = Dataset::new(latest.cells().cloned().collect())
         .map_err(|e| format!("{}: {e}", latest.dir.display()))?;
+    let order = page_order(&ds.use_cases);
     let plots = plot::render_all(&ds, Some(latest.head().config.warmup_s))?;
+    let figures = tradeoff::render_all(&ds, &order)?;
+    let changes = changes::between(sets);
     let mut all_flavors = ds.flavors.clone();
     for c in sets.iter().flat_map(|s| s.cells()) {
         if !all_flavors.contains(&c.flavor) {
@@ -25,7 +32,7 @@ pub fn render(sets: &[ResultSet]) -> Result<Vec<(String, Vec<u8>)>, String> {
     }
     let mut hist = Vec::new();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for (uc, p) in history::groups(sets, &ds.use_cases) {
+    for (uc, p) in history::groups(sets, &order) {
         let (title, svg) = history::render(sets, &all_flavors, &uc, p)?;
         let file = history::file_name(&uc, p);
         files.push((file.clone(), svg.into_bytes()));
@@ -34,13 +41,25 @@ pub fn render(sets: &[ResultSet]) -> Result<Vec<(String, Vec<u8>)>, String> {
     let page = html::Page {
         sets,
         latest: &ds,
+        order: &order,
+        tradeoff: &figures,
+        changes: changes.as_ref(),
         plots: &plots,
         history: &hist,
     }
     .render();
+    files.extend(figures.into_iter().map(|f| (f.file, f.svg.into_bytes())));
     files.extend(plots.into_iter().map(|p| (p.file, p.svg.into_bytes())));
     files.push(("index.html".into(), page.into_bytes()));
     Ok(files)
+}
+
+/// The page's use-case order: the dataset's (the kernel's) with no_op moved last, since it
+/// measures only the harness and nothing differs there; it would otherwise lead the page.
+pub fn page_order(use_cases: &[String]) -> Vec<String> {
+    let mut v = use_cases.to_vec();
+    v.sort_by_key(|u| u == "no_op");
+    v
 }
 
 /// Writes the files into `out`, the page last so it never names a missing plot; then, if

@@ -16,6 +16,9 @@ pub struct ResultSet {
 }
 
 impl ResultSet {
+    /// The rows the dashboard shows. Every part of the page (tables, plots, history, what
+    /// changed) selects through here, so one filter here (e.g. only htab-mem rows, once rows
+    /// name their benchmark) applies to the whole page.
     pub fn cells(&self) -> impl Iterator<Item = &CellResult> {
         self.files.iter().flat_map(|(_, f)| f.results.iter())
     }

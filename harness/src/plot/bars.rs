@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::data::Dataset;
 use super::lines::TickedAxis;
-use super::style::{draw_legend, flavor_color, fmt_num, wants_log, FONT, MIB};
+use super::style::{figure, flavor_color, flavor_entries, fmt_num, wants_log, FONT, MIB};
 use crate::result::CellResult;
 
 pub const SIZE: (u32, u32) = (1100, 480);
@@ -17,17 +17,8 @@ pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
     let title = format!("{uc}: loops/s per producer and peak memory, per flavor");
     let producers = ds.producers(uc);
     let flavors = ds.flavors(uc);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let body = root.titled(&title, (FONT, 20)).map_err(|e| e.to_string())?;
-        let (legend, body) = body.split_vertically(30);
-        let entries: Vec<_> = flavors
-            .iter()
-            .map(|f| (f.clone(), flavor_color(f, &ds.flavors)))
-            .collect();
-        draw_legend(&legend, &entries)?;
+    let entries = flavor_entries(&flavors, &ds.flavors);
+    let svg = figure(SIZE, &title, &entries, |body| {
         let panels = body.split_evenly((1, 2));
         let groups = Groups {
             ds,
@@ -47,9 +38,8 @@ pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
         )?;
         groups.panel(&panels[1], "peak memory", "peak memory (MiB)", true, |c| {
             (c.metrics.mem_peak.value / MIB, None)
-        })?;
-        root.present().map_err(|e| e.to_string())?;
-    }
+        })
+    })?;
     Ok((title, svg))
 }
 

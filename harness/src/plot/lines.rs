@@ -222,20 +222,12 @@ impl LoopsAndMemory<'_> {
             log_y,
             shade: None,
         };
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, self.size).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let body = root
-                .titled(self.title, (FONT, 20))
-                .map_err(|e| e.to_string())?;
-            let (legend, body) = body.split_vertically(30);
-            let entries: Vec<_> = self
-                .loops
-                .iter()
-                .map(|s| (s.name.clone(), s.color))
-                .collect();
-            super::style::draw_legend(&legend, &entries)?;
+        let entries: Vec<_> = self
+            .loops
+            .iter()
+            .map(|s| (s.name.clone(), s.color))
+            .collect();
+        super::style::figure(self.size, self.title, &entries, |body| {
             let panels = body.split_evenly((1, 2));
             draw(
                 &panels[0],
@@ -251,9 +243,7 @@ impl LoopsAndMemory<'_> {
                 &panels[1],
                 &panel(self.mem_label, &mem_desc, log_mem),
                 &self.mem,
-            )?;
-            root.present().map_err(|e| e.to_string())?;
-        }
-        Ok(svg)
+            )
+        })
     }
 }

@@ -1,8 +1,8 @@
 //! SVG plots of result files: per use case, bars (loops/s per producer and peak memory per
 //! flavor) and scaling lines against producers; per use case and producer count, memory
 //! over time from the samples, and for the cells of a sweep, loops/s and average memory
-//! against the grace-period pacing. Everything is rendered in memory first, so a failure
-//! writes nothing.
+//! against the grace-period pacing; and for the dashboard, loops/s against memory
+//! (`tradeoff`). Everything is rendered in memory first, so a failure writes nothing.
 
 pub mod bars;
 pub mod data;
@@ -11,6 +11,7 @@ pub mod scaling;
 pub mod style;
 pub mod sweep;
 pub mod timeline;
+pub mod tradeoff;
 
 use std::fs;
 use std::path::Path;

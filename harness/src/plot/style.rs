@@ -1,6 +1,7 @@
 //! Colours, fonts, units and number formats shared by every plot, so one flavor looks the
 //! same in every SVG and on the dashboard.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::RGBColor;
 
@@ -91,10 +92,39 @@ pub fn nice_step(span: f64, n: usize) -> f64 {
     nice * mag
 }
 
+/// An SVG of `size`: white, `title` on top, a legend row of `entries` under it, and what
+/// `draw` puts in the rest. Every figure starts alike, so they line up on the dashboard.
+pub fn figure(
+    size: (u32, u32),
+    title: &str,
+    entries: &[(String, RGBColor)],
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<String, String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let body = root.titled(title, (FONT, 20)).map_err(|e| e.to_string())?;
+        let (legend, body) = body.split_vertically(30);
+        draw_legend(&legend, entries)?;
+        draw(&body)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+/// Legend entries for `flavors`, coloured as `flavor_color` colours them among `all`.
+pub fn flavor_entries(flavors: &[String], all: &[String]) -> Vec<(String, RGBColor)> {
+    flavors
+        .iter()
+        .map(|f| (f.clone(), flavor_color(f, all)))
+        .collect()
+}
+
 /// A row of coloured squares with names, centred in `area` (plotters' own legend would sit
 /// inside a panel, over the data).
 pub fn draw_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
+    area: &DrawingArea<DB, Shift>,
     entries: &[(String, RGBColor)],
 ) -> Result<(), String> {
     const CHAR_W: i32 = 7; // about right for a 14 px sans-serif

@@ -1,11 +1,9 @@
 //! Per use case and producer count: live heap memory at each per-second sample, one line per
 //! flavor, with the warm-up shaded.
 
-use plotters::prelude::*;
-
 use super::data::Dataset;
 use super::lines::{self, Panel, Series};
-use super::style::{draw_legend, flavor_color, fmt_num, nice_step, wants_log, FONT, MIB};
+use super::style::{figure, flavor_color, fmt_num, nice_step, wants_log, MIB};
 
 pub const SIZE: (u32, u32) = (900, 480);
 
@@ -56,16 +54,9 @@ pub fn render(
             .filter(|w| *w > 0)
             .map(|w| (0.0, w as f64, " warm-up".to_string())),
     };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let body = root.titled(&title, (FONT, 20)).map_err(|e| e.to_string())?;
-        let (legend, body) = body.split_vertically(30);
-        let entries: Vec<_> = series.iter().map(|s| (s.name.clone(), s.color)).collect();
-        draw_legend(&legend, &entries)?;
-        lines::draw(&body, &panel, &series)?;
-        root.present().map_err(|e| e.to_string())?;
-    }
+    let entries: Vec<_> = series.iter().map(|s| (s.name.clone(), s.color)).collect();
+    let svg = figure(SIZE, &title, &entries, |body| {
+        lines::draw(body, &panel, &series)
+    })?;
     Ok((title, svg))
 }

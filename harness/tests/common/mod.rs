@@ -5,6 +5,8 @@ use std::fmt::Debug;
 use std::path::Path;
 use std::process::{Command, Output};
 
+pub mod synthetic;
+
 /// Runs the built `htab-mem` with `args`.
 pub fn htab_mem(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_htab-mem"))

@@ -1,0 +1,313 @@
+//! `dashboard` end to end on synthetic result sets: the page leads with loops/s against
+//! memory and what changed, then the tables with the files' exact numbers, no_op last; the
+//! trade-off figures have a point per measured (flavor, producers) cell.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+mod common;
+use common::htab_mem;
+use common::synthetic::{cell, file, matrix, write_json, Tmp};
+
+/// (data-value, shown text) of a row's cell for `metric`.
+fn td<'a>(row: &'a str, metric: &str) -> (f64, &'a str) {
+    let at = row
+        .find(&format!("data-metric=\"{metric}\" data-value=\""))
+        .expect(metric);
+    let rest = &row[at..];
+    let v = rest.split('"').nth(3).unwrap().parse().unwrap();
+    let text = &rest[rest.find('>').unwrap() + 1..rest.find("</td>").unwrap()];
+    (v, text)
+}
+
+/// Equal up to float parsing: serde_json's default parser may be one ulp off.
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+}
+
+#[test]
+fn dashboard_shows_latest_tables_plots_and_history() {
+    let t = Tmp::new("dash");
+    let results = t.path("results");
+    write_json(
+        &results.join("box-2026-11-22/matrix.json"),
+        &matrix("2026-11-22T12:00:00Z", 0.5),
+    );
+    write_json(
+        &results.join("box-2026-11-23/matrix.json"),
+        &matrix("2026-11-23T12:00:00Z", 1.0),
+    );
+    // Exports beside a result file are not result files: skipped.
+    fs::write(results.join("box-2026-11-23/bmf.json"), "{\"x\": {}}").unwrap();
+    let out_dir = results.join("dashboard");
+    fs::create_dir_all(&out_dir).unwrap();
+    let page = render(&results, 2);
+    assert!(page.contains("<b id=\"latest-set\">box-2026-11-23</b>"));
+    assert!(page.contains("Test CPU, 2 CPUs, kernel 6.1.0"));
+    // Every cell of the latest set has its row, with the file's exact values.
+    let latest = matrix("2026-11-23T12:00:00Z", 1.0);
+    for c in latest["results"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        let start = page.find(&format!("<tr data-id=\"{id}\">")).expect(id);
+        let row = &page[start..start + page[start..].find("</tr>").unwrap()];
+        let v = c["metrics"]["loops_per_sec_per_producer"]["value"]
+            .as_f64()
+            .unwrap();
+        let sd = c["metrics"]["loops_per_sec_per_producer"]["stddev"]
+            .as_f64()
+            .unwrap();
+        let (value, text) = td(row, "loops_per_sec_per_producer");
+        assert!(close(value, v), "{row}");
+        assert_eq!(text, format!("{:.2} ± {:.2}", v / 1e3, sd / 1e3), "{row}");
+        let peak = c["metrics"]["mem_peak"]["value"].as_f64().unwrap();
+        let (value, text) = td(row, "mem_peak");
+        assert!(close(value, peak), "{row}");
+        assert_eq!(text, format!("{:.2}", peak / 1048576.0), "{row}");
+    }
+    // Every plot the page shows exists beside it; history has one plot per (use case, p).
+    let imgs: Vec<&str> = page
+        .split("<img src=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    // Per use case: bars, scaling, memory at p2 and p4, and the trade-off figure.
+    assert_eq!(imgs.len(), 2 * 5 + 4, "{imgs:?}");
+    for i in &imgs {
+        assert!(out_dir.join(i).is_file(), "{i} missing");
+    }
+    assert!(imgs.contains(&"history-overwrite-p4.svg"));
+    // The history table has both sets, oldest first.
+    let h = page.find("<table class=\"history\" data-use-case=\"overwrite\" data-producers=\"2\">");
+    let h = &page[h.expect("history table")..];
+    let h = &h[..h.find("</table>").unwrap()];
+    assert!(h.contains("<th>#1</th><th>#2</th>"), "{h}");
+    assert!(!page.contains("http://") && !page.contains("https://"));
+
+    // A re-render tidies SVGs the page no longer shows.
+    fs::write(out_dir.join("stale-bars.svg"), "<svg/>").unwrap();
+    render(&results, 2);
+    assert!(!out_dir.join("stale-bars.svg").exists());
+}
+
+#[test]
+fn dashboard_bad_input_writes_nothing() {
+    let t = Tmp::new("dashbad");
+    fs::create_dir_all(t.path("results/empty-set")).unwrap();
+    let dashboard = || {
+        htab_mem(&[
+            "dashboard",
+            "--results",
+            &t.s("results"),
+            "--out",
+            &t.s("out"),
+        ])
+    };
+    let out = dashboard();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no result sets"), "{err}");
+    assert!(!t.path("out").exists());
+
+    // A file that claims to be a result file must read cleanly.
+    fs::write(
+        t.path("results/empty-set/r.json"),
+        "{\"schema_version\": 1}",
+    )
+    .unwrap();
+    let out = dashboard();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("r.json"));
+    assert!(!t.path("out").exists());
+}
+
+/// Renders `results` (`sets` result sets) into `results/dashboard`; the page.
+fn render(results: &Path, sets: usize) -> String {
+    let out_dir = results.join("dashboard");
+    let out = htab_mem(&[
+        "dashboard",
+        "--results",
+        &results.display().to_string(),
+        "--out",
+        &out_dir.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = format!("({sets} result set{})", if sets == 1 { "" } else { "s" });
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&said));
+    fs::read_to_string(out_dir.join("index.html")).unwrap()
+}
+
+/// Where `needle` first stands in `page`; panics naming it when absent.
+fn at(page: &str, needle: &str) -> usize {
+    page.find(needle)
+        .unwrap_or_else(|| panic!("page lacks {needle}"))
+}
+
+/// Four use cases (no_op among them, first in the kernel's order), three flavors, p 1 and 2;
+/// overwrite also has a peer map's row at p 2 only and a failed cell, which is no point.
+fn four_use_cases(timestamp: &str) -> Value {
+    let mut cells = Vec::new();
+    for uc in [
+        "no_op",
+        "overwrite",
+        "batch_add_batch_del",
+        "add_del_on_diff_cpu",
+    ] {
+        for p in [1, 2] {
+            for (i, f) in ["immediate-reuse", "reuse-after-gp", "malloc-call-rcu"]
+                .iter()
+                .enumerate()
+            {
+                cells.push(cell(uc, f, p, 1.0 + i as f64, 5.0 + i as f64));
+            }
+        }
+    }
+    cells.push(cell("overwrite", "dashmap", 2, 2.5, 3.0));
+    let mut failed = cell("overwrite", "free-rcu", 2, 1.0, 1.0);
+    failed["status"] = json!("error");
+    failed["error"] = json!("child died");
+    cells.push(failed);
+    file(timestamp, cells)
+}
+
+/// One set of `four_use_cases` rendered: the folder (kept while the value lives) and the page.
+fn four_use_cases_rendered(tag: &str) -> (Tmp, String) {
+    let t = Tmp::new(tag);
+    let results = t.path("results");
+    write_json(
+        &results.join("box-2026-11-23/matrix.json"),
+        &four_use_cases("2026-11-23T12:00:00Z"),
+    );
+    let page = render(&results, 1);
+    (t, page)
+}
+
+#[test]
+fn tradeoff_has_one_point_per_flavor_and_producer_count() {
+    let (t, page) = four_use_cases_rendered("tradeoff");
+    let results = t.path("results");
+    let svg = |uc: &str| fs::read_to_string(results.join(format!("dashboard/tradeoff-{uc}.svg")));
+    // overwrite: 3 flavors x 2 producer counts, and the peer map's one cell (after the
+    // known flavors); not the failed one.
+    let want = [
+        (
+            "overwrite",
+            7,
+            "malloc-call-rcu,immediate-reuse,reuse-after-gp,dashmap",
+        ),
+        ("no_op", 6, "malloc-call-rcu,immediate-reuse,reuse-after-gp"),
+    ];
+    for (uc, points, flavors) in want {
+        let fig = at(
+            &page,
+            &format!("<figure class=\"tradeoff\" data-use-case=\"{uc}\""),
+        );
+        let fig = &page[fig..fig + page[fig..].find("</figure>").unwrap()];
+        assert!(fig.contains(&format!("data-points=\"{points}\"")), "{fig}");
+        assert!(
+            fig.contains(&format!("data-flavors=\"{flavors}\"")),
+            "{fig}"
+        );
+        assert!(fig.contains("data-producers=\"1,2\""), "{fig}");
+        let svg = svg(uc).unwrap();
+        assert!(svg.contains(&format!("{uc}: loops/s per producer against memory")));
+        assert!(svg.contains("average memory (MiB)") && svg.contains("peak memory (MiB)"));
+        // Markers are the only radius-5 circles: one per point in each of the two panels.
+        assert_eq!(svg.matches("r=\"5\"").count(), 2 * points, "{uc}");
+        for f in flavors.split(',') {
+            assert!(svg.contains(f), "{uc}: legend lacks {f}");
+        }
+    }
+    assert!(!svg("overwrite").unwrap().contains("free-rcu"));
+}
+
+#[test]
+fn dashboard_leads_with_the_answer_and_puts_no_op_last() {
+    let (_t, page) = four_use_cases_rendered("order");
+    let tradeoff = at(&page, "<section id=\"tradeoff\">");
+    let changes = at(&page, "<section id=\"changes\"");
+    let first_table = at(&page, "<table class=\"results\"");
+    assert!(tradeoff < changes && changes < first_table);
+    // One set: nothing to compare with, said so.
+    assert!(page[changes..first_table].contains("nothing to compare with"));
+    // no_op last among the trade-off figures, the detail sections and the history.
+    for kind in [
+        "<figure class=\"tradeoff\" data-use-case=\"",
+        "<section id=\"uc-",
+        "<table class=\"history\" data-use-case=\"",
+    ] {
+        let ucs: Vec<&str> = page
+            .split(kind)
+            .skip(1)
+            .map(|s| &s[..s.find('"').unwrap()])
+            .collect();
+        let mut dedup = ucs.clone();
+        dedup.dedup();
+        assert_eq!(
+            dedup,
+            [
+                "overwrite",
+                "batch_add_batch_del",
+                "add_del_on_diff_cpu",
+                "no_op"
+            ],
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn what_changed_puts_regressions_first_as_compare_judges() {
+    let t = Tmp::new("changes");
+    let results = t.path("results");
+    let base = matrix("2026-11-22T12:00:00Z", 1.0);
+    let mut new = matrix("2026-11-23T12:00:00Z", 1.0);
+    // One cell at half its loops/s: against a steady rest, a regression.
+    let slow = "htab-mem/batch_add_batch_del/reuse-after-gp/p4";
+    for c in new["results"].as_array_mut().unwrap() {
+        if c["id"] == slow {
+            let v = c["metrics"]["loops_per_sec"]["value"].as_f64().unwrap();
+            c["metrics"]["loops_per_sec"]["value"] = json!(v * 0.5);
+        }
+    }
+    let (b, n) = (
+        results.join("box-2026-11-22/matrix.json"),
+        results.join("box-2026-11-23/matrix.json"),
+    );
+    write_json(&b, &base);
+    write_json(&n, &new);
+    let page = render(&results, 2);
+    let changes = at(&page, "<section id=\"changes\" data-regressions=\"1\">");
+    assert!(page[changes..].starts_with(
+        "<section id=\"changes\" data-regressions=\"1\"><h2>What changed since box-2026-11-22</h2>"
+    ));
+    let regressions = at(&page, "<table class=\"changes regressions\">");
+    let judged = at(&page, "<table class=\"changes judged\">");
+    assert!(changes < regressions && regressions < judged);
+    let row = at(
+        &page,
+        &format!("<tr data-id=\"{slow}\" data-metric=\"loops_per_sec\">"),
+    );
+    assert!(
+        regressions < row && row < judged,
+        "the regression is not in its table"
+    );
+    assert!(page[row..]
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .contains("REGRESSION"));
+    // The command judges the same files alike.
+    let out = htab_mem(&[
+        "compare",
+        &b.display().to_string(),
+        &n.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 regressions"));
+}
