@@ -142,16 +142,28 @@ pub fn shard<T: AsRef<Cell> + Clone>(cells: &[T], s: Shard) -> Vec<T> {
         .collect()
 }
 
-/// Canonical cell order: use cases and flavors in their registry order (unknown names
+/// Canonical cell order: benchmarks, then use cases and flavors in their registry order (unknown names
 /// after, by name), producers ascending, then pacings ascending (plain cells first).
 /// Merged shards read like one unsharded run.
 pub fn sort_cells(cells: &mut [CellResult]) {
     let rank =
         |list: &[&str], name: &str| list.iter().position(|x| *x == name).unwrap_or(usize::MAX);
+    let orders: Vec<Vec<String>> = Benchmark::ALL
+        .iter()
+        .map(|b| crate::bench::use_cases(*b))
+        .collect();
+    let uc_rank = |c: &CellResult| {
+        let b = Benchmark::ALL
+            .iter()
+            .position(|b| *b == c.benchmark)
+            .unwrap_or(0);
+        let r = orders[b].iter().position(|u| *u == c.use_case);
+        (b, r.unwrap_or(usize::MAX))
+    };
     cells.sort_by(|a, b| {
         let key = |c: &CellResult| {
             (
-                rank(workloads::USE_CASES, &c.use_case),
+                uc_rank(c),
                 c.use_case.clone(),
                 c.producers,
                 c.pacing,

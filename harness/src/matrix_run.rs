@@ -369,9 +369,19 @@ pub fn execute(mut plan: Plan) -> Outcome {
         }
     }
     let n = plan.todo.len();
-    // Per cell: warm-up + measured seconds + the extra tick bench.c takes, plus about half
-    // a second of process start and teardown, plus the pause.
-    let per_cell = (a.warmup + a.duration + 1) as f64 + 0.5 + a.pause_ms as f64 / 1000.0;
+    // Per htab-mem cell: warm-up + measured seconds + the extra tick bench.c takes, plus
+    // about half a second of process start and teardown, plus the pause; the benchmarks that
+    // run to completion take about a second.
+    let timed = plan
+        .todo
+        .first()
+        .is_none_or(|p| matches!(p.plan, bench::Plan::HtabMem(_)));
+    let run_s = if timed {
+        (a.warmup + a.duration + 1) as f64
+    } else {
+        1.0
+    };
+    let per_cell = run_s + 0.5 + a.pause_ms as f64 / 1000.0;
     let mut head = format!(
         "{}: {n} cells to run into {}",
         plan.what,

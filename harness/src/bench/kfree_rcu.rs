@@ -21,6 +21,14 @@ use crate::result::{
 /// Memory sampling period while the kfree'ers run.
 const TICK: Duration = Duration::from_millis(1);
 
+/// rcuscale's defaults (kfree_alloc_num, kfree_loops, kfree_mult) and the kvfree_rcu
+/// model's: KFREE_DRAIN_JIFFIES, jiffies_lazy_flush.
+pub const ALLOC_NUM: usize = 8000;
+pub const LOOPS: usize = 10;
+pub const MULT: usize = 1;
+pub const DRAIN_MS: u64 = 20;
+pub const LAZY_FLUSH_US: u64 = 10_000_000;
+
 /// The cell's use case: rcuscale's one test.
 pub const USE_CASE: &str = "kfree";
 
@@ -84,6 +92,42 @@ impl From<KfreeStats> for KvfreeCounters {
 }
 
 impl Plan {
+    /// The limits of rcuscale's parameters here; the error names the option.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("--nthreads", self.nthreads),
+            ("--alloc-num", self.alloc_num),
+            ("--loops", self.loops),
+            ("--mult", self.mult),
+            ("--cached-blocks", self.cached_blocks),
+            ("--drain-ms", self.drain_ms as usize),
+            ("--qhimark", self.qhimark.min(usize::MAX as u64) as usize),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.mult > 1 << 20 {
+            return Err(format!(
+                "--mult {} is too large (at most {})",
+                self.mult,
+                1 << 20
+            ));
+        }
+        if self.nthreads > 4096 {
+            return Err(format!(
+                "--nthreads {} is too large (at most 4096)",
+                self.nthreads
+            ));
+        }
+        let total = (self.nthreads as u128) * (self.alloc_num as u128) * (self.loops as u128);
+        if total > u64::MAX as u128 {
+            return Err("--nthreads x --alloc-num x --loops overflows".into());
+        }
+        self.mode().map(|_| ())
+    }
+
     fn mode(&self) -> Result<KfreeMode, String> {
         KfreeMode::parse(&self.mode).ok_or_else(|| format!("unknown kfree mode '{}'", self.mode))
     }

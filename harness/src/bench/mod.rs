@@ -61,6 +61,20 @@ impl Plan {
     }
 }
 
+/// A benchmark's use cases in the order tables list them: htab-mem's registry, map_perf_test's
+/// tests in the sample's order (the implemented ones), kfree-rcu's one.
+pub fn use_cases(b: Benchmark) -> Vec<String> {
+    match b {
+        Benchmark::HtabMem => workloads::USE_CASES.iter().map(|s| s.to_string()).collect(),
+        Benchmark::MapPerfTest => workloads::map_perf_test::Test::ALL
+            .into_iter()
+            .filter(|t| t.implemented())
+            .map(map_perf_test::use_case)
+            .collect(),
+        Benchmark::KfreeRcu => vec![kfree_rcu::USE_CASE.to_string()],
+    }
+}
+
 /// The config fields a benchmark that does not set them leaves at the run's defaults.
 fn base_config() -> RunConfig {
     RunConfig {

@@ -18,13 +18,13 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub nthreads: Option<usize>,
     /// kfree_alloc_num: allocations and frees per loop.
-    #[arg(long, default_value_t = 8000, value_name = "N")]
+    #[arg(long, default_value_t = kfree_rcu::ALLOC_NUM, value_name = "N")]
     pub alloc_num: usize,
     /// kfree_loops: loops per thread.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = kfree_rcu::LOOPS, value_name = "N")]
     pub loops: usize,
     /// kfree_mult: object size multiplier (object = mult x 32 bytes: 8 + a 24-byte head).
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = kfree_rcu::MULT, value_name = "N")]
     pub mult: usize,
     /// call-rcu (one call_rcu per object), call-rcu-lazy (the same, lazy as under
     /// CONFIG_RCU_LAZY), batched (kvfree_rcu, whole-batch reclaim), batched-polled
@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, default_value_t = rcu::DEFAULT_LAZY_QHIMARK, value_name = "N")]
     pub qhimark: u64,
     /// The kvfree_rcu monitor's period, milliseconds (KFREE_DRAIN_JIFFIES).
-    #[arg(long, default_value_t = 20, value_name = "MS")]
+    #[arg(long, default_value_t = kfree_rcu::DRAIN_MS, value_name = "MS")]
     pub drain_ms: u64,
     /// Pre-allocated blocks per thread (rcu_min_cached_objs).
     #[arg(long, default_value_t = rcu::DEFAULT_CACHED_BLOCKS, value_name = "N")]
@@ -63,33 +63,6 @@ pub struct Args {
 fn validate(a: &Args) -> Result<Vec<Plan>, String> {
     let cpus = host::online_cpus();
     let nthreads = a.nthreads.unwrap_or(cpus.len());
-    let positive = [
-        ("--nthreads", nthreads),
-        ("--alloc-num", a.alloc_num),
-        ("--loops", a.loops),
-        ("--mult", a.mult),
-        ("--cached-blocks", a.cached_blocks),
-        ("--drain-ms", a.drain_ms as usize),
-        ("--qhimark", a.qhimark.min(usize::MAX as u64) as usize),
-    ];
-    for (name, v) in positive {
-        if v == 0 {
-            return Err(format!("{name} must be at least 1"));
-        }
-    }
-    if a.mult > 1 << 20 {
-        return Err(format!(
-            "--mult {} is too large (at most {})",
-            a.mult,
-            1 << 20
-        ));
-    }
-    if nthreads > 4096 {
-        return Err(format!("--nthreads {nthreads} is too large (at most 4096)"));
-    }
-    if (nthreads as u128) * (a.alloc_num as u128) * (a.loops as u128) > u64::MAX as u128 {
-        return Err("--nthreads x --alloc-num x --loops overflows".into());
-    }
     let modes = if a.mode == "all" {
         KfreeMode::ALL.to_vec()
     } else {
@@ -106,7 +79,7 @@ fn validate(a: &Args) -> Result<Vec<Plan>, String> {
     if let Some(p) = &a.json {
         crate::result::check_output_path("--json", p)?;
     }
-    Ok(modes
+    let plans: Vec<Plan> = modes
         .into_iter()
         .map(|m| Plan {
             nthreads,
@@ -121,7 +94,9 @@ fn validate(a: &Args) -> Result<Vec<Plan>, String> {
             qhimark: a.qhimark,
             cpus: (!a.no_affinity).then(|| cpus.clone()),
         })
-        .collect())
+        .collect();
+    plans[0].check()?;
+    Ok(plans)
 }
 
 pub fn run(a: Args) -> ExitCode {

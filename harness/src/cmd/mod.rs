@@ -6,6 +6,7 @@ pub mod export;
 pub mod kfree_rcu;
 pub mod map_perf_test;
 pub mod matrix;
+pub mod matrix_plans;
 pub mod merge;
 pub mod plot;
 pub mod sweep;
