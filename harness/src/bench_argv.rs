@@ -14,12 +14,20 @@ use crate::cli::Cli;
 /// option's value), is dropped, and since the kernel's bench runs one map per invocation,
 /// such a run measures the kernel's default map (immediate-reuse, or prealloc with
 /// `--preallocated`) unless `-A` says otherwise. Any other command line is returned as it is.
-pub fn bench_argv(args: Vec<OsString>) -> Vec<OsString> {
+///
+/// bench.c's common options before another benchmark's name (`htab-mem -a -p 4 kfree-rcu`):
+/// `-a` is dropped (every benchmark pins), `-p N` becomes kfree-rcu's `--nthreads N`; any
+/// other option of the run there is refused with the reason (map-perf-test and kfree-rcu run
+/// to completion, so `-w`/`-d` mean nothing to them).
+pub fn bench_argv(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let Some((at, name)) = first_positional(&args) else {
-        return args;
+        return Ok(args);
     };
+    if name == "map-perf-test" || name == "kfree-rcu" {
+        return common_options_before(args, at, &name);
+    }
     if name != "htab-mem" {
-        return args;
+        return Ok(args);
     }
     let mut out = args;
     out.remove(at);
@@ -33,7 +41,68 @@ pub fn bench_argv(args: Vec<OsString>) -> Vec<OsString> {
         out.push("-A".into());
         out.push(allocators::ImmediateReuse::NAME.into());
     }
-    out
+    Ok(out)
+}
+
+/// `bin [common options] NAME [its options]` for map-perf-test and kfree-rcu: the common
+/// options bench.c gives every benchmark, moved to where the subcommand takes them.
+fn common_options_before(
+    args: Vec<OsString>,
+    at: usize,
+    name: &str,
+) -> Result<Vec<OsString>, String> {
+    let mut moved: Vec<OsString> = Vec::new();
+    let mut i = 1;
+    while i < at {
+        let tok = args[i].to_string_lossy().into_owned();
+        let (opt, inline) = match tok.split_once('=') {
+            Some((o, v)) if o.starts_with("--") => (o.to_string(), Some(v.to_string())),
+            // A short option with its value attached (`-p4`, `-w3`).
+            _ if !tok.starts_with("--") && tok.len() > 2 && tok.is_char_boundary(2) => {
+                (tok[..2].to_string(), Some(tok[2..].to_string()))
+            }
+            _ => (tok.clone(), None),
+        };
+        let value = |i: &mut usize| -> Result<OsString, String> {
+            match &inline {
+                Some(v) => Ok(v.into()),
+                None => {
+                    *i += 1;
+                    args.get(*i)
+                        .cloned()
+                        .ok_or_else(|| format!("{opt} needs a value"))
+                }
+            }
+        };
+        match opt.as_str() {
+            "-a" | "--affinity" => {}
+            "-p" | "--producers" if name == "kfree-rcu" => {
+                moved.push("--nthreads".into());
+                moved.push(value(&mut i)?);
+            }
+            "-p" | "--producers" => {
+                return Err(format!(
+                    "{opt} before map-perf-test: give the workers as its NUM_PROCS argument \
+                     (htab-mem map-perf-test FLAGS NUM_PROCS ...)"
+                ))
+            }
+            "-w" | "--warmup" | "-d" | "--duration" => {
+                return Err(format!(
+                    "{opt} before {name}: it runs to completion, with no warm-up or duration"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "{tok} is an option of the htab-mem run, not of {name} (see htab-mem {name} --help)"
+                ))
+            }
+        }
+        i += 1;
+    }
+    let mut out = vec![args[0].clone(), args[at].clone()];
+    out.extend(moved);
+    out.extend(args[at + 1..].iter().cloned());
+    Ok(out)
 }
 
 /// The first argument that is neither an option nor an option's value (where bench.c takes
@@ -103,19 +172,44 @@ mod tests {
 
     #[test]
     fn a_bench_line_measures_one_map() {
-        let out = bench_argv(argv("bin -w3 -a htab-mem --use-case overwrite -p8"));
+        let b = |s: &str| bench_argv(argv(s)).unwrap();
+        let out = b("bin -w3 -a htab-mem --use-case overwrite -p8");
         assert_eq!(
             out,
             argv("bin -w3 -a --use-case overwrite -p8 -A immediate-reuse")
         );
-        let out = bench_argv(argv("bin -w3 htab-mem --preallocated"));
+        let out = b("bin -w3 htab-mem --preallocated");
         assert_eq!(out, argv("bin -w3 --preallocated"));
-        let out = bench_argv(argv("bin htab-mem -A free-rcu"));
+        let out = b("bin htab-mem -A free-rcu");
         assert_eq!(out, argv("bin -A free-rcu"));
         // Our own command lines are left alone.
         let ours = argv("bin --use-case overwrite -p 16");
-        assert_eq!(bench_argv(ours.clone()), ours);
-        let sub = argv("bin matrix -p 1");
-        assert_eq!(bench_argv(sub.clone()), sub);
+        assert_eq!(b("bin --use-case overwrite -p 16"), ours);
+        assert_eq!(b("bin matrix -p 1"), argv("bin matrix -p 1"));
+    }
+
+    #[test]
+    fn common_options_before_the_other_benchmarks_go_where_they_apply() {
+        let b = |s: &str| bench_argv(argv(s));
+        assert_eq!(
+            b("bin -a -p 4 kfree-rcu --loops 2"),
+            Ok(argv("bin kfree-rcu --nthreads 4 --loops 2"))
+        );
+        assert_eq!(
+            b("bin -a -p4 kfree-rcu"),
+            Ok(argv("bin kfree-rcu --nthreads 4"))
+        );
+        assert_eq!(
+            b("bin -a map-perf-test 4 2"),
+            Ok(argv("bin map-perf-test 4 2"))
+        );
+        for (line, needle) in [
+            ("bin -w3 -d10 -a map-perf-test 4 2", "runs to completion"),
+            ("bin -p 2 map-perf-test 4", "NUM_PROCS"),
+            ("bin --use-case x kfree-rcu", "not of kfree-rcu"),
+        ] {
+            let e = b(line).unwrap_err();
+            assert!(e.contains(needle), "{line}: {e}");
+        }
     }
 }

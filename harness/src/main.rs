@@ -22,7 +22,11 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == child::CHILD_FLAG) {
         return child::child_main();
     }
-    let top = match Cli::try_parse_from(harness::bench_argv::bench_argv(args.clone())) {
+    let argv = match harness::bench_argv::bench_argv(args.clone()) {
+        Ok(a) => a,
+        Err(e) => return bad_input(&e),
+    };
+    let top = match Cli::try_parse_from(argv) {
         Ok(c) => c,
         Err(e) => {
             return match e.kind() {
@@ -53,9 +57,21 @@ fn main() -> ExitCode {
 
 use harness::bad_input;
 
+/// clap's message as one line: its first, and when that ends in a colon, the list clap puts
+/// on the lines after it ("cannot be used with:" and the options), joined.
 fn first_line(clap_msg: &str) -> String {
-    let l = clap_msg.lines().next().unwrap_or("invalid arguments");
-    l.strip_prefix("error: ").unwrap_or(l).to_string()
+    let mut lines = clap_msg.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first.strip_suffix(':') {
+        Some(head) => {
+            let items: Vec<&str> = lines
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .collect();
+            format!("{head} {}", items.join(", "))
+        }
+        None => first.to_string(),
+    }
 }
 
 /// clap's message, except for a word where a benchmark or subcommand goes that names none

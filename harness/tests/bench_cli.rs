@@ -92,3 +92,34 @@ fn bench_style_options_keep_their_checks() {
     let out = htab_mem(&["-w1", "htab-mem", "-A", "immediate-reuse", "--preallocated"]);
     assert_refused(&out, &"-A with --preallocated", "--preallocated");
 }
+
+#[test]
+fn bench_lines_for_the_other_benchmarks_run_or_say_why_not() {
+    // bench.c's common options before kfree-rcu: -a is the default, -p its threads.
+    let out = htab_mem(&[
+        "-a",
+        "-p",
+        "2",
+        "kfree-rcu",
+        "--loops",
+        "1",
+        "--alloc-num",
+        "50",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("kfree_nthreads=2 "), "{stdout}");
+    let out = htab_mem(&["-w3", "-d10", "-a", "map-perf-test", "4", "2"]);
+    assert_refused(&out, &"-w before map-perf-test", "runs to completion");
+    // A subcommand clap refuses beside run options: one line, the options named (clap's
+    // own message ends in a colon and lists them on the lines after).
+    let out = htab_mem(&["-w3", "-d10", "-a", "matrix", "--list", "--out", "x.json"]);
+    assert_refused(&out, &"-w3 -d10 -a matrix", "cannot be used with --warmup");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.trim_end().ends_with(':'), "{err}");
+}
