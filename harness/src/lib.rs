@@ -9,6 +9,7 @@ pub mod compare;
 pub mod config;
 pub mod cpuset;
 pub mod dashboard;
+pub mod error;
 pub mod host;
 pub mod matrix_file;
 pub mod matrix_run;
@@ -20,9 +21,3 @@ pub mod result;
 pub mod stats;
 pub mod text_table;
 pub mod units;
-
-/// One line on stderr and exit status 2: the contract for bad input everywhere.
-pub fn bad_input(msg: &str) -> std::process::ExitCode {
-    eprintln!("htab-mem: {msg}");
-    std::process::ExitCode::from(2)
-}

@@ -8,6 +8,7 @@ use clap::Parser;
 use allocators::MemallocGen;
 use harness::bench::{child, Plan};
 use harness::cli::{Cli, Config, Readers, RunArgs};
+use harness::error::{self, Error, OrBadInput, OrFailed};
 use harness::result::{self, Benchmark, CellResult, ResultFile, Status};
 use harness::{host, memory, report};
 use workloads::LoopShape;
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
     }
     let argv = match harness::bench_argv::bench_argv(args.clone()) {
         Ok(a) => a,
-        Err(e) => return bad_input(&e),
+        Err(e) => return Error::BadInput(e).report(),
     };
     let top = match Cli::try_parse_from(argv) {
         Ok(c) => c,
@@ -34,28 +35,25 @@ fn main() -> ExitCode {
                     let _ = e.print();
                     ExitCode::SUCCESS
                 }
-                _ => bad_input(&parse_error(&args, &e)),
+                _ => Error::BadInput(parse_error(&args, &e)).report(),
             }
         }
     };
-    if let Some(cmd) = top.cmd {
-        return harness::cmd::run(cmd);
+    match top.cmd {
+        Some(cmd) => harness::cmd::run(cmd),
+        None => error::exit(run(&top.run)),
     }
-    let cli = top.run;
-    let online = host::online_cpus();
-    let cfg = match cli.validate(&online) {
-        Ok(c) => c,
-        Err(e) => return bad_input(&e),
-    };
-    if let Some(path) = &cli.json {
-        if let Err(e) = result::check_output_path("--json", path) {
-            return bad_input(&e);
-        }
-    }
-    parent_main(&cli, &cfg, &online)
 }
 
-use harness::bad_input;
+/// The htab-mem run: validated whole before anything runs.
+fn run(cli: &RunArgs) -> error::Result {
+    let online = host::online_cpus();
+    let cfg = cli.validate(&online).or_bad_input()?;
+    if let Some(path) = &cli.json {
+        result::check_output_path("--json", path).or_bad_input()?;
+    }
+    parent_main(cli, &cfg, &online)
+}
 
 /// clap's message as one line: its first, and when that ends in a colon, the list clap puts
 /// on the lines after it ("cannot be used with:" and the options), joined.
@@ -88,7 +86,7 @@ fn parse_error(args: &[std::ffi::OsString], e: &clap::Error) -> String {
 }
 
 /// Runs every flavor in its own child process, then the summary table and the JSON file.
-fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
+fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
     if cfg.producers > online.len() {
         let how = match cfg.rcu_readers {
             Readers::NonPreemptible => {
@@ -185,15 +183,13 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> ExitCode {
             config: cfg.run_config(),
             results: cells,
         };
-        if let Err(e) = result::write_atomic(path, &file) {
-            eprintln!("htab-mem: {e}");
-            return ExitCode::FAILURE;
-        }
+        result::write_atomic(path, &file).or_failed()?;
     }
+    // Each failed flavor was reported as it ended.
     if failed {
-        ExitCode::FAILURE
+        Err(Error::Reported(1))
     } else {
-        ExitCode::SUCCESS
+        Ok(())
     }
 }
 

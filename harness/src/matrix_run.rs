@@ -7,7 +7,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -163,11 +162,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn exit_code(self) -> ExitCode {
+    /// Every way a run ends was reported as it happened: only the exit status is left.
+    pub fn result(self) -> crate::error::Result {
+        use crate::error::Error::Reported;
         match self {
-            Outcome::Finished { all_ok: true } => ExitCode::SUCCESS,
-            Outcome::Interrupted => ExitCode::from(INTERRUPTED),
-            _ => ExitCode::FAILURE,
+            Outcome::Finished { all_ok: true } => Ok(()),
+            Outcome::Interrupted => Err(Reported(INTERRUPTED)),
+            _ => Err(Reported(1)),
         }
     }
 }

@@ -19,31 +19,23 @@ pub const CHILD_FLAG: &str = "--child";
 
 /// The child's side: reads the plan, runs it, reports. Exit status 1 when it cannot run.
 pub fn child_main() -> ExitCode {
+    crate::error::exit(child_run())
+}
+
+fn child_run() -> crate::error::Result {
+    use crate::error::{Error::Failed, OrFailed};
     let mut text = String::new();
-    if let Err(e) = std::io::stdin().read_to_string(&mut text) {
-        eprintln!("htab-mem: child: cannot read the plan: {e}");
-        return ExitCode::FAILURE;
-    }
-    let plan: Plan = match serde_json::from_str(&text) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("htab-mem: child: unreadable plan: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match plan.run() {
-        Ok(ran) => {
-            let json = serde_json::to_string(&ran).expect("serialising a result");
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{RESULT_TAG}{json}");
-            let _ = out.flush();
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("htab-mem: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| Failed(format!("child: cannot read the plan: {e}")))?;
+    let plan: Plan =
+        serde_json::from_str(&text).map_err(|e| Failed(format!("child: unreadable plan: {e}")))?;
+    let ran = plan.run().or_failed()?;
+    let json = serde_json::to_string(&ran).expect("serialising a result");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{RESULT_TAG}{json}");
+    let _ = out.flush();
+    Ok(())
 }
 
 /// How the parent treats the child.

@@ -3,10 +3,10 @@
 //! the command line, the checks of its options and the printout.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use crate::compare::{self, Options};
-use crate::{bad_input, matrix_file};
+use crate::error::{Error, OrBadInput, Result};
+use crate::matrix_file;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -64,41 +64,35 @@ impl Args {
     }
 }
 
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> Result {
     if let Some(r) = &a.reference {
         if !allocators::FLAVORS.contains(&r.as_str()) {
-            return bad_input(&format!(
+            return Err(Error::BadInput(format!(
                 "--reference: unknown allocator flavor '{r}' (known: {})",
                 allocators::FLAVORS.join(", ")
-            ));
+            )));
         }
     }
     if !(a.max_slowdown > 0.0 && a.max_slowdown <= 1.0) {
-        return bad_input(&format!(
+        return Err(Error::BadInput(format!(
             "--max-slowdown {} must be in (0, 1]",
             a.max_slowdown
-        ));
+        )));
     }
     if !(a.max_mem_growth >= 1.0 && a.max_mem_growth.is_finite()) {
-        return bad_input(&format!(
+        return Err(Error::BadInput(format!(
             "--max-mem-growth {} must be at least 1",
             a.max_mem_growth
-        ));
+        )));
     }
     if !(a.mem_floor_mib >= 0.0 && a.mem_floor_mib.is_finite()) {
-        return bad_input(&format!(
+        return Err(Error::BadInput(format!(
             "--mem-floor-mib {} must be 0 or more",
             a.mem_floor_mib
-        ));
+        )));
     }
-    let base = match matrix_file::load(&a.base) {
-        Ok(f) => f,
-        Err(e) => return bad_input(&e),
-    };
-    let new = match matrix_file::load(&a.new) {
-        Ok(f) => f,
-        Err(e) => return bad_input(&e),
-    };
+    let base = matrix_file::load(&a.base).or_bad_input()?;
+    let new = matrix_file::load(&a.new).or_bad_input()?;
     let diff = matrix_file::config_differences(&base.config, &new.config);
     if !diff.is_empty() {
         eprintln!(
@@ -134,9 +128,10 @@ pub fn run(a: Args) -> ExitCode {
         a.mem_floor_mib,
         o.normalisation()
     );
+    // The verdict is the answer, already printed: a regression exits 1 without more.
     if regressions > 0 {
-        ExitCode::FAILURE
+        Err(Error::Reported(1))
     } else {
-        ExitCode::SUCCESS
+        Ok(())
     }
 }

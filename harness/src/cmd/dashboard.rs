@@ -1,9 +1,9 @@
 //! `htab-mem dashboard --results DIR --out DIR`: the static HTML dashboard.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use crate::dashboard::{self, sets};
+use crate::error::{OrBadInput, OrFailed, Result};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -17,22 +17,17 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-pub fn run(a: Args) -> ExitCode {
-    let go = || -> Result<usize, String> {
-        let sets = sets::discover(&a.results, &a.out)?;
-        let files = dashboard::render(&sets)?;
-        dashboard::write(&a.out, &files)?;
-        Ok(sets.len())
-    };
-    match go() {
-        Ok(n) => {
-            println!(
-                "{} ({n} result set{})",
-                a.out.join("index.html").display(),
-                if n == 1 { "" } else { "s" }
-            );
-            ExitCode::SUCCESS
-        }
-        Err(msg) => crate::bad_input(&msg),
-    }
+pub fn run(a: Args) -> Result {
+    // Reading the sets checks the input; rendering a set that read fine does too (an
+    // unplottable file); only writing the page can fail on its own.
+    let sets = sets::discover(&a.results, &a.out).or_bad_input()?;
+    let files = dashboard::render(&sets).or_bad_input()?;
+    dashboard::write(&a.out, &files).or_failed()?;
+    let n = sets.len();
+    println!(
+        "{} ({n} result set{})",
+        a.out.join("index.html").display(),
+        if n == 1 { "" } else { "s" }
+    );
+    Ok(())
 }

@@ -6,13 +6,13 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use serde_json::{json, Map, Value};
 
+use crate::error::{Error, OrBadInput, OrFailed, Result};
 use crate::matrix_file;
 use crate::result::{write_bytes_atomic, CellResult, ResultFile, Status};
-use crate::{bad_input, text_table};
+use crate::text_table;
 
 use crate::units::MIB;
 
@@ -44,24 +44,21 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(a: Args) -> ExitCode {
+pub fn run(a: Args) -> Result {
     if let Some(out) = &a.out {
         let dir = match out.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => std::path::Path::new("."),
         };
         if !dir.is_dir() {
-            return bad_input(&format!(
+            return Err(Error::BadInput(format!(
                 "--out {}: directory {} does not exist",
                 out.display(),
                 dir.display()
-            ));
+            )));
         }
     }
-    let file = match matrix_file::load(&a.file) {
-        Ok(f) => f,
-        Err(e) => return bad_input(&e),
-    };
+    let file = matrix_file::load(&a.file).or_bad_input()?;
     let text = render(&file, a.format);
     let written = match &a.out {
         Some(out) => write_bytes_atomic(out, text.as_bytes(), ""),
@@ -70,13 +67,7 @@ pub fn run(a: Args) -> ExitCode {
             .write_all(text.as_bytes())
             .map_err(|e| format!("stdout: {e}")),
     };
-    match written {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("htab-mem: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    written.or_failed()
 }
 
 /// The export as text, newline-terminated.

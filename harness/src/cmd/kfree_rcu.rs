@@ -3,14 +3,14 @@
 //! polled reclaim.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use workloads::kfree_scale::{KfreeMode, OBJ_BASE};
 
 use crate::bench::kfree_rcu::{self, Plan};
+use crate::error::{Error, OrBadInput, OrFailed, Result};
 use crate::result::{self, CellResult, ResultFile, Status};
 use crate::units::MIB;
-use crate::{bad_input, host, report};
+use crate::{host, report};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -99,11 +99,8 @@ fn validate(a: &Args) -> Result<Vec<Plan>, String> {
     Ok(plans)
 }
 
-pub fn run(a: Args) -> ExitCode {
-    let plans = match validate(&a) {
-        Ok(p) => p,
-        Err(e) => return bad_input(&e),
-    };
+pub fn run(a: Args) -> Result {
+    let plans = validate(&a).or_bad_input()?;
     let mut cells = Vec::new();
     let mut config = None;
     for plan in &plans {
@@ -116,13 +113,7 @@ pub fn run(a: Args) -> ExitCode {
             plan.mult,
             plan.mult * OBJ_BASE
         );
-        let ran = match kfree_rcu::run(plan) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("htab-mem: kfree-rcu: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let ran = kfree_rcu::run(plan).map_err(|e| Error::Failed(format!("kfree-rcu: {e}")))?;
         for c in &ran.cells {
             let k = c.kfree_rcu.clone().unwrap_or_default();
             println!(
@@ -156,16 +147,12 @@ pub fn run(a: Args) -> ExitCode {
             config,
             results: cells.clone(),
         };
-        if let Err(e) = result::write_atomic(path, &file) {
-            eprintln!("htab-mem: {e}");
-            return ExitCode::FAILURE;
-        }
+        result::write_atomic(path, &file).or_failed()?;
     }
     if cells.iter().any(|c| c.status != Status::Ok) {
-        eprintln!("htab-mem: kfree-rcu: objects were never freed");
-        return ExitCode::FAILURE;
+        return Err(Error::Failed("kfree-rcu: objects were never freed".into()));
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 fn detail_line(c: &CellResult) -> String {

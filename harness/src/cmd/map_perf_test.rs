@@ -3,15 +3,14 @@
 //! `workloads::map_perf_test`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use allocators::{Allocator, ImmediateReuse, FLAVORS};
 use workloads::map_perf_test::{
     check_flavor, tests_from_flags, DEFAULT_ITERATIONS, LRU_MAX_ENTRIES, MAX_ENTRIES, NR_TESTS,
 };
 
-use crate::bad_input;
 use crate::bench::map_perf_test::{self, Plan};
+use crate::error::{Error, OrBadInput, OrFailed, Result};
 use crate::host::online_cpus;
 use crate::result::{self, ResultFile, Status};
 
@@ -135,11 +134,8 @@ fn plan(a: &Args) -> Result<Plan, String> {
     })
 }
 
-pub fn run(a: Args) -> ExitCode {
-    let p = match plan(&a) {
-        Ok(p) => p,
-        Err(e) => return bad_input(&e),
-    };
+pub fn run(a: Args) -> Result {
+    let p = plan(&a).or_bad_input()?;
     let tests = p.tests();
     let names: Vec<String> = tests
         .iter()
@@ -173,13 +169,7 @@ pub fn run(a: Args) -> ExitCode {
             p.online.len()
         );
     }
-    let ran = match map_perf_test::run(&p) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("htab-mem: error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let ran = map_perf_test::run(&p).map_err(|e| Error::Failed(format!("error: {e}")))?;
     if let Some(path) = &a.json {
         let file = ResultFile {
             schema_version: result::SCHEMA_VERSION,
@@ -190,19 +180,13 @@ pub fn run(a: Args) -> ExitCode {
             config: ran.config.clone(),
             results: ran.cells.clone(),
         };
-        if let Err(e) = result::write_atomic(path, &file) {
-            eprintln!("htab-mem: {e}");
-            return ExitCode::FAILURE;
-        }
+        result::write_atomic(path, &file).or_failed()?;
     }
     match ran.cells.iter().find(|c| c.status != Status::Ok) {
-        Some(c) => {
-            eprintln!(
-                "htab-mem: error: {}",
-                c.error.as_deref().unwrap_or(c.status.as_str())
-            );
-            ExitCode::FAILURE
-        }
-        None => ExitCode::SUCCESS,
+        Some(c) => Err(Error::Failed(format!(
+            "error: {}",
+            c.error.as_deref().unwrap_or(c.status.as_str())
+        ))),
+        None => Ok(()),
     }
 }

@@ -2,13 +2,12 @@
 //! map-perf-test or kfree-rcu), each cell a fresh process of this binary running the cell's
 //! plan, appended to one native result file (see `matrix_run`, which runs the cells).
 
-use std::process::ExitCode;
-
 use crate::cli::names;
+use crate::error::{OrBadInput, Result};
+use crate::host;
 use crate::matrix_file::{self, Shard};
 use crate::matrix_run::{self, CellOpts, Plan, Spec};
 use crate::result::{Benchmark, Pacing};
-use crate::{bad_input, host};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -46,16 +45,13 @@ pub struct Args {
     pub shard: Option<String>,
 }
 
-pub fn run(a: Args) -> ExitCode {
-    let plan = match make_plan(&a) {
-        Ok(p) => p,
-        Err(e) => return bad_input(&e),
-    };
+pub fn run(a: Args) -> Result {
+    let plan = make_plan(&a).or_bad_input()?;
     if a.cell.list {
         plan.print_list();
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
-    matrix_run::execute(plan).exit_code()
+    matrix_run::execute(plan).result()
 }
 
 fn producer_list(value: &str) -> Result<Vec<usize>, String> {

@@ -5,9 +5,8 @@
 //! anyway (a later file's cell replaces an earlier one's).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use crate::bad_input;
+use crate::error::{OrBadInput, OrFailed, Result};
 use crate::matrix_file;
 use crate::result::{self, ResultFile};
 
@@ -26,23 +25,16 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(a: Args) -> ExitCode {
-    match merge(&a) {
-        Ok(f) => {
-            if let Err(e) = result::write_atomic(&a.out, &f) {
-                eprintln!("htab-mem: {e}");
-                return ExitCode::FAILURE;
-            }
-            eprintln!(
-                "merge: {} cells from {} files into {}",
-                f.results.len(),
-                a.files.len(),
-                a.out.display()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => bad_input(&e),
-    }
+pub fn run(a: Args) -> Result {
+    let f = merge(&a).or_bad_input()?;
+    result::write_atomic(&a.out, &f).or_failed()?;
+    eprintln!(
+        "merge: {} cells from {} files into {}",
+        f.results.len(),
+        a.files.len(),
+        a.out.display()
+    );
+    Ok(())
 }
 
 fn merge(a: &Args) -> Result<ResultFile, String> {

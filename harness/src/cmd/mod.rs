@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use crate::cli::Cmd;
 
 pub fn run(cmd: Cmd) -> ExitCode {
-    match cmd {
+    crate::error::exit(match cmd {
         Cmd::Matrix(a) => matrix::run(a),
         Cmd::Sweep(a) => sweep::run(a),
         Cmd::Merge(a) => merge::run(a),
@@ -26,5 +26,5 @@ pub fn run(cmd: Cmd) -> ExitCode {
         Cmd::Dashboard(a) => dashboard::run(a),
         Cmd::KfreeRcu(a) => kfree_rcu::run(a),
         Cmd::MapPerfTest(a) => map_perf_test::run(a),
-    }
+    })
 }

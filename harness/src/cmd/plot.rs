@@ -1,7 +1,6 @@
 //! `htab-mem plot RESULTS... --out DIR`: SVG plots of result files.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use crate::plot::{self, Dataset};
 use crate::result::read_result_file;
@@ -19,16 +18,14 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-pub fn run(a: Args) -> ExitCode {
-    match plot_files(&a) {
-        Ok(names) => {
-            for n in names {
-                println!("{}", a.out.join(n).display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(msg) => crate::bad_input(&msg),
+pub fn run(a: Args) -> crate::error::Result {
+    // Its errors are all about the input (the file, the output directory), checked before
+    // anything is written.
+    let names = plot_files(&a).map_err(crate::error::Error::BadInput)?;
+    for n in names {
+        println!("{}", a.out.join(n).display());
     }
+    Ok(())
 }
 
 /// Reads, renders, then writes: nothing is written unless every file read and every plot

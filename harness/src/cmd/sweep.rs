@@ -4,14 +4,14 @@
 //! one line per flavor: memory vs speed vs reuse safety in one picture.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use crate::cli::{format_delay_us, names, parse_delay_us, split_list};
+use crate::error::{OrBadInput, OrFailed, Result};
 use crate::matrix_file;
 use crate::matrix_run::{self, CellOpts, Outcome, Plan, Spec};
 use crate::plot::{self, Dataset};
 use crate::result::{CellResult, Pacing, Status};
-use crate::{bad_input, text_table};
+use crate::text_table;
 
 use crate::plot::style::MIB;
 
@@ -65,26 +65,18 @@ pub struct Args {
 
 const DEFAULT_TTRACE_SCALE: f64 = 10.0;
 
-pub fn run(a: Args) -> ExitCode {
-    let (plan, cells, svg) = match make_plan(&a) {
-        Ok(p) => p,
-        Err(e) => return bad_input(&e),
-    };
+pub fn run(a: Args) -> Result {
+    let (plan, cells, svg) = make_plan(&a).or_bad_input()?;
     if a.cell.list {
         plan.print_list();
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     let outcome = matrix_run::execute(plan);
     if matches!(outcome, Outcome::Interrupted | Outcome::Failed) {
-        return outcome.exit_code();
+        return outcome.result();
     }
-    match report(&a, &cells, &svg) {
-        Ok(()) => outcome.exit_code(),
-        Err(e) => {
-            eprintln!("htab-mem: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    report(&a, &cells, &svg).or_failed()?;
+    outcome.result()
 }
 
 /// The pacings of `--pacings` with their tasks-trace partners, ascending, repeats dropped.
