@@ -15,8 +15,9 @@ pub use crate::config::Config;
 /// allocator flavor. Every flavor runs in its own child process; progress and Summary lines
 /// use the kernel's formats, and a table compares the flavors at the end.
 ///
-/// Memory is the process's live heap bytes (a counting global allocator: the analog of the
-/// cgroup's memory.current), not kernel memcg charges; there is no syscall trigger.
+/// Memory is the process's heap as a memcg charges it: a counting global allocator counts
+/// each live allocation at its kmalloc size class (the analog of the cgroup's
+/// memory.current), with the raw requested bytes beside it; there is no syscall trigger.
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "htab-mem",

@@ -87,7 +87,7 @@ fn obj_layout(mult: usize) -> Layout {
 
 /// Allocates one object and records its size in its first 8 bytes.
 fn alloc_obj(layout: Layout) -> NonNull<u8> {
-    // SAFETY: the layout has a non-zero size (mult >= 1).
+    // SAFETY: the layout has a non-zero size (mult >= 1, asserted by `KfreeScale::new`).
     let p = unsafe { alloc::alloc(layout) };
     let Some(p) = NonNull::new(p) else {
         alloc::handle_alloc_error(layout)
@@ -136,7 +136,16 @@ pub struct KfreeScale<'d> {
 }
 
 impl<'d> KfreeScale<'d> {
+    /// A run of `cfg` on `domain`.
+    ///
+    /// # Panics
+    /// If `cfg.mult` is 0: an object is `mult` x 32 bytes and holds its size word and a
+    /// 24-byte head, so it cannot be empty (rcuscale's kfree_mult is at least 1 too).
     pub fn new(cfg: &ScaleConfig, domain: &'d Domain) -> Self {
+        assert!(
+            cfg.mult >= 1,
+            "KfreeScale: mult must be at least 1 (an object is mult x {OBJ_BASE} bytes), got 0"
+        );
         let kfree = match cfg.mode {
             KfreeMode::CallRcu | KfreeMode::CallRcuLazy => None,
             m => Some(KfreeRcu::new(

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use rcu::{Domain, DomainConfig, KfreeStats};
+use rcu::{Domain, DomainConfig};
 use serde::{Deserialize, Serialize};
 use workloads::kfree_scale::{KfreeMode, KfreeScale, ScaleConfig, OBJ_BASE};
 
@@ -14,8 +14,8 @@ use super::driver::{self, Ctl};
 use super::Ran;
 use crate::memory::{live, Live};
 use crate::result::{
-    AllocCounters, Benchmark, CellResult, DomainReport, KfreeParams, Metric, Metrics, RunConfig,
-    Status,
+    AllocCounters, Benchmark, CellResult, DomainReport, KfreeCell, KfreeParams, KvfreeCounters,
+    Metric, Metrics, RunConfig, Status,
 };
 
 /// Memory sampling period while the kfree'ers run.
@@ -48,47 +48,6 @@ pub struct Plan {
     pub qhimark: u64,
     /// Thread i runs on `cpus[i % cpus.len()]`; None: unpinned.
     pub cpus: Option<Vec<usize>>,
-}
-
-/// What rcuscale reports beside the rate: its own figures, and kvfree_rcu's counters.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-pub struct KfreeCell {
-    /// From the last-finishing thread's start to its end.
-    pub total_ns: u64,
-    /// Grace periods completed meanwhile (rcuscale's "batches").
-    pub batches: u64,
-    pub objects: u64,
-    pub callbacks_invoked: u64,
-    /// Batched modes only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kvfree: Option<KvfreeCounters>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-pub struct KvfreeCounters {
-    pub blocks_allocated: u64,
-    pub blocks_freed: u64,
-    pub pointers_batched: u64,
-    pub fallback_list: u64,
-    pub fallback_sync: u64,
-    pub blocks_reclaimed_early: u64,
-    pub batches_to_worker: u64,
-    pub grace_periods: u64,
-}
-
-impl From<KfreeStats> for KvfreeCounters {
-    fn from(s: KfreeStats) -> Self {
-        KvfreeCounters {
-            blocks_allocated: s.blocks_allocated,
-            blocks_freed: s.blocks_freed,
-            pointers_batched: s.pointers_batched,
-            fallback_list: s.fallback_list,
-            fallback_sync: s.fallback_sync,
-            blocks_reclaimed_early: s.blocks_reclaimed_early,
-            batches_to_worker: s.batches,
-            grace_periods: s.grace_periods,
-        }
-    }
 }
 
 impl Plan {

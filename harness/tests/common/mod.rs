@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use std::path::Path;
 use std::process::{Command, Output};
 
+pub mod results;
 pub mod synthetic;
 
 /// Runs the built `htab-mem` with `args`.
