@@ -9,7 +9,10 @@
 # RESULTS (default results/), OUT (default ci/out/), MACHINE (result set name prefix,
 # default <hostname>-<N>cpu), BASELINE (result file to compare with; default the newest
 # committed set of the same MACHINE, else the newest set), HTAB_MEM (a built binary),
-# RESUME=1 (let the matrix resume an interrupted ci/out file instead of starting afresh).
+# RESUME=1 (let the matrix resume an interrupted ci/out file instead of starting afresh),
+# OTHER_BENCHES (default "map-perf-test kfree-rcu": the other benchmarks' matrices, run
+# whole beside htab-mem's, or with the first shard; empty: htab-mem only), MPT_ARGS and
+# KFREE_ARGS (their extra `htab-mem matrix` options).
 # Exit status: 0, 1 when compare found a regression (after everything was written), 2 on
 # bad input or a failed step.
 set -euo pipefail
@@ -18,6 +21,10 @@ RESULTS=${RESULTS:-$ROOT/results}
 OUT=${OUT:-$ROOT/ci/out}
 MACHINE=${MACHINE:-$(hostname -s)-$(nproc)cpu}
 MATRIX_ARGS=${MATRIX_ARGS:-}
+OTHER_BENCHES=${OTHER_BENCHES-map-perf-test kfree-rcu}
+# map_perf_test's default 10000 events take milliseconds; 100000 gives rates that hold.
+MPT_ARGS=${MPT_ARGS:---iterations 100000}
+KFREE_ARGS=${KFREE_ARGS:-}
 mkdir -p "$OUT"
 
 say() { echo "pipeline: $*" >&2; }
@@ -39,6 +46,17 @@ run_matrix() {
   say "matrix ${shard:+shard $shard }-> $OUT/$name.json"
   # shellcheck disable=SC2086 # MATRIX_ARGS is a list of options
   "$BIN" matrix --out "$OUT/$name.json" ${shard:+--shard "$shard"} -q $MATRIX_ARGS
+  # The other benchmarks are short: whole, in the unsharded run or the first shard.
+  if [ -z "$shard" ] || [ "${shard%/*}" = 1 ]; then
+    local b args
+    for b in $OTHER_BENCHES; do
+      case $b in map-perf-test) args=$MPT_ARGS ;; kfree-rcu) args=$KFREE_ARGS ;; *) args= ;; esac
+      [ "${RESUME:-0}" = 1 ] || rm -f "$OUT/$b.json"
+      say "matrix --benchmark $b -> $OUT/$b.json"
+      # shellcheck disable=SC2086 # a list of options
+      "$BIN" matrix --benchmark "$b" --out "$OUT/$b.json" -q $args
+    done
+  fi
 }
 
 # The newest result file under $RESULTS for this machine (by the date in the folder name),
@@ -87,6 +105,21 @@ report() {
   mkdir -p "$set"
   cp "$current" "$set/matrix.json"
   HTAB_MEM=$BIN "$ROOT/ci/render-set.sh" "$set/matrix.json" > /dev/null
+  local b bs
+  for b in $OTHER_BENCHES; do
+    [ -f "$OUT/$b.json" ] || continue
+    bs=$(dirname "$base")/$b.json
+    if [ -n "$base" ] && [ -f "$bs" ]; then
+      set +e
+      "$BIN" compare "$bs" "$OUT/$b.json" > "$OUT/compare-$b.txt"
+      local st=$?
+      set -e
+      [ "$st" -le 1 ] || { say "compare of $b failed (status $st)"; exit 2; }
+      [ "$st" -eq 0 ] || { say "REGRESSION in $b: see $OUT/compare-$b.txt"; status=1; }
+    fi
+    cp "$OUT/$b.json" "$set/$b.json"
+    HTAB_MEM=$BIN "$ROOT/ci/render-set.sh" "$set/$b.json" > /dev/null
+  done
   "$BIN" dashboard --results "$RESULTS" --out "$RESULTS/dashboard"
   say "result set $set; exports in $OUT; dashboard $RESULTS/dashboard/index.html"
   [ "$status" -eq 0 ] || say "REGRESSION: see $OUT/compare.txt"
