@@ -116,8 +116,9 @@ pub fn run(a: Args) -> Result {
         let ran = kfree_rcu::run(plan).map_err(|e| Error::Failed(format!("kfree-rcu: {e}")))?;
         for c in &ran.cells {
             let k = c.kfree_rcu.clone().unwrap_or_default();
+            // rcuscale.c's pr_alert, byte for byte: `memory footprint: %lldMB`, no space.
             println!(
-                "Total time taken by all kfree'ers: {} ns, loops: {}, batches: {}, memory footprint: {} MB",
+                "Total time taken by all kfree'ers: {} ns, loops: {}, batches: {}, memory footprint: {}MB",
                 k.total_ns,
                 plan.loops,
                 k.batches,
