@@ -72,6 +72,7 @@ pub fn run(plan: &Plan, how: Spawn) -> Outcome {
     if how.stop.is_some() {
         cmd.process_group(0);
     }
+    die_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return Outcome::Failed(format!("cannot start a child process: {e}")),
@@ -136,6 +137,30 @@ pub fn run(plan: &Plan, how: Spawn) -> Outcome {
             if last_err.is_empty() { "" } else { ": " }
         )),
         (_, Err(e)) => Outcome::Failed(format!("waiting for the child process: {e}")),
+    }
+}
+
+/// The child dies with us, whatever kills us (SIGTERM, SIGKILL, SIGHUP): a measuring child
+/// must never run on as an orphan, burning a CPU. The kernel sends PR_SET_PDEATHSIG's signal
+/// when the thread that forked the child exits, so children are spawned from the thread that
+/// waits for them (the main thread here).
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: getpid(2) only reads the caller's pid.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2),
+    // getppid(2) and _exit(2), which are async-signal-safe; it touches no memory of the
+    // parent's beyond the copied `parent` integer.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died before prctl took effect: nobody will signal us.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
 }
 
