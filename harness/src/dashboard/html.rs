@@ -174,11 +174,7 @@ fn head_row(g: &Group) -> String {
         "<tr><th>{flavor}</th><th>k {rate} per {worker}</th><th>k {rate}, all {worker}s</th>\
 <th>average memory (MiB)</th><th>peak memory (MiB)</th><th>peak RSS (MiB)</th>\
 <th>leaked</th><th>status</th></tr>",
-        flavor = if g.benchmark == crate::result::Benchmark::KfreeRcu {
-            "mode"
-        } else {
-            "flavor"
-        }
+        flavor = g.flavor_word()
     )
 }
 

@@ -16,7 +16,11 @@ pub const SIZE: (u32, u32) = (1100, 480);
 
 pub fn render(ds: &Dataset, g: &Group) -> Result<(String, String), String> {
     let per_worker = g.per_worker();
-    let title = format!("{}: {per_worker} and peak memory, per flavor", g.label());
+    let title = format!(
+        "{}: {per_worker} and peak memory, per {}",
+        g.label(),
+        g.flavor_word()
+    );
     let producers = ds.producers(g);
     let flavors = ds.flavors(g);
     let entries = flavor_entries(&flavors, &ds.flavors);

@@ -84,6 +84,14 @@ impl Group {
         }
     }
 
+    /// What a cell's `flavor` names: an allocator or map flavor; kfree-rcu's mode.
+    pub fn flavor_word(&self) -> &'static str {
+        match self.benchmark {
+            Benchmark::KfreeRcu => "mode",
+            _ => "flavor",
+        }
+    }
+
     /// `2 producers`, `1 worker`.
     pub fn workers(&self, n: usize) -> String {
         format!("{n} {}{}", self.worker(), if n == 1 { "" } else { "s" })
