@@ -326,16 +326,8 @@ fn sections(page: &str) -> Vec<&str> {
 fn dashboard_shows_every_benchmark_in_order_with_its_unit() {
     let t = Tmp::new("mixed");
     let results = t.path("results");
-    write_mixed_set(
-        &results.join("box-2026-11-22"),
-        "2026-11-22T12:00:00Z",
-        1.0,
-    );
-    write_mixed_set(
-        &results.join("box-2026-11-23"),
-        "2026-11-23T12:00:00Z",
-        1.0,
-    );
+    write_mixed_set(&results.join("box-2026-11-22"), "2026-11-22T12:00:00Z", 1.0);
+    write_mixed_set(&results.join("box-2026-11-23"), "2026-11-23T12:00:00Z", 1.0);
     // One kfree-rcu cell at half its rate: the one regression of what changed.
     let slow = "kfree-rcu/kfree/batched/p2";
     let mut kf = kfree_rcu("2026-11-23T12:00:00Z", 1.0);
@@ -373,11 +365,17 @@ fn dashboard_shows_every_benchmark_in_order_with_its_unit() {
     assert!(mpt.contains("<h3>map-perf-test hash_kmalloc with 2 workers</h3>"));
     // The rate columns' data-metric stay loops_per_sec*, as in the file; no label says loops.
     assert!(mpt.contains("<th>k events/s per worker</th>") && !mpt.contains("loops/s"));
-    assert!(!mpt.contains("loop (k/s)") && !mpt.contains("producer<"), "{mpt}");
+    assert!(
+        !mpt.contains("loop (k/s)") && !mpt.contains("producer<"),
+        "{mpt}"
+    );
     let kfree = section("uc-kfree-rcu-kfree");
     assert!(kfree.contains("<h2>kfree-rcu kfree</h2>") && kfree.contains("1 thread</h3>"));
     assert!(kfree.contains("<th>mode</th><th>k objects/s per thread</th>"));
-    assert!(!kfree.contains("loops/s") && !kfree.contains("-memory.svg"), "{kfree}");
+    assert!(
+        !kfree.contains("loops/s") && !kfree.contains("-memory.svg"),
+        "{kfree}"
+    );
     // htab-mem's sections as before: their heading, header and memory plots.
     let htab = section("uc-overwrite");
     assert!(htab.contains("<h3>overwrite with 2 producers</h3>"));
@@ -434,10 +432,17 @@ fn dashboard_shows_every_benchmark_in_order_with_its_unit() {
     let changes = section("changes");
     assert!(changes.contains("data-regressions=\"1\""), "{changes}");
     let regressions = at(&page, "<table class=\"changes regressions\">");
-    let row = at(&page, &format!("<tr data-id=\"{slow}\" data-metric=\"loops_per_sec\">"));
+    let row = at(
+        &page,
+        &format!("<tr data-id=\"{slow}\" data-metric=\"loops_per_sec\">"),
+    );
     assert!(regressions < row && row < at(&page, "<table class=\"changes judged\">"));
     let judged = &changes[changes.find("changes judged").unwrap()..];
-    let first = |prefix: &str| judged.find(&format!("<tr data-id=\"{prefix}")).expect(prefix);
+    let first = |prefix: &str| {
+        judged
+            .find(&format!("<tr data-id=\"{prefix}"))
+            .expect(prefix)
+    };
     assert!(first("htab-mem/overwrite/") < first("htab-mem/batch_add_batch_del/"));
     assert!(first("htab-mem/batch_add_batch_del/") < first("map-perf-test/hash_prealloc/"));
     assert!(first("map-perf-test/hash_prealloc/") < first("map-perf-test/hash_kmalloc/"));

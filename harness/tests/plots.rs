@@ -8,8 +8,7 @@ use serde_json::json;
 
 mod common;
 use common::synthetic::{
-    bench_cell, bench_file, kfree_rcu, map_perf_test, matrix, write_json, Tmp, FLAVORS,
-    KFREE_MODES,
+    bench_cell, bench_file, kfree_rcu, map_perf_test, matrix, write_json, Tmp, FLAVORS, KFREE_MODES,
 };
 use common::{htab_mem, names, text};
 
@@ -190,7 +189,10 @@ fn plot_keeps_benchmarks_apart_with_their_units() {
     }
     let bars = texts(&read("svg", "overwrite-bars.svg"));
     assert!(bars.contains("overwrite: loops/s per producer and peak memory, per flavor"));
-    assert!(!bars.contains("prealloc"), "htab-mem's overwrite took the other's cells");
+    assert!(
+        !bars.contains("prealloc"),
+        "htab-mem's overwrite took the other's cells"
+    );
     let shared = texts(&read("svg", "map-perf-test-overwrite-bars.svg"));
     assert!(shared.contains("map-perf-test overwrite: events/s per worker"));
     assert!(shared.contains("prealloc") && !shared.contains("immediate-reuse"));

@@ -26,8 +26,7 @@ impl ResultSet {
     /// The file whose host and config describe the set: the first htab-mem file (the
     /// page's header shows htab-mem's settings), else the first file.
     pub fn head(&self) -> &ResultFile {
-        self.file_of(Benchmark::HtabMem)
-            .unwrap_or(&self.files[0].1)
+        self.file_of(Benchmark::HtabMem).unwrap_or(&self.files[0].1)
     }
 
     /// The first file (by name) of benchmark `b`.

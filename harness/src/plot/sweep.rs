@@ -15,11 +15,7 @@ pub fn render(ds: &Dataset, uc: &str, producers: usize) -> Result<(String, Strin
     render_group(ds, &Group::htab_mem(uc), producers)
 }
 
-pub fn render_group(
-    ds: &Dataset,
-    g: &Group,
-    producers: usize,
-) -> Result<(String, String), String> {
+pub fn render_group(ds: &Dataset, g: &Group, producers: usize) -> Result<(String, String), String> {
     let rate = g.rate();
     let title = format!(
         "{}, {}: {rate} and average memory against grace-period pacing",

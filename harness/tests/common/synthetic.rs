@@ -159,7 +159,14 @@ pub fn kfree_rcu(timestamp: &str, scale: f64) -> Value {
     for p in [1, 2] {
         for (i, m) in KFREE_MODES.iter().enumerate() {
             let k = scale * (400.0 + 20.0 * i as f64 + p as f64);
-            cells.push(bench_cell("kfree-rcu", "kfree", m, p, k, 0.05 * (1 + i) as f64));
+            cells.push(bench_cell(
+                "kfree-rcu",
+                "kfree",
+                m,
+                p,
+                k,
+                0.05 * (1 + i) as f64,
+            ));
         }
     }
     bench_file("kfree-rcu", timestamp, cells)
