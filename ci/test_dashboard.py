@@ -2,12 +2,14 @@
 """Browser test of the HTML dashboard: headless Chromium loads the page from a loopback
 server; the test checks that every plot loaded and drew something, that the page leads with
 the trade-off figures (one marker per flavor and producer count) and what changed (the
-regression count `htab-mem compare` gives), that no_op comes last, and that the tables hold
-the numbers of the latest result set's files.
+regression count `htab-mem compare` gives), that no_op comes last, that the sections of
+map-perf-test's and kfree-rcu's files follow htab-mem's, each in its own rate unit, and that
+the tables hold the numbers of the latest result set's files.
 
     python3 ci/test_dashboard.py [--bin PATH] [--results DIR] [--screenshot PNG]
 
-Without --results it renders two synthetic result sets (made here) in a temp folder. It
+Without --results it renders two synthetic result sets (made here: in each, an htab-mem
+matrix, a map-perf-test and a kfree-rcu file) in a temp folder. It
 installs Debian's chromium when /usr/bin/chromium is missing (needs root). Exit status 0
 when every check passes, 1 otherwise, 2 when it cannot run at all.
 """
@@ -91,18 +93,26 @@ document.getElementById('f').addEventListener('load', async () => {
       const svg = new DOMParser().parseFromString(await (await fetch(src)).text(),
                                                   'image/svg+xml');
       const marks = [...svg.querySelectorAll('circle[r="5"]')];
-      tradeoff.push({use_case: fig.dataset.useCase, points: +fig.dataset.points,
+      tradeoff.push({use_case: fig.dataset.useCase,
+                     benchmark: fig.dataset.benchmark || 'htab-mem', points: +fig.dataset.points,
                      flavors: fig.dataset.flavors.split(','), src, markers: marks.length,
                      colors: new Set(marks.map(c => c.getAttribute('fill'))).size,
                      parse_error: svg.querySelector('parsererror') !== null});
     }
     const sections = [...doc.querySelectorAll('main section')].map(x => x.id);
+    // Each group's section: its benchmark, heading, rate column header and plots drawn.
+    const groups = [...doc.querySelectorAll('main section[id^="uc-"]')].map(x => ({
+      id: x.id, benchmark: x.dataset.benchmark || 'htab-mem',
+      h2: x.querySelector('h2').textContent,
+      rate: [...x.querySelectorAll('table.results tr:first-child th:nth-child(2)')]
+        .map(th => th.textContent),
+      plots: [...x.querySelectorAll('img[data-plot]')].map(i => i.getAttribute('src'))}));
     const ch = doc.getElementById('changes');
     const changes = ch && {regressions: ch.dataset.regressions,
                            tables: [...ch.querySelectorAll('table')].map(t => t.className),
                            text: ch.textContent};
     out.textContent = JSON.stringify({plots, rows, history, latest, tradeoff, sections,
-                                      changes, title: doc.title});
+                                      groups, changes, title: doc.title});
   } catch (e) {
     out.textContent = 'error: ' + e;
   }
@@ -148,15 +158,22 @@ def find_binary(arg):
     return target / "release" / "htab-mem"
 
 
-def synthetic_cell(uc, flavor, p, k, mem_mib):
+# Each benchmark's rate unit and what its `producers` count (as the page labels them).
+UNITS = {"htab-mem": ("loops/s", "producer"), "map-perf-test": ("events/s", "worker"),
+         "kfree-rcu": ("objects/s", "thread")}
+
+
+def synthetic_cell(uc, flavor, p, k, mem_mib, bench="htab-mem"):
+    # Only htab-mem's cells have per-second samples; the others run to completion.
     samples = [{"t_ns": t * 1_000_000_000, "loops": int(1000 * k) * t,
                 "mem_bytes": int(mem_mib * MIB * (0.5 + 0.1 * t)), "rss_bytes": 8 * 2**20}
-               for t in range(1, 6)]
+               for t in range(1, 6)] if bench == "htab-mem" else []
+    unit = UNITS[bench][0]
     m = lambda v, sd=None, unit="bytes": {"value": v, "unit": unit, **({"stddev": sd} if sd is not None else {})}
-    return {"id": f"htab-mem/{uc}/{flavor}/p{p}", "use_case": uc, "flavor": flavor,
-            "producers": p, "status": "ok", "samples": samples,
-            "metrics": {"loops_per_sec": m(1234.567 * k * p, 10.0, "loops/s"),
-                        "loops_per_sec_per_producer": m(1234.567 * k, 3.21 * k, "loops/s"),
+    return {"id": f"{bench}/{uc}/{flavor}/p{p}", "benchmark": bench, "use_case": uc,
+            "flavor": flavor, "producers": p, "status": "ok", "samples": samples,
+            "metrics": {"loops_per_sec": m(1234.567 * k * p, 10.0, unit),
+                        "loops_per_sec_per_producer": m(1234.567 * k, 3.21 * k, unit),
                         "mem_avg": m(mem_mib * 0.8 * MIB, 1000.0), "mem_peak": m(mem_mib * MIB),
                         "rss_peak": m(mem_mib * MIB + 4e6)},
             "allocator": {"from_system": 10, "to_system": 10, "leaked": 0}}
@@ -178,17 +195,31 @@ def synthetic_sets(root):
             # One cell at half its loops/s against a uniformly faster rest: one regression.
             slow = next(c for c in cells if c["id"] == "htab-mem/overwrite/free-after-gp/p4")
             slow["metrics"]["loops_per_sec"]["value"] *= 0.5
-        doc = {"schema_version": 1, "tool": "htab-mem 0.1.0", "git_sha": "0123456789ab",
-               "timestamp": f"{day}T12:00:00Z",
-               "host": {"cpu_model": "Synthetic CPU", "nr_cpus": 2, "kernel": "6.1.0",
-                        "mem_total_bytes": 0},
-               "config": {"warmup_s": 1, "duration_s": 4, "affinity": "0-1",
-                          "max_entries": 8192, "value_size": 8, "rcu_gp_delay_us": 1000,
-                          "ttrace_gp_delay_us": 10000},
-               "results": cells}
+        # map_perf_test's tests with their map flavors, and rcuscale's kfree modes.
+        mpt = [synthetic_cell(t, f, p, scale * (90 + 10 * i + j), 1.0 + i, "map-perf-test")
+               for j, (t, fl) in enumerate((("hash_prealloc", ["prealloc"]),
+                                            ("hash_kmalloc", ["immediate-reuse", "free-rcu"])))
+               for p in (1, 2) for i, f in enumerate(fl)]
+        kfree = [synthetic_cell("kfree", mode, p, scale * (400 + 20 * i), 0.05 * (i + 1),
+                                "kfree-rcu")
+                 for p in (1, 2)
+                 for i, mode in enumerate(["call-rcu", "call-rcu-lazy", "batched",
+                                           "batched-polled"])]
         d = root / f"synthetic-2cpu-{day}"
         d.mkdir(parents=True)
-        (d / "matrix.json").write_text(json.dumps(doc, indent=1))
+        for name, bench, c in (("matrix.json", "htab-mem", cells),
+                               ("map-perf-test.json", "map-perf-test", mpt),
+                               ("kfree-rcu.json", "kfree-rcu", kfree)):
+            doc = {"schema_version": 2, "tool": "htab-mem 0.1.0", "git_sha": "0123456789ab",
+                   "timestamp": f"{day}T12:00:00Z",
+                   "host": {"cpu_model": "Synthetic CPU", "nr_cpus": 2, "kernel": "6.1.0",
+                            "mem_total_bytes": 0},
+                   "config": {"benchmark": bench, "warmup_s": 1 if bench == "htab-mem" else 0,
+                              "duration_s": 4, "affinity": "0-1", "max_entries": 8192,
+                              "value_size": 8, "rcu_gp_delay_us": 1000,
+                              "ttrace_gp_delay_us": 10000},
+                   "results": c}
+            (d / name).write_text(json.dumps(doc, indent=1))
 
 
 def result_sets(results):
@@ -211,12 +242,18 @@ def result_sets(results):
     return sorted(sets)
 
 
-def compare_regressions(binary, sets):
-    """The regression count `htab-mem compare` gives for the two newest sets (one file
-    each), or None when it does not apply."""
-    if len(sets) < 2 or any(len(s[2]) != 1 for s in sets[-2:]):
+def compare_regressions(binary, sets, work):
+    """The regression count `htab-mem compare` gives for the two newest sets (each set's
+    files' cells joined into one file, as the dashboard judges them together), or None when
+    it does not apply."""
+    if len(sets) < 2:
         return None
-    r = subprocess.run([str(binary), "compare", str(sets[-2][2][0][0]), str(sets[-1][2][0][0])],
+    paths = []
+    for i, (_, _, files) in enumerate(sets[-2:]):
+        doc = dict(files[0][1], results=[c for _, d in files for c in d["results"]])
+        paths.append(work / f"joined-{i}.json")
+        paths[-1].write_text(json.dumps(doc))
+    r = subprocess.run([str(binary), "compare", str(paths[0]), str(paths[1])],
                        capture_output=True, text=True)
     m = re.search(r"(\d+) regressions", r.stdout)
     if r.returncode > 1 or not m:
@@ -224,15 +261,39 @@ def compare_regressions(binary, sets):
     return int(m.group(1))
 
 
-# The kernel's use-case order; the page keeps it but puts no_op last.
-USE_CASES = ["no_op", "overwrite", "batch_add_batch_del", "add_del_on_diff_cpu", "lookup_verify"]
+# Each benchmark's use cases in table order (htab-mem's: the kernel's; the page keeps it but
+# puts no_op last), benchmarks in the page's order.
+USE_CASES = {
+    "htab-mem": ["no_op", "overwrite", "batch_add_batch_del", "add_del_on_diff_cpu",
+                 "lookup_verify"],
+    "map-perf-test": ["hash_prealloc", "percpu_hash_prealloc", "hash_kmalloc",
+                      "percpu_hash_kmalloc", "lru_hash_prealloc", "nocommon_lru_hash_prealloc",
+                      "hash_lookup", "array_lookup", "lru_hash_lookup"],
+    "kfree-rcu": ["kfree"],
+}
+
+
+def bench_of(c):
+    return c.get("benchmark", "htab-mem")
 
 
 def page_order(cells):
-    """Use cases with measured cells outside sweeps, in the page's order."""
-    ucs = {c["use_case"] for c in cells if c["status"] != "error" and not c.get("pacing")}
-    known = [u for u in USE_CASES if u in ucs] + sorted(ucs - set(USE_CASES))
-    return [u for u in known if u != "no_op"] + [u for u in known if u == "no_op"]
+    """(benchmark, use case) groups with measured cells outside sweeps, in the page's
+    order: htab-mem's (no_op last), then map-perf-test's, then kfree-rcu's."""
+    out = []
+    for bench, known in USE_CASES.items():
+        ucs = {c["use_case"] for c in cells if bench_of(c) == bench
+               and c["status"] != "error" and not c.get("pacing")}
+        order = [u for u in known if u in ucs] + sorted(ucs - set(known))
+        if bench == "htab-mem":
+            order = [u for u in order if u != "no_op"] + [u for u in order if u == "no_op"]
+        out += [(bench, u) for u in order]
+    return out
+
+
+def section_id(group):
+    bench, uc = group
+    return f"uc-{uc}" if bench == "htab-mem" else f"uc-{bench}-{uc}"
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -291,14 +352,17 @@ def main():
         sets = result_sets(results)
         name, cells = sets[-1][1], [c for _, doc in sets[-1][2] for c in doc["results"]]
         failures = check(got, name, cells, site)
-        failures += check_answer_first(got, cells, len(sets), compare_regressions(binary, sets))
-        checks = 4
+        failures += check_answer_first(got, cells, len(sets),
+                                       compare_regressions(binary, sets, work))
+        failures += check_benchmarks(got, cells)
+        checks = 5
         elapsed = time.monotonic() - t0
         for f in failures:
             print(f"FAIL {f}", file=sys.stderr)
+        benches = sorted({g["benchmark"] for g in got["groups"]})
         print(f"test_dashboard: {len(got['plots'])} plots ({len(got['tradeoff'])} trade-off), "
               f"{len(got['rows'])} table rows, {got['history']} history tables, section order "
-              f"and what changed checked in Chromium ({elapsed:.1f} s)")
+              f"({', '.join(benches)}) and what changed checked in Chromium ({elapsed:.1f} s)")
         bad = 1 if failures else 0
         print(f"dashboard: {checks - bad} passed, {bad} failed")
         return 1 if failures else 0
@@ -356,14 +420,15 @@ def check_answer_first(got, cells, n_sets, regressions):
     bad = []
     order = page_order(cells)
     secs = got["sections"]
-    want = ["tradeoff", "changes"] + [f"uc-{u}" for u in order] + ["history"]
+    want = ["tradeoff", "changes"] + [section_id(g) for g in order] + ["history"]
     if secs != want:
         bad.append(f"sections in order {secs}, expected {want}")
     figs = got["tradeoff"]
-    if [f["use_case"] for f in figs] != order:
+    if [(f["benchmark"], f["use_case"]) for f in figs] != order:
         bad.append(f"trade-off figures for {[f['use_case'] for f in figs]}, expected {order}")
     for f in figs:
         measured = [c for c in cells if c["use_case"] == f["use_case"]
+                    and bench_of(c) == f["benchmark"]
                     and c["status"] != "error" and not c.get("pacing")]
         flavors = {c["flavor"] for c in measured}
         if f["parse_error"]:
@@ -392,6 +457,31 @@ def check_answer_first(got, cells, n_sets, regressions):
             + ["changes judged"]
         if ch["tables"] != want_tables:
             bad.append(f"'what changed' tables {ch['tables']}, expected {want_tables}")
+    return bad
+
+
+def check_benchmarks(got, cells):
+    """Each benchmark of the set has its sections, headed by its name (htab-mem's by the use
+    case alone), with the rate column in its unit, and its plots; memory-over-time plots only
+    where the cells have samples (htab-mem's)."""
+    bad = []
+    present = {bench_of(c) for c in cells}
+    seen = {g["benchmark"] for g in got["groups"]}
+    if seen != present:
+        bad.append(f"sections for {sorted(seen)}, the set holds {sorted(present)}")
+    for g in got["groups"]:
+        bench = g["benchmark"]
+        rate, worker = UNITS.get(bench, ("?", "?"))
+        want = "loop (k/s) per producer" if bench == "htab-mem" else f"k {rate} per {worker}"
+        if not g["rate"] or any(t != want for t in g["rate"]):
+            bad.append(f"{g['id']}: rate columns {g['rate']}, expected {want!r}")
+        if bench != "htab-mem" and not g["h2"].startswith(bench + " "):
+            bad.append(f"{g['id']}: heading {g['h2']!r} does not name {bench}")
+        prefix = "" if bench == "htab-mem" else bench + "-"
+        if not any(p.endswith("-bars.svg") and p.startswith(prefix) for p in g["plots"]):
+            bad.append(f"{g['id']}: no bars plot among {g['plots']}")
+        if bench != "htab-mem" and any(p.endswith("-memory.svg") for p in g["plots"]):
+            bad.append(f"{g['id']}: a memory-over-time plot without samples")
     return bad
 
 

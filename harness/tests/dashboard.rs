@@ -1,6 +1,8 @@
 //! `dashboard` end to end on synthetic result sets: the page leads with loops/s against
 //! memory and what changed, then the tables with the files' exact numbers, no_op last; the
-//! trade-off figures have a point per measured (flavor, producers) cell.
+//! trade-off figures have a point per measured (flavor, producers) cell; a set of all three
+//! benchmarks' files shows each benchmark's groups in turn, in its own unit, htab-mem's
+//! plots unchanged.
 
 use std::fs;
 use std::path::Path;
@@ -9,7 +11,7 @@ use serde_json::{json, Value};
 
 mod common;
 use common::htab_mem;
-use common::synthetic::{cell, file, matrix, write_json, Tmp};
+use common::synthetic::{cell, file, kfree_rcu, matrix, write_json, write_mixed_set, Tmp};
 
 /// (data-value, shown text) of a row's cell for `metric`.
 fn td<'a>(row: &'a str, metric: &str) -> (f64, &'a str) {
@@ -310,4 +312,163 @@ fn what_changed_puts_regressions_first_as_compare_judges() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 regressions"));
+}
+
+/// The ids of the page's `<section>`s, in order.
+fn sections(page: &str) -> Vec<&str> {
+    page.split("<section id=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect()
+}
+
+#[test]
+fn dashboard_shows_every_benchmark_in_order_with_its_unit() {
+    let t = Tmp::new("mixed");
+    let results = t.path("results");
+    write_mixed_set(&results.join("box-2026-11-22"), "2026-11-22T12:00:00Z", 1.0);
+    write_mixed_set(&results.join("box-2026-11-23"), "2026-11-23T12:00:00Z", 1.0);
+    // One kfree-rcu cell at half its rate: the one regression of what changed.
+    let slow = "kfree-rcu/kfree/batched/p2";
+    let mut kf = kfree_rcu("2026-11-23T12:00:00Z", 1.0);
+    for c in kf["results"].as_array_mut().unwrap() {
+        if c["id"] == slow {
+            let v = c["metrics"]["loops_per_sec"]["value"].as_f64().unwrap();
+            c["metrics"]["loops_per_sec"]["value"] = json!(v * 0.5);
+        }
+    }
+    write_json(&results.join("box-2026-11-23/kfree-rcu.json"), &kf);
+    let page = render(&results, 2);
+    let dir = results.join("dashboard");
+    assert_eq!(
+        sections(&page),
+        [
+            "tradeoff",
+            "changes",
+            "uc-overwrite",
+            "uc-batch_add_batch_del",
+            "uc-map-perf-test-hash_prealloc",
+            "uc-map-perf-test-hash_kmalloc",
+            "uc-kfree-rcu-kfree",
+            "history"
+        ]
+    );
+    // The header describes htab-mem's file (kfree-rcu.json sorts first, with 0 s warm-up).
+    assert!(page.contains("<p>1 s warm-up, 3 s measured"), "header");
+    assert!(page.contains("<h2>Throughput against memory</h2>"));
+    let section = |id: &str| {
+        let s = at(&page, &format!("<section id=\"{id}\""));
+        &page[s..s + page[s..].find("</section>").unwrap()]
+    };
+    let mpt = section("uc-map-perf-test-hash_kmalloc");
+    assert!(mpt.contains("<h2>map-perf-test hash_kmalloc</h2>"), "{mpt}");
+    assert!(mpt.contains("<h3>map-perf-test hash_kmalloc with 2 workers</h3>"));
+    // The rate columns' data-metric stay loops_per_sec*, as in the file; no label says loops.
+    assert!(mpt.contains("<th>k events/s per worker</th>") && !mpt.contains("loops/s"));
+    assert!(
+        !mpt.contains("loop (k/s)") && !mpt.contains("producer<"),
+        "{mpt}"
+    );
+    let kfree = section("uc-kfree-rcu-kfree");
+    assert!(kfree.contains("<h2>kfree-rcu kfree</h2>") && kfree.contains("1 thread</h3>"));
+    assert!(kfree.contains("<th>mode</th><th>k objects/s per thread</th>"));
+    assert!(
+        !kfree.contains("loops/s") && !kfree.contains("-memory.svg"),
+        "{kfree}"
+    );
+    // htab-mem's sections as before: their heading, header and memory plots.
+    let htab = section("uc-overwrite");
+    assert!(htab.contains("<h3>overwrite with 2 producers</h3>"));
+    assert!(htab.contains("<th>loop (k/s) per producer</th>"));
+    assert!(htab.contains("overwrite-p2-memory.svg"));
+    // Every cell of the three files has its row.
+    for f in ["matrix.json", "map-perf-test.json", "kfree-rcu.json"] {
+        let text = fs::read_to_string(results.join("box-2026-11-23").join(f)).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        for c in v["results"].as_array().unwrap() {
+            let id = c["id"].as_str().unwrap();
+            at(&page, &format!("<tr data-id=\"{id}\">"));
+        }
+    }
+    // Each group has its trade-off figure, in page order, naming its benchmark.
+    let figs: Vec<&str> = page
+        .split("<figure class=\"tradeoff\" ")
+        .skip(1)
+        .map(|s| &s[..s.find(" data-points").unwrap()])
+        .collect();
+    assert_eq!(
+        figs,
+        [
+            "data-use-case=\"overwrite\"",
+            "data-use-case=\"batch_add_batch_del\"",
+            "data-use-case=\"hash_prealloc\" data-benchmark=\"map-perf-test\"",
+            "data-use-case=\"hash_kmalloc\" data-benchmark=\"map-perf-test\"",
+            "data-use-case=\"kfree\" data-benchmark=\"kfree-rcu\"",
+        ]
+    );
+    let svg = |n: &str| fs::read_to_string(dir.join(n)).unwrap();
+    let tradeoff = svg("tradeoff-kfree-rcu-kfree.svg");
+    assert!(tradeoff.contains("kfree-rcu kfree: objects/s per thread against memory"));
+    assert!(tradeoff.contains("k objects/s per thread") && !tradeoff.contains("loops"));
+    let history = svg("history-map-perf-test-hash_kmalloc-p2.svg");
+    assert!(history.contains("map-perf-test hash_kmalloc, 2 workers: across result sets"));
+    assert!(history.contains("k events/s per worker") && !history.contains("loops"));
+    // Every plot named exists; no name twice.
+    let mut imgs: Vec<&str> = page
+        .split("<img src=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    for i in &imgs {
+        assert!(dir.join(i).is_file(), "{i} missing");
+    }
+    imgs.sort_unstable();
+    let n = imgs.len();
+    imgs.dedup();
+    assert_eq!(imgs.len(), n, "a plot name collided");
+
+    // What changed: judged by id across the three files; the kfree-rcu regression found,
+    // and the judged rows grouped in page order.
+    let changes = section("changes");
+    assert!(changes.contains("data-regressions=\"1\""), "{changes}");
+    let regressions = at(&page, "<table class=\"changes regressions\">");
+    let row = at(
+        &page,
+        &format!("<tr data-id=\"{slow}\" data-metric=\"loops_per_sec\">"),
+    );
+    assert!(regressions < row && row < at(&page, "<table class=\"changes judged\">"));
+    let judged = &changes[changes.find("changes judged").unwrap()..];
+    let first = |prefix: &str| {
+        judged
+            .find(&format!("<tr data-id=\"{prefix}"))
+            .expect(prefix)
+    };
+    assert!(first("htab-mem/overwrite/") < first("htab-mem/batch_add_batch_del/"));
+    assert!(first("htab-mem/batch_add_batch_del/") < first("map-perf-test/hash_prealloc/"));
+    assert!(first("map-perf-test/hash_prealloc/") < first("map-perf-test/hash_kmalloc/"));
+    assert!(first("map-perf-test/hash_kmalloc/") < first("kfree-rcu/"));
+    assert!(!changes.contains("differ in config"), "{changes}");
+
+    // htab-mem's plots are byte for byte those of a dashboard of its files alone.
+    let alone = t.path("alone");
+    for d in ["box-2026-11-22", "box-2026-11-23"] {
+        fs::create_dir_all(alone.join(d)).unwrap();
+        fs::copy(
+            results.join(d).join("matrix.json"),
+            alone.join(d).join("matrix.json"),
+        )
+        .unwrap();
+    }
+    let alone_page = render(&alone, 2);
+    assert!(alone_page.contains("<h2>Loops/s against memory</h2>"));
+    assert!(!alone_page.contains("data-benchmark"));
+    for n in common::names(&alone.join("dashboard")) {
+        if n.ends_with(".svg") {
+            assert_eq!(
+                fs::read(alone.join("dashboard").join(&n)).unwrap(),
+                fs::read(dir.join(&n)).unwrap(),
+                "{n} changed"
+            );
+        }
+    }
 }

@@ -1,14 +1,16 @@
 //! `plot` end to end on synthetic result files: the SVGs are written with the expected
-//! titles and series; bad input writes nothing.
+//! titles and series; the three benchmarks' files plot side by side, each in its own unit
+//! under names that never collide, htab-mem's unchanged; bad input writes nothing.
 
 use std::fs;
 
 use serde_json::json;
 
 mod common;
-use common::htab_mem;
-use common::names;
-use common::synthetic::{matrix, write_json, Tmp, FLAVORS};
+use common::synthetic::{
+    bench_cell, bench_file, kfree_rcu, map_perf_test, matrix, write_json, Tmp, FLAVORS, KFREE_MODES,
+};
+use common::{htab_mem, names, text};
 
 #[test]
 fn plot_writes_bars_scaling_and_memory_svgs() {
@@ -112,4 +114,106 @@ fn plot_bad_input_writes_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
     assert_eq!(fs::read(t.path("a-file")).unwrap(), b"");
+}
+
+/// The text of every `<text>` of an SVG, one per line (plotters writes them on their own
+/// lines).
+fn texts(svg: &str) -> String {
+    svg.lines()
+        .filter(|l| !l.starts_with('<'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn plot_keeps_benchmarks_apart_with_their_units() {
+    let t = Tmp::new("mixed");
+    let ts = "2026-11-23T12:00:00Z";
+    write_json(&t.path("m.json"), &matrix(ts, 1.0));
+    write_json(&t.path("mpt.json"), &map_perf_test(ts, 1.0));
+    write_json(&t.path("kf.json"), &kfree_rcu(ts, 1.0));
+    // A map_perf_test test that shares htab-mem's use case name stays its own group.
+    let shared = bench_file(
+        "map-perf-test",
+        ts,
+        vec![
+            bench_cell("map-perf-test", "overwrite", "prealloc", 1, 50.0, 2.0),
+            bench_cell("map-perf-test", "overwrite", "prealloc", 2, 60.0, 2.0),
+        ],
+    );
+    write_json(&t.path("shared.json"), &shared);
+    let out = htab_mem(&[
+        "plot",
+        &t.s("kf.json"),
+        &t.s("shared.json"),
+        &t.s("mpt.json"),
+        &t.s("m.json"),
+        "--out",
+        &t.s("svg"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // htab-mem's names as ever, first; then map-perf-test's tests in the sample's order
+    // (unknown ones last), then kfree-rcu; no memory-over-time plot without samples.
+    let said: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.rsplit('/').next().unwrap().to_string())
+        .collect();
+    let mut want = Vec::new();
+    for uc in ["overwrite", "batch_add_batch_del"] {
+        want.extend([
+            format!("{uc}-bars.svg"),
+            format!("{uc}-scaling.svg"),
+            format!("{uc}-p2-memory.svg"),
+            format!("{uc}-p4-memory.svg"),
+        ]);
+    }
+    for g in [
+        "map-perf-test-hash_prealloc",
+        "map-perf-test-hash_kmalloc",
+        "map-perf-test-overwrite",
+        "kfree-rcu-kfree",
+    ] {
+        want.extend([format!("{g}-bars.svg"), format!("{g}-scaling.svg")]);
+    }
+    assert_eq!(said, want);
+    let mut sorted = want.clone();
+    sorted.sort();
+    assert_eq!(names(&t.path("svg")), sorted, "a file name collided");
+
+    // htab-mem's SVGs are byte for byte those of its file plotted alone.
+    let alone = htab_mem(&["plot", &t.s("m.json"), "--out", &t.s("alone")]);
+    assert!(alone.status.success());
+    let read = |d: &str, n: &str| fs::read_to_string(t.path(d).join(n)).unwrap();
+    for n in names(&t.path("alone")) {
+        assert_eq!(read("svg", &n), read("alone", &n), "{n} changed");
+    }
+    let bars = texts(&read("svg", "overwrite-bars.svg"));
+    assert!(bars.contains("overwrite: loops/s per producer and peak memory, per flavor"));
+    assert!(
+        !bars.contains("prealloc"),
+        "htab-mem's overwrite took the other's cells"
+    );
+    let shared = texts(&read("svg", "map-perf-test-overwrite-bars.svg"));
+    assert!(shared.contains("map-perf-test overwrite: events/s per worker"));
+    assert!(shared.contains("prealloc") && !shared.contains("immediate-reuse"));
+
+    let mpt = texts(&read("svg", "map-perf-test-hash_kmalloc-bars.svg"));
+    assert!(
+        mpt.contains("map-perf-test hash_kmalloc: events/s per worker and peak memory, per flavor"),
+        "{mpt}"
+    );
+    assert!(mpt.contains("k events/s per worker") && mpt.contains("1 worker"));
+    assert!(mpt.contains("2 workers") && !mpt.contains("loops") && !mpt.contains("producer"));
+    for f in ["immediate-reuse", "free-rcu"] {
+        assert!(mpt.contains(f), "legend lacks {f}");
+    }
+    let kf = texts(&read("svg", "kfree-rcu-kfree-scaling.svg"));
+    assert!(kf.contains("kfree-rcu kfree: scaling with threads (objects/s and peak memory)"));
+    assert!(kf.contains("k objects/s (total)") && kf.contains("objects/s, all threads"));
+    assert!(!kf.contains("loops") && !kf.contains("producer"), "{kf}");
+    let kf = texts(&read("svg", "kfree-rcu-kfree-bars.svg"));
+    assert!(kf.contains("kfree-rcu kfree: objects/s per thread and peak memory, per mode"));
+    for m in KFREE_MODES {
+        assert!(kf.contains(m), "legend lacks {m}");
+    }
 }

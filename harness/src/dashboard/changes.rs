@@ -8,7 +8,8 @@ use super::html::escape;
 use super::sets::ResultSet;
 use crate::compare::{self, Comparison, Options, Row};
 use crate::matrix_file;
-use crate::result::CellResult;
+use crate::plot::Group;
+use crate::result::{Benchmark, CellResult};
 
 pub struct Changes {
     pub base: String,
@@ -31,10 +32,22 @@ pub fn between(sets: &[ResultSet]) -> Option<Changes> {
     let options = Options::default();
     let comparison = compare::compare(&b, &n, &options);
     let mut warnings = Vec::new();
-    let diff = matrix_file::config_differences(&base.head().config, &new.head().config);
-    if !diff.is_empty() {
+    // Configs compare benchmark by benchmark: a set's files of different benchmarks differ
+    // by nature.
+    for bench in Benchmark::ALL {
+        let (Some(bf), Some(nf)) = (base.file_of(bench), new.file_of(bench)) else {
+            continue;
+        };
+        let diff = matrix_file::config_differences(&bf.config, &nf.config);
+        if diff.is_empty() {
+            continue;
+        }
+        let which = match bench {
+            Benchmark::HtabMem => "sets".to_string(),
+            _ => format!("sets' {bench} files"),
+        };
         warnings.push(format!(
-            "the sets differ in config ({}): the ratios mix that in",
+            "the {which} differ in config ({}): the ratios mix that in",
             diff.join(", ")
         ));
     }
@@ -61,17 +74,18 @@ fn distance(r: &Row) -> f64 {
 }
 
 impl Changes {
-    /// The place of a row's use case in the page's order (unknown ones last).
-    fn rank(&self, r: &Row, order: &[String]) -> usize {
+    /// The place of a row's group (benchmark and use case, found by the row's id, which
+    /// names the benchmark) in the page's order; unknown ones last.
+    fn rank(&self, r: &Row, order: &[Group]) -> usize {
         self.cells
             .iter()
             .find(|c| c.id == r.id)
-            .and_then(|c| order.iter().position(|u| *u == c.use_case))
+            .and_then(|c| order.iter().position(|g| g.holds(c)))
             .unwrap_or(order.len())
     }
 
-    /// Rows sorted by use case (page order), then the furthest moved first.
-    fn sorted<'a>(&self, rows: impl Iterator<Item = &'a Row>, order: &[String]) -> Vec<&'a Row> {
+    /// Rows sorted by group (page order), then the furthest moved first.
+    fn sorted<'a>(&self, rows: impl Iterator<Item = &'a Row>, order: &[Group]) -> Vec<&'a Row> {
         let mut v: Vec<&Row> = rows.collect();
         v.sort_by(|a, b| {
             self.rank(a, order)
@@ -81,7 +95,7 @@ impl Changes {
         v
     }
 
-    pub fn section(&self, h: &mut String, order: &[String]) {
+    pub fn section(&self, h: &mut String, order: &[Group]) {
         let c = &self.comparison;
         let o = &self.options;
         let n = c.regressions();

@@ -1,5 +1,6 @@
-//! The static page: the answer first (loops/s against memory, what changed), then the latest
-//! set's tables and plots, then the history across sets. Inline CSS, plots as <img> of SVG
+//! The static page: the answer first (rate against memory, what changed), then the latest
+//! set's tables and plots, then the history across sets; a section per group (a benchmark's
+//! use case), each in its benchmark's rate unit. Inline CSS, plots as <img> of SVG
 //! files beside the page, nothing fetched from the network.
 
 use std::fmt::Write;
@@ -9,7 +10,7 @@ use super::history;
 use super::sets::ResultSet;
 use super::tradeoff::{self, Figure};
 use crate::plot::style::MIB;
-use crate::plot::{Dataset, Kind, Plot};
+use crate::plot::{Dataset, Group, Kind, Plot};
 use crate::result::{CellResult, Metric, ResultFile, Status};
 
 /// Marks pages this tool wrote, so a re-render may tidy the folder's old SVGs.
@@ -95,6 +96,26 @@ fn figure(p: &Plot) -> String {
     )
 }
 
+/// ` data-benchmark="map-perf-test"` on a group's elements; none for htab-mem (as in a
+/// result file, no benchmark means htab-mem), so htab-mem's markup stays as it was.
+pub fn benchmark_attr(g: &Group) -> String {
+    if g.is_htab_mem() {
+        String::new()
+    } else {
+        format!(" data-benchmark=\"{}\"", escape(g.benchmark.name()))
+    }
+}
+
+/// The anchor of a group's section: `uc-overwrite`, `uc-map-perf-test-hash_kmalloc`.
+pub fn anchor(g: &Group) -> String {
+    format!("uc-{}", escape(&g.file_part()))
+}
+
+/// Whether any group is not htab-mem's: the page then explains the other units.
+fn mixed(order: &[Group]) -> bool {
+    order.iter().any(|g| !g.is_htab_mem())
+}
+
 fn cell_row(c: &CellResult) -> String {
     let m = &c.metrics;
     let mut row = format!(
@@ -143,17 +164,31 @@ const HEAD_ROW: &str = "<tr><th>flavor</th><th>loop (k/s) per producer</th>\
 <th>loops/s, all producers (k/s)</th><th>average memory (MiB)</th><th>peak memory (MiB)</th>\
 <th>peak RSS (MiB)</th><th>leaked</th><th>status</th></tr>";
 
+/// A group's table header: htab-mem's as it always was, another benchmark's in its unit.
+fn head_row(g: &Group) -> String {
+    if g.is_htab_mem() {
+        return HEAD_ROW.to_string();
+    }
+    let (rate, worker) = (g.rate(), g.worker());
+    format!(
+        "<tr><th>{flavor}</th><th>k {rate} per {worker}</th><th>k {rate}, all {worker}s</th>\
+<th>average memory (MiB)</th><th>peak memory (MiB)</th><th>peak RSS (MiB)</th>\
+<th>leaked</th><th>status</th></tr>",
+        flavor = g.flavor_word()
+    )
+}
+
 pub struct Page<'a> {
     pub sets: &'a [ResultSet],
     pub latest: &'a Dataset,
-    /// Use cases in page order (no_op last).
-    pub order: &'a [String],
+    /// Groups in page order (htab-mem's, no_op last among them, then the others).
+    pub order: &'a [Group],
     pub tradeoff: &'a [Figure],
     /// The newest set against the one before; `None` with one set.
     pub changes: Option<&'a Changes>,
     pub plots: &'a [Plot],
-    /// (use case, producers, file, title) of the history plots.
-    pub history: &'a [(String, usize, String, String)],
+    /// (group, producers, file, title) of the history plots.
+    pub history: &'a [(Group, usize, String, String)],
 }
 
 impl Page<'_> {
@@ -185,12 +220,13 @@ RCU GP pacing {rgp} µs, tasks-trace GP pacing {tgp} µs, producers pinned to {a
             tgp = c.ttrace_gp_delay_us,
             aff = escape(&c.affinity),
         );
-        h.push_str(
-            "<nav><a href=\"#tradeoff\">loops/s against memory</a>\
-<a href=\"#changes\">what changed</a>",
+        let _ = write!(
+            h,
+            "<nav><a href=\"#tradeoff\">{}</a><a href=\"#changes\">what changed</a>",
+            tradeoff::heading(self.tradeoff).to_lowercase()
         );
-        for uc in self.order {
-            let _ = write!(h, "<a href=\"#uc-{0}\">{0}</a>", escape(uc));
+        for g in self.order {
+            let _ = write!(h, "<a href=\"#{}\">{}</a>", anchor(g), escape(&g.label()));
         }
         h.push_str("<a href=\"#history\">history</a></nav>\n");
         tradeoff::section(&mut h, &set.name, self.tradeoff);
@@ -208,8 +244,16 @@ per producer\" is the kernel's per-prod-op, ± one standard deviation of the per
 figures. Memory is the live heap (the analog of the cgroup's memory.current): average of \
 the per-second samples and peak of 100 Hz samples.</p>\n",
         );
-        for uc in self.order {
-            self.use_case(&mut h, uc);
+        if mixed(self.order) {
+            h.push_str(
+                "<p class=\"note\">map-perf-test's sections (after htab-mem's) count events/s \
+per worker, one row per map flavor of a map_perf_test test; kfree-rcu's count objects/s per \
+thread, one row per kfree mode. They run to completion, so they have no per-second samples \
+and no memory-over-time plot.</p>\n",
+            );
+        }
+        for g in self.order {
+            self.group(&mut h, g);
         }
         self.history(&mut h);
         let _ = writeln!(
@@ -223,13 +267,19 @@ from {} result set{}.</footer></body></html>",
         h
     }
 
-    fn use_case(&self, h: &mut String, uc: &str) {
+    fn group(&self, h: &mut String, g: &Group) {
         let ds = self.latest;
-        let _ = writeln!(h, "<section id=\"uc-{0}\"><h2>{0}</h2>", escape(uc));
+        let b = benchmark_attr(g);
+        let _ = writeln!(
+            h,
+            "<section id=\"{}\"{b}><h2>{}</h2>",
+            anchor(g),
+            escape(&g.label())
+        );
         let mut ps: Vec<usize> = ds
             .cells
             .iter()
-            .filter(|c| c.use_case == uc)
+            .filter(|c| g.holds(c))
             .map(|c| c.producers)
             .collect();
         ps.sort_unstable();
@@ -237,17 +287,18 @@ from {} result set{}.</footer></body></html>",
         for p in ps {
             let _ = write!(
                 h,
-                "<h3>{} with {p} producer{}</h3>\n<table class=\"results\" data-use-case=\"{}\" \
-data-producers=\"{p}\">{HEAD_ROW}\n",
-                escape(uc),
-                if p == 1 { "" } else { "s" },
-                escape(uc)
+                "<h3>{} with {}</h3>\n<table class=\"results\" data-use-case=\"{}\"{b} \
+data-producers=\"{p}\">{}\n",
+                escape(&g.label()),
+                g.workers(p),
+                escape(&g.use_case),
+                head_row(g)
             );
             for f in &ds.flavors {
                 if let Some(c) = ds
                     .cells
                     .iter()
-                    .find(|c| c.use_case == uc && &c.flavor == f && c.producers == p)
+                    .find(|c| g.holds(c) && &c.flavor == f && c.producers == p)
                 {
                     h.push_str(&cell_row(c));
                     h.push('\n');
@@ -259,7 +310,7 @@ data-producers=\"{p}\">{HEAD_ROW}\n",
             for p in self
                 .plots
                 .iter()
-                .filter(|p| p.use_case == uc && p.kind == kind)
+                .filter(|p| p.group == *g && p.kind == kind)
             {
                 h.push_str(&figure(p));
             }
@@ -290,14 +341,21 @@ data-producers=\"{p}\">{HEAD_ROW}\n",
             "</table>\n<p class=\"note\">Each entry: loop (k/s) per producer / peak \
 memory (MiB). Compare sets from the same machine only.</p>\n",
         );
-        for (uc, p, file, title) in self.history {
+        if mixed(self.order) {
+            h.push_str(
+                "<p class=\"note\">In map-perf-test's and kfree-rcu's tables the first figure \
+is k events/s per worker or k objects/s per thread.</p>\n",
+            );
+        }
+        for (g, p, file, title) in self.history {
+            let b = benchmark_attr(g);
             let _ = write!(
                 h,
-                "<h3>{} with {p} producer{}</h3>\n<table class=\"history\" data-use-case=\"{}\" \
+                "<h3>{} with {}</h3>\n<table class=\"history\" data-use-case=\"{}\"{b} \
 data-producers=\"{p}\"><tr><th>flavor</th>",
-                escape(uc),
-                if *p == 1 { "" } else { "s" },
-                escape(uc)
+                escape(&g.label()),
+                g.workers(*p),
+                escape(&g.use_case)
             );
             for i in 0..self.sets.len() {
                 let _ = write!(h, "<th>#{}</th>", i + 1);
@@ -307,13 +365,13 @@ data-producers=\"{p}\"><tr><th>flavor</th>",
                 if !self
                     .sets
                     .iter()
-                    .any(|s| history::cell(s, uc, f, *p).is_some())
+                    .any(|s| history::cell(s, g, f, *p).is_some())
                 {
                     continue;
                 }
                 let _ = write!(h, "<tr><td>{}</td>", escape(f));
                 for s in self.sets {
-                    match history::cell(s, uc, f, *p) {
+                    match history::cell(s, g, f, *p) {
                         Some(c) => {
                             let _ = write!(
                                 h,

@@ -1,7 +1,8 @@
-//! The static HTML dashboard. It leads with the answer: the newest set's loops/s against
-//! memory per use case, then what changed since the set before; then the newest set's
-//! tables and plots, and every cell's loops/s and peak memory across the result sets under
-//! `results/`. no_op comes last everywhere: it measures only the harness.
+//! The static HTML dashboard. It leads with the answer: the newest set's rate against
+//! memory per group (a benchmark's use case), then what changed since the set before; then
+//! the newest set's tables and plots, and every cell's rate and peak memory across the result
+//! sets under `results/`. htab-mem's groups come first, no_op last among them (it measures
+//! only the harness), then map-perf-test's, then kfree-rcu's.
 
 pub mod changes;
 pub mod history;
@@ -12,7 +13,7 @@ pub mod tradeoff;
 use std::fs;
 use std::path::Path;
 
-use crate::plot::{self, Dataset};
+use crate::plot::{self, Dataset, Group};
 use sets::ResultSet;
 
 /// The files of the dashboard: (name, contents), `index.html` last.
@@ -20,7 +21,7 @@ pub fn render(sets: &[ResultSet]) -> Result<Vec<(String, Vec<u8>)>, String> {
     let latest = sets.last().ok_or("no result sets")?;
     let ds = Dataset::new(latest.cells().cloned().collect())
         .map_err(|e| format!("{}: {e}", latest.dir.display()))?;
-    let order = page_order(&ds.use_cases);
+    let order = page_order(&ds.groups);
     let plots = plot::render_all(&ds, Some(latest.head().config.warmup_s))?;
     let figures = tradeoff::render_all(&ds, &order)?;
     let changes = changes::between(sets);
@@ -32,11 +33,11 @@ pub fn render(sets: &[ResultSet]) -> Result<Vec<(String, Vec<u8>)>, String> {
     }
     let mut hist = Vec::new();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for (uc, p) in history::groups(sets, &order) {
-        let (title, svg) = history::render(sets, &all_flavors, &uc, p)?;
-        let file = history::file_name(&uc, p);
+    for (g, p) in history::groups(sets, &order) {
+        let (title, svg) = history::render(sets, &all_flavors, &g, p)?;
+        let file = history::file_name(&g, p);
         files.push((file.clone(), svg.into_bytes()));
-        hist.push((uc, p, file, title));
+        hist.push((g, p, file, title));
     }
     let page = html::Page {
         sets,
@@ -54,11 +55,13 @@ pub fn render(sets: &[ResultSet]) -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(files)
 }
 
-/// The page's use-case order: the dataset's (the kernel's) with no_op moved last, since it
-/// measures only the harness and nothing differs there; it would otherwise lead the page.
-pub fn page_order(use_cases: &[String]) -> Vec<String> {
-    let mut v = use_cases.to_vec();
-    v.sort_by_key(|u| u == "no_op");
+/// The page's group order: the dataset's (htab-mem's use cases in the kernel's order, then
+/// map-perf-test's tests, then kfree-rcu) with htab-mem's no_op moved last among htab-mem's,
+/// since it measures only the harness and nothing differs there; it would otherwise lead the
+/// page.
+pub fn page_order(groups: &[Group]) -> Vec<Group> {
+    let mut v = groups.to_vec();
+    v.sort_by_key(|g| (!g.is_htab_mem(), g.is_htab_mem() && g.use_case == "no_op"));
     v
 }
 

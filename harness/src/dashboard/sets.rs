@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::result::{read_result_file, CellResult, ResultFile};
+use crate::result::{read_result_file, Benchmark, CellResult, ResultFile};
 
 pub struct ResultSet {
     /// The folder name, e.g. `kvm-2cpu-2026-11-23`.
@@ -23,9 +23,18 @@ impl ResultSet {
         self.files.iter().flat_map(|(_, f)| f.results.iter())
     }
 
-    /// The first file: its host and config describe the set.
+    /// The file whose host and config describe the set: the first htab-mem file (the
+    /// page's header shows htab-mem's settings), else the first file.
     pub fn head(&self) -> &ResultFile {
-        &self.files[0].1
+        self.file_of(Benchmark::HtabMem).unwrap_or(&self.files[0].1)
+    }
+
+    /// The first file (by name) of benchmark `b`.
+    pub fn file_of(&self, b: Benchmark) -> Option<&ResultFile> {
+        self.files
+            .iter()
+            .map(|(_, f)| f)
+            .find(|f| f.config.benchmark == b)
     }
 }
 

@@ -1,35 +1,41 @@
-//! Per use case: loops/s per producer and peak memory, one bar per flavor, grouped by
-//! producer count. Whiskers are one standard deviation of the per-second loops.
+//! Per group: the rate per producer (in the benchmark's unit) and peak memory, one bar per
+//! flavor, grouped by producer count. Whiskers are one standard deviation of the
+//! per-second rates.
 
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::data::Dataset;
+use super::data::{Dataset, Group};
 use super::lines::TickedAxis;
 use super::style::{figure, flavor_color, flavor_entries, fmt_num, wants_log, FONT, MIB};
 use crate::result::CellResult;
 
 pub const SIZE: (u32, u32) = (1100, 480);
 
-pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
-    let title = format!("{uc}: loops/s per producer and peak memory, per flavor");
-    let producers = ds.producers(uc);
-    let flavors = ds.flavors(uc);
+pub fn render(ds: &Dataset, g: &Group) -> Result<(String, String), String> {
+    let per_worker = g.per_worker();
+    let title = format!(
+        "{}: {per_worker} and peak memory, per {}",
+        g.label(),
+        g.flavor_word()
+    );
+    let producers = ds.producers(g);
+    let flavors = ds.flavors(g);
     let entries = flavor_entries(&flavors, &ds.flavors);
     let svg = figure(SIZE, &title, &entries, |body| {
         let panels = body.split_evenly((1, 2));
         let groups = Groups {
             ds,
-            uc,
+            g,
             producers: &producers,
             flavors: &flavors,
         };
         groups.panel(
             &panels[0],
-            "loops/s per producer",
-            "k loops/s per producer",
+            &per_worker,
+            &format!("k {per_worker}"),
             false,
             |c| {
                 let m = &c.metrics.loops_per_sec_per_producer;
@@ -45,7 +51,7 @@ pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
 
 struct Groups<'a> {
     ds: &'a Dataset,
-    uc: &'a str,
+    g: &'a Group,
     producers: &'a [usize],
     flavors: &'a [String],
 }
@@ -63,7 +69,7 @@ impl Groups<'_> {
         let mut bars = Vec::new();
         for (g, &p) in self.producers.iter().enumerate() {
             for (i, f) in self.flavors.iter().enumerate() {
-                if let Some(c) = self.ds.cell(self.uc, f, p) {
+                if let Some(c) = self.ds.cell(self.g, f, p) {
                     let (v, sd) = value(c);
                     bars.push((g, i, v, sd));
                 }
@@ -112,13 +118,11 @@ impl Groups<'_> {
             .map_err(e)?;
         // Bars start at the axis: 0, or the bottom of a log axis.
         let base = chart.y_range().start.max(0.0);
-        let producers = self.producers;
+        let (producers, group) = (self.producers, self.g);
         let x_fmt = |v: &f64| {
             let g = v.round();
             match producers.get(g as usize) {
-                Some(p) if (v - g).abs() < 1e-6 && g >= 0.0 => {
-                    format!("{p} producer{}", if *p == 1 { "" } else { "s" })
-                }
+                Some(p) if (v - g).abs() < 1e-6 && g >= 0.0 => group.workers(*p),
                 _ => String::new(),
             }
         };

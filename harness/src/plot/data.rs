@@ -1,28 +1,147 @@
-//! The cells of one or more result files, indexed by use case, flavor and producer count;
-//! the cells of a sweep (which carry a pacing) by their pacing too, apart from the rest.
+//! The cells of one or more result files, indexed by group (benchmark and use case), flavor
+//! and producer count; the cells of a sweep (which carry a pacing) by their pacing too, apart
+//! from the rest.
 
 use std::collections::BTreeSet;
 
-use crate::result::{CellResult, Pacing};
+use crate::result::{Benchmark, CellResult, Pacing};
 
 pub struct Dataset {
     pub cells: Vec<CellResult>,
-    /// Known use cases in the kernel's order, then unknown ones by name.
-    pub use_cases: Vec<String>,
-    /// Known flavors in `allocators::FLAVORS` order, then unknown ones by name.
+    /// Benchmarks in `Benchmark::ALL` order; within one, its use cases in
+    /// `bench::use_cases` order (the kernel's), then unknown ones by name.
+    pub groups: Vec<Group>,
+    /// Known flavors in `allocators::FLAVORS` order, then unknown ones by the first
+    /// benchmark that has them, then name (so a map-perf-test or kfree-rcu flavor never
+    /// shifts the colours of htab-mem's peer maps).
     pub flavors: Vec<String>,
 }
 
-/// Orders `names` as `known` lists them, unknown names after, sorted.
-fn ordered(names: BTreeSet<String>, known: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = names.into_iter().collect();
-    v.sort_by_key(|n| {
+/// What plots and tables are per: one benchmark's use case. Two benchmarks may share a
+/// use case name, so the name alone is not enough.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Group {
+    pub benchmark: Benchmark,
+    pub use_case: String,
+}
+
+impl Group {
+    pub fn of(c: &CellResult) -> Group {
+        Group {
+            benchmark: c.benchmark,
+            use_case: c.use_case.clone(),
+        }
+    }
+
+    /// An htab-mem use case.
+    pub fn htab_mem(use_case: &str) -> Group {
+        Group {
+            benchmark: Benchmark::HtabMem,
+            use_case: use_case.to_string(),
+        }
+    }
+
+    pub fn holds(&self, c: &CellResult) -> bool {
+        c.benchmark == self.benchmark && c.use_case == self.use_case
+    }
+
+    pub fn is_htab_mem(&self) -> bool {
+        self.benchmark == Benchmark::HtabMem
+    }
+
+    /// How titles and headings name it: htab-mem's use case alone (as always), another
+    /// benchmark's after the benchmark's name: `map-perf-test hash_kmalloc`.
+    pub fn label(&self) -> String {
+        if self.is_htab_mem() {
+            self.use_case.clone()
+        } else {
+            format!("{} {}", self.benchmark.name(), self.use_case)
+        }
+    }
+
+    /// For file names and anchors: `overwrite`, `map-perf-test-hash_kmalloc`; no two
+    /// groups share one (no htab-mem use case starts with another benchmark's name).
+    pub fn file_part(&self) -> String {
+        if self.is_htab_mem() {
+            file_part(&self.use_case)
+        } else {
+            format!("{}-{}", self.benchmark.name(), file_part(&self.use_case))
+        }
+    }
+
+    /// The unit of the cells' rates: loops/s, events/s, objects/s.
+    pub fn rate(&self) -> &'static str {
+        self.benchmark.rate_unit()
+    }
+
+    /// What a cell's `producers` counts: htab-mem's producers, map_perf_test's workers,
+    /// rcuscale's threads.
+    pub fn worker(&self) -> &'static str {
+        match self.benchmark {
+            Benchmark::HtabMem => "producer",
+            Benchmark::MapPerfTest => "worker",
+            Benchmark::KfreeRcu => "thread",
+        }
+    }
+
+    /// What a cell's `flavor` names: an allocator or map flavor; kfree-rcu's mode.
+    pub fn flavor_word(&self) -> &'static str {
+        match self.benchmark {
+            Benchmark::KfreeRcu => "mode",
+            _ => "flavor",
+        }
+    }
+
+    /// `2 producers`, `1 worker`.
+    pub fn workers(&self, n: usize) -> String {
+        format!("{n} {}{}", self.worker(), if n == 1 { "" } else { "s" })
+    }
+
+    /// `loops/s per producer`.
+    pub fn per_worker(&self) -> String {
+        format!("{} per {}", self.rate(), self.worker())
+    }
+
+    /// Where the group stands: its benchmark's place, then its use case's.
+    fn rank(&self) -> (usize, usize, String) {
+        let known = crate::bench::use_cases(self.benchmark);
+        let u = known.iter().position(|k| *k == self.use_case);
         (
-            known.iter().position(|k| k == n).unwrap_or(known.len()),
-            n.clone(),
+            benchmark_rank(self.benchmark),
+            u.unwrap_or(known.len()),
+            self.use_case.clone(),
         )
-    });
-    v
+    }
+}
+
+/// The place of `b` in `Benchmark::ALL`.
+fn benchmark_rank(b: Benchmark) -> usize {
+    Benchmark::ALL
+        .iter()
+        .position(|x| *x == b)
+        .unwrap_or(Benchmark::ALL.len())
+}
+
+/// Flavors in `allocators::FLAVORS` order, unknown ones after, by the first benchmark (in
+/// `Benchmark::ALL` order) whose cells have them, then by name.
+fn ordered_flavors(cells: &[CellResult]) -> Vec<String> {
+    let names: BTreeSet<&str> = cells.iter().map(|c| c.flavor.as_str()).collect();
+    let known = allocators::FLAVORS;
+    let mut v: Vec<(usize, usize, &str)> = names
+        .into_iter()
+        .map(|n| {
+            let first = cells
+                .iter()
+                .filter(|c| c.flavor == n)
+                .map(|c| benchmark_rank(c.benchmark))
+                .min()
+                .unwrap_or(0);
+            let k = known.iter().position(|k| *k == n).unwrap_or(known.len());
+            (k, first, n)
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, _, n)| n.to_string()).collect()
 }
 
 /// Whether a cell has metrics worth plotting (an "error" cell measured nothing).
@@ -62,63 +181,69 @@ impl Dataset {
         if !cells.iter().any(measured) {
             return Err("no measured cell to plot (every cell has status \"error\")".into());
         }
-        let use_cases = ordered(
-            cells.iter().map(|c| c.use_case.clone()).collect(),
-            workloads::USE_CASES,
-        );
-        let flavors = ordered(
-            cells.iter().map(|c| c.flavor.clone()).collect(),
-            allocators::FLAVORS,
-        );
+        let mut groups: Vec<Group> = Vec::new();
+        for c in &cells {
+            if !groups.iter().any(|g| g.holds(c)) {
+                groups.push(Group::of(c));
+            }
+        }
+        groups.sort_by_cached_key(Group::rank);
+        let flavors = ordered_flavors(&cells);
         Ok(Dataset {
             cells,
-            use_cases,
+            groups,
             flavors,
         })
     }
 
-    /// Producer counts measured for `uc` outside sweeps, ascending.
-    pub fn producers(&self, uc: &str) -> Vec<usize> {
-        let set: BTreeSet<usize> = self.measured(uc, false).map(|c| c.producers).collect();
+    /// Whether a measured cell of `g` outside sweeps has per-second samples (map-perf-test's
+    /// and kfree-rcu's have none: no memory-over-time plot for them).
+    pub fn has_samples(&self, g: &Group) -> bool {
+        self.measured(g, false).any(|c| !c.samples.is_empty())
+    }
+
+    /// Producer counts measured for `g` outside sweeps, ascending.
+    pub fn producers(&self, g: &Group) -> Vec<usize> {
+        let set: BTreeSet<usize> = self.measured(g, false).map(|c| c.producers).collect();
         set.into_iter().collect()
     }
 
-    /// Flavors measured for `uc` outside sweeps, in the dataset's order.
-    pub fn flavors(&self, uc: &str) -> Vec<String> {
-        self.flavors_of(self.measured(uc, false))
+    /// Flavors measured for `g` outside sweeps, in the dataset's order.
+    pub fn flavors(&self, g: &Group) -> Vec<String> {
+        self.flavors_of(self.measured(g, false))
     }
 
-    /// The cell of `uc`, `flavor` and `producers` outside sweeps.
-    pub fn cell(&self, uc: &str, flavor: &str, producers: usize) -> Option<&CellResult> {
-        self.measured(uc, false)
+    /// The cell of `g`, `flavor` and `producers` outside sweeps.
+    pub fn cell(&self, g: &Group, flavor: &str, producers: usize) -> Option<&CellResult> {
+        self.measured(g, false)
             .find(|c| c.flavor == flavor && c.producers == producers)
     }
 
-    /// Producer counts of the sweeps of `uc`, ascending.
-    pub fn swept_producers(&self, uc: &str) -> Vec<usize> {
-        let set: BTreeSet<usize> = self.measured(uc, true).map(|c| c.producers).collect();
+    /// Producer counts of the sweeps of `g`, ascending.
+    pub fn swept_producers(&self, g: &Group) -> Vec<usize> {
+        let set: BTreeSet<usize> = self.measured(g, true).map(|c| c.producers).collect();
         set.into_iter().collect()
     }
 
-    /// The pacings swept for `uc` with `producers`, ascending.
-    pub fn pacings(&self, uc: &str, producers: usize) -> Vec<Pacing> {
-        let set: BTreeSet<Pacing> = self.swept(uc, producers).filter_map(|c| c.pacing).collect();
+    /// The pacings swept for `g` with `producers`, ascending.
+    pub fn pacings(&self, g: &Group, producers: usize) -> Vec<Pacing> {
+        let set: BTreeSet<Pacing> = self.swept(g, producers).filter_map(|c| c.pacing).collect();
         set.into_iter().collect()
     }
 
-    /// Flavors swept for `uc` with `producers`, in the dataset's order.
-    pub fn sweep_flavors(&self, uc: &str, producers: usize) -> Vec<String> {
-        self.flavors_of(self.swept(uc, producers))
+    /// Flavors swept for `g` with `producers`, in the dataset's order.
+    pub fn sweep_flavors(&self, g: &Group, producers: usize) -> Vec<String> {
+        self.flavors_of(self.swept(g, producers))
     }
 
     pub fn paced_cell(
         &self,
-        uc: &str,
+        g: &Group,
         flavor: &str,
         producers: usize,
         pacing: &Pacing,
     ) -> Option<&CellResult> {
-        self.swept(uc, producers)
+        self.swept(g, producers)
             .find(|c| c.flavor == flavor && c.pacing.as_ref() == Some(pacing))
     }
 
@@ -130,23 +255,23 @@ impl Dataset {
             .collect()
     }
 
-    /// The measured cells of `uc`, of sweeps (`paced`) or not.
+    /// The measured cells of `g`, of sweeps (`paced`) or not.
     fn measured<'a: 'b, 'b>(
         &'a self,
-        uc: &'b str,
+        g: &'b Group,
         paced: bool,
     ) -> impl Iterator<Item = &'a CellResult> + Clone + 'b {
         self.cells
             .iter()
-            .filter(move |c| c.use_case == uc && c.pacing.is_some() == paced && measured(c))
+            .filter(move |c| g.holds(c) && c.pacing.is_some() == paced && measured(c))
     }
 
     fn swept<'a: 'b, 'b>(
         &'a self,
-        uc: &'b str,
+        g: &'b Group,
         producers: usize,
     ) -> impl Iterator<Item = &'a CellResult> + Clone + 'b {
-        self.measured(uc, true)
+        self.measured(g, true)
             .filter(move |c| c.producers == producers)
     }
 }

@@ -1,8 +1,10 @@
-//! SVG plots of result files: per use case, bars (loops/s per producer and peak memory per
-//! flavor) and scaling lines against producers; per use case and producer count, memory
-//! over time from the samples, and for the cells of a sweep, loops/s and average memory
-//! against the grace-period pacing; and for the dashboard, loops/s against memory
-//! (`tradeoff`). Everything is rendered in memory first, so a failure writes nothing.
+//! SVG plots of result files: per group (a benchmark's use case), bars (rate per producer and
+//! peak memory per flavor) and scaling lines against producers; per group and producer
+//! count, memory over time from the samples (htab-mem's cells have them; map-perf-test's and
+//! kfree-rcu's do not), and for the cells of a sweep, rate and average memory against the
+//! grace-period pacing; and for the dashboard, rate against memory (`tradeoff`). Rates are
+//! labelled in the benchmark's unit (loops/s, events/s, objects/s). Everything is rendered in
+//! memory first, so a failure writes nothing.
 
 pub mod bars;
 pub mod data;
@@ -16,7 +18,7 @@ pub mod tradeoff;
 use std::fs;
 use std::path::Path;
 
-pub use data::Dataset;
+pub use data::{Dataset, Group};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -29,63 +31,66 @@ pub enum Kind {
 /// One rendered SVG.
 #[derive(Clone, Debug)]
 pub struct Plot {
-    /// File name, e.g. `overwrite-bars.svg`.
+    /// File name, e.g. `overwrite-bars.svg`, `map-perf-test-hash_kmalloc-bars.svg`.
     pub file: String,
     pub title: String,
     pub kind: Kind,
-    pub use_case: String,
+    pub group: Group,
     /// Set for memory-over-time plots.
     pub producers: Option<usize>,
     pub svg: String,
 }
 
-/// Every plot of `ds`, use case by use case: bars, scaling, then memory over time per
-/// producer count, then a pacing figure per producer count swept. `warmup_s` shades the
-/// warm-up in the memory plots.
+/// Every plot of `ds`, group by group: a pacing figure per producer count swept, bars,
+/// scaling, then memory over time per producer count where the cells have samples.
+/// `warmup_s` shades the warm-up in the memory plots.
 pub fn render_all(ds: &Dataset, warmup_s: Option<u64>) -> Result<Vec<Plot>, String> {
     let mut out = Vec::new();
-    for uc in &ds.use_cases {
-        let name = data::file_part(uc);
-        for p in ds.swept_producers(uc) {
-            let (title, svg) = sweep::render(ds, uc, p)?;
+    for g in &ds.groups {
+        let name = g.file_part();
+        for p in ds.swept_producers(g) {
+            let (title, svg) = sweep::render_group(ds, g, p)?;
             out.push(Plot {
                 file: format!("{name}-p{p}-sweep.svg"),
                 title,
                 kind: Kind::Sweep,
-                use_case: uc.clone(),
+                group: g.clone(),
                 producers: Some(p),
                 svg,
             });
         }
-        let producers = ds.producers(uc);
+        let producers = ds.producers(g);
         if producers.is_empty() {
             continue;
         }
-        let (title, svg) = bars::render(ds, uc)?;
+        let (title, svg) = bars::render(ds, g)?;
         out.push(Plot {
             file: format!("{name}-bars.svg"),
             title,
             kind: Kind::Bars,
-            use_case: uc.clone(),
+            group: g.clone(),
             producers: None,
             svg,
         });
-        let (title, svg) = scaling::render(ds, uc)?;
+        let (title, svg) = scaling::render(ds, g)?;
         out.push(Plot {
             file: format!("{name}-scaling.svg"),
             title,
             kind: Kind::Scaling,
-            use_case: uc.clone(),
+            group: g.clone(),
             producers: None,
             svg,
         });
+        if !ds.has_samples(g) {
+            continue;
+        }
         for p in producers {
-            let (title, svg) = timeline::render(ds, uc, p, warmup_s)?;
+            let (title, svg) = timeline::render(ds, g, p, warmup_s)?;
             out.push(Plot {
                 file: format!("{name}-p{p}-memory.svg"),
                 title,
                 kind: Kind::Memory,
-                use_case: uc.clone(),
+                group: g.clone(),
                 producers: Some(p),
                 svg,
             });

@@ -1,18 +1,22 @@
-//! Per use case: total loops/s and peak memory against the producer count, one line per
-//! flavor. Producer counts are evenly spaced (they usually double).
+//! Per group: the total rate (in the benchmark's unit) and peak memory against the producer
+//! count, one line per flavor. Producer counts are evenly spaced (they usually double).
 
-use super::data::Dataset;
+use super::data::{Dataset, Group};
 use super::lines::{flavor_series, LoopsAndMemory};
 use super::style::MIB;
 use crate::result::CellResult;
 
 pub const SIZE: (u32, u32) = (1100, 480);
 
-pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
-    let title = format!("{uc}: scaling with producers (loops/s and peak memory)");
-    let producers = ds.producers(uc);
-    let flavors = ds.flavors(uc);
-    let cell = |f: &str, g: usize| ds.cell(uc, f, producers[g]);
+pub fn render(ds: &Dataset, g: &Group) -> Result<(String, String), String> {
+    let (rate, worker) = (g.rate(), g.worker());
+    let title = format!(
+        "{}: scaling with {worker}s ({rate} and peak memory)",
+        g.label()
+    );
+    let producers = ds.producers(g);
+    let flavors = ds.flavors(g);
+    let cell = |f: &str, i: usize| ds.cell(g, f, producers[i]);
     let series_of = |value: &dyn Fn(&CellResult) -> f64| {
         flavor_series(&flavors, &ds.flavors, producers.len(), &cell, value)
     };
@@ -22,10 +26,10 @@ pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
     let svg = LoopsAndMemory {
         size: SIZE,
         title: &title,
-        x_desc: "producers",
+        x_desc: &format!("{worker}s"),
         x_labels: &labels,
-        loops_caption: "loops/s, all producers",
-        loops_desc: "k loops/s (total)",
+        loops_caption: &format!("{rate}, all {worker}s"),
+        loops_desc: &format!("k {rate} (total)"),
         loops,
         mem_label: "peak memory",
         mem,

@@ -1,7 +1,7 @@
-//! Per use case and producer count: live heap memory at each per-second sample, one line per
+//! Per group and producer count: live heap memory at each per-second sample, one line per
 //! flavor, with the warm-up shaded.
 
-use super::data::Dataset;
+use super::data::{Dataset, Group};
 use super::lines::{self, Panel, Series};
 use super::style::{figure, flavor_color, fmt_num, nice_step, wants_log, MIB};
 
@@ -9,15 +9,19 @@ pub const SIZE: (u32, u32) = (900, 480);
 
 pub fn render(
     ds: &Dataset,
-    uc: &str,
+    g: &Group,
     producers: usize,
     warmup_s: Option<u64>,
 ) -> Result<(String, String), String> {
-    let title = format!("{uc}, {producers} producers: memory over time");
+    let title = format!(
+        "{}, {producers} {}s: memory over time",
+        g.label(),
+        g.worker()
+    );
     let series: Vec<Series> = ds
-        .flavors(uc)
+        .flavors(g)
         .iter()
-        .filter_map(|f| ds.cell(uc, f, producers))
+        .filter_map(|f| ds.cell(g, f, producers))
         .map(|c| Series {
             name: c.flavor.clone(),
             color: flavor_color(&c.flavor, &ds.flavors),

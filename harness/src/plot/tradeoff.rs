@@ -1,4 +1,4 @@
-//! Per use case, the trade-off the flavors make: loops/s per producer against average
+//! Per group, the trade-off the flavors make: the rate per producer against average
 //! memory (left) and peak memory (right), one point per flavor and producer count. A flavor
 //! keeps its colour everywhere; the number beside a point is its producer count, and a thin
 //! line joins one flavor's points in producer order so its path can be followed.
@@ -10,14 +10,14 @@ use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::data::Dataset;
+use super::data::{Dataset, Group};
 use super::style::{figure, flavor_color, flavor_entries, fmt_num, nice_step, FONT, MIB};
 
 pub const SIZE: (u32, u32) = (1100, 520);
 /// Markers are the only circles of this radius in the SVG, so a test can count them.
 pub const MARKER_RADIUS: u32 = 5;
 
-/// One cell of the picture: k loops/s per producer and MiB, with standard deviations.
+/// One cell of the picture: k (rate unit) per producer and MiB, with standard deviations.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Point {
     pub flavor: String,
@@ -29,13 +29,13 @@ pub struct Point {
     pub mem_peak: f64,
 }
 
-/// Every measured cell of `uc` outside sweeps, flavor by flavor (dataset order), producers
+/// Every measured cell of `g` outside sweeps, flavor by flavor (dataset order), producers
 /// ascending. Any flavor name in the data becomes points: a peer map needs no code here.
-pub fn points(ds: &Dataset, uc: &str) -> Vec<Point> {
+pub fn points(ds: &Dataset, g: &Group) -> Vec<Point> {
     let mut out = Vec::new();
-    for f in ds.flavors(uc) {
-        for p in ds.producers(uc) {
-            if let Some(c) = ds.cell(uc, &f, p) {
+    for f in ds.flavors(g) {
+        for p in ds.producers(g) {
+            if let Some(c) = ds.cell(g, &f, p) {
                 let m = &c.metrics;
                 out.push(Point {
                     flavor: f.clone(),
@@ -52,10 +52,15 @@ pub fn points(ds: &Dataset, uc: &str) -> Vec<Point> {
     out
 }
 
-pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
-    let title = format!("{uc}: loops/s per producer against memory (number: producers)");
-    let pts = points(ds, uc);
-    let flavors = ds.flavors(uc);
+pub fn render(ds: &Dataset, g: &Group) -> Result<(String, String), String> {
+    let title = format!(
+        "{}: {} against memory (number: {}s)",
+        g.label(),
+        g.per_worker(),
+        g.worker()
+    );
+    let pts = points(ds, g);
+    let flavors = ds.flavors(g);
     let entries = flavor_entries(&flavors, &ds.flavors);
     let svg = figure(SIZE, &title, &entries, |body| {
         let panels = body.split_evenly((1, 2));
@@ -68,8 +73,8 @@ pub fn render(ds: &Dataset, uc: &str) -> Result<(String, String), String> {
             .iter()
             .map(|p| Mark::new(p, p.mem_peak, None, color(&p.flavor)))
             .collect();
-        panel(&panels[0], "average memory", &avg)?;
-        panel(&panels[1], "peak memory", &peak)
+        panel(&panels[0], g, "average memory", &avg)?;
+        panel(&panels[1], g, "peak memory", &peak)
     })?;
     Ok((title, svg))
 }
@@ -184,6 +189,7 @@ impl Ranged for Axis {
 
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
+    g: &Group,
     what: &str,
     marks: &[Mark],
 ) -> Result<(), String> {
@@ -194,11 +200,11 @@ fn panel<DB: DrawingBackend>(
     let y_tops: Vec<f64> = marks.iter().map(|m| m.y() + m.y_sd()).collect();
     let (x, y) = (Axis::fit(&xs, &x_tops), Axis::fit(&ys, &y_tops));
     let x_desc = x.desc(&format!("{what} (MiB)"));
-    let y_desc = y.desc("k loops/s per producer");
+    let y_desc = y.desc(&format!("k {}", g.per_worker()));
     let (cx, cy) = (|v: f64| x.clamp(v), |v: f64| y.clamp(v));
     let (cx, cy) = (&cx, &cy);
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("loops/s against {what}"), (FONT, 16))
+        .caption(format!("{} against {what}", g.rate()), (FONT, 16))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(64)

@@ -95,3 +95,90 @@ pub fn write_json(path: &Path, v: &Value) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
 }
+
+/// A cell of `bench` (`htab-mem`, `map-perf-test`, `kfree-rcu`): as `cell`, with the
+/// benchmark named, its rate unit, and no per-second samples for the benchmarks that run to
+/// completion.
+pub fn bench_cell(bench: &str, uc: &str, flavor: &str, p: usize, k: f64, mem_mib: f64) -> Value {
+    let mut c = cell(uc, flavor, p, k, mem_mib);
+    c["id"] = json!(format!("{bench}/{uc}/{flavor}/p{p}"));
+    c["benchmark"] = json!(bench);
+    let unit = match bench {
+        "map-perf-test" => "events/s",
+        "kfree-rcu" => "objects/s",
+        _ => "loops/s",
+    };
+    for m in ["loops_per_sec", "loops_per_sec_per_producer"] {
+        c["metrics"][m]["unit"] = json!(unit);
+    }
+    if bench != "htab-mem" {
+        c["samples"] = json!([]);
+    }
+    c
+}
+
+/// A schema version 2 file of `bench`.
+pub fn bench_file(bench: &str, timestamp: &str, cells: Vec<Value>) -> Value {
+    let mut f = file(timestamp, cells);
+    f["schema_version"] = json!(2);
+    f["config"]["benchmark"] = json!(bench);
+    if bench != "htab-mem" {
+        f["config"]["warmup_s"] = json!(0);
+        f["config"].as_object_mut().unwrap().remove("use_case");
+    }
+    f
+}
+
+/// map_perf_test's tests as the benchmark lists them (hash_prealloc before hash_kmalloc),
+/// with their flavors; workers 1 and 2.
+pub const MAP_PERF_TESTS: [(&str, &[&str]); 2] = [
+    ("hash_prealloc", &["prealloc"]),
+    ("hash_kmalloc", &["immediate-reuse", "free-rcu"]),
+];
+
+/// A map-perf-test file: `MAP_PERF_TESTS` at 1 and 2 workers, in events/s.
+pub fn map_perf_test(timestamp: &str, scale: f64) -> Value {
+    let mut cells = Vec::new();
+    for (t, (test, flavors)) in MAP_PERF_TESTS.iter().enumerate() {
+        for p in [1, 2] {
+            for (i, f) in flavors.iter().enumerate() {
+                let k = scale * (100.0 + 10.0 * i as f64 + t as f64 + p as f64);
+                cells.push(bench_cell("map-perf-test", test, f, p, k, 1.0 + i as f64));
+            }
+        }
+    }
+    bench_file("map-perf-test", timestamp, cells)
+}
+
+/// rcuscale's kfree modes, the kfree-rcu cells' flavors.
+pub const KFREE_MODES: [&str; 4] = ["call-rcu", "call-rcu-lazy", "batched", "batched-polled"];
+
+/// A kfree-rcu file: use case `kfree`, `KFREE_MODES` at 1 and 2 threads, in objects/s.
+pub fn kfree_rcu(timestamp: &str, scale: f64) -> Value {
+    let mut cells = Vec::new();
+    for p in [1, 2] {
+        for (i, m) in KFREE_MODES.iter().enumerate() {
+            let k = scale * (400.0 + 20.0 * i as f64 + p as f64);
+            cells.push(bench_cell(
+                "kfree-rcu",
+                "kfree",
+                m,
+                p,
+                k,
+                0.05 * (1 + i) as f64,
+            ));
+        }
+    }
+    bench_file("kfree-rcu", timestamp, cells)
+}
+
+/// A result set folder holding all three benchmarks' files: `matrix.json` (htab-mem's
+/// `matrix`), `map-perf-test.json`, `kfree-rcu.json`.
+pub fn write_mixed_set(dir: &Path, timestamp: &str, scale: f64) {
+    write_json(&dir.join("matrix.json"), &matrix(timestamp, scale));
+    write_json(
+        &dir.join("map-perf-test.json"),
+        &map_perf_test(timestamp, scale),
+    );
+    write_json(&dir.join("kfree-rcu.json"), &kfree_rcu(timestamp, scale));
+}
