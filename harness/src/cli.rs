@@ -163,6 +163,9 @@ pub struct RunArgs {
     #[arg(long = "ttrace-chain")]
     pub ttrace_chain: bool,
 
+    #[command(flatten)]
+    pub inject: InjectArgs,
+
     /// Write the results in the native JSON schema to FILE (written whole, at the end).
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -171,6 +174,13 @@ pub struct RunArgs {
     /// longest duration, callbacks); the JSON result always carries it.
     #[arg(long = "rcu-stats")]
     pub rcu_stats: bool,
+
+    /// After each Summary, print the steal-robust figures: loops per second of each
+    /// producer's own CPU time, the machine's steal, other processes' CPU and load average
+    /// (and whether they flag the cell), the 95th percentile of memory beside the peak, and
+    /// whether the measured seconds were steady; the JSON result always carries them.
+    #[arg(long = "robust")]
+    pub robust: bool,
 
     /// After the table, explain each flavor's average memory: free rate x mean time held x
     /// object size plus the standing caches, beside the measurement, and where the time held
@@ -181,6 +191,46 @@ pub struct RunArgs {
     /// Print only Summary lines and the table.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+}
+
+/// `--inject-loop-ns` and `--inject-flavors`: a controlled slowdown, for the run and the
+/// subcommands that run htab-mem cells.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct InjectArgs {
+    /// Test only: adds N ns of busy work to every loop of the flavors in --inject-flavors
+    /// (default: all); off by default. The work is a busy wait on the monotonic clock after
+    /// the loop's read-side section; the result file's config records it.
+    #[arg(long = "inject-loop-ns", default_value_t = 0, value_name = "N")]
+    pub inject_loop_ns: u64,
+
+    /// Test only: the flavors --inject-loop-ns slows, comma-separated [default: all].
+    #[arg(long = "inject-flavors", value_name = "LIST")]
+    pub inject_flavors: Option<String>,
+}
+
+impl InjectArgs {
+    /// The flavors slowed: none when off, all when not named; unknown names are an error.
+    pub fn flavors(&self) -> Result<Vec<String>, String> {
+        match (self.inject_loop_ns, &self.inject_flavors) {
+            (0, Some(_)) => Err("--inject-flavors needs --inject-loop-ns".into()),
+            (0, None) => Ok(Vec::new()),
+            (_, list) => names(
+                "--inject-flavors",
+                list.as_deref().unwrap_or("all"),
+                allocators::FLAVORS,
+                "allocator flavor",
+            ),
+        }
+    }
+
+    /// What a result file's config records: absent when off.
+    pub fn record(&self) -> Option<crate::result::Inject> {
+        let flavors = self.flavors().ok()?;
+        (self.inject_loop_ns > 0).then_some(crate::result::Inject {
+            loop_ns: self.inject_loop_ns,
+            flavors,
+        })
+    }
 }
 
 /// `--rcu-gp-delay`, shared by every subcommand that runs an RCU domain.

@@ -34,6 +34,12 @@ pub struct Config {
     #[serde(with = "as_text::memalloc")]
     pub memalloc: MemallocGen,
     pub quiet: bool,
+    /// Test only (`--inject-loop-ns`): busy work added to every loop of `inject_flavors`; 0
+    /// (the default, and what plans written before it existed mean) is off.
+    #[serde(default)]
+    pub inject_loop_ns: u64,
+    #[serde(default)]
+    pub inject_flavors: Vec<String>,
 }
 
 impl Config {
@@ -56,7 +62,17 @@ impl Config {
             memalloc: self.memalloc.name().into(),
             map_perf_test: None,
             kfree_rcu: None,
+            inject: (self.inject_loop_ns > 0).then(|| crate::result::Inject {
+                loop_ns: self.inject_loop_ns,
+                flavors: self.inject_flavors.clone(),
+            }),
         }
+    }
+
+    /// The busy work to add to every loop of `flavor`, if any.
+    pub fn injected(&self, flavor: &str) -> Option<std::time::Duration> {
+        (self.inject_loop_ns > 0 && self.inject_flavors.iter().any(|f| f == flavor))
+            .then(|| std::time::Duration::from_nanos(self.inject_loop_ns))
     }
 }
 
@@ -116,6 +132,7 @@ impl RunArgs {
             v
         };
         let (max_entries, shape) = self.loop_shape()?;
+        let inject_flavors = self.inject.flavors()?;
         let (cpus, affinity_desc) = if self.no_affinity {
             (None, "none".to_string())
         } else if let Some(set) = &self.prod_affinity {
@@ -155,6 +172,8 @@ impl RunArgs {
             deferred_work: self.readers.deferred_work,
             memalloc: self.memalloc.memalloc,
             quiet: self.quiet,
+            inject_loop_ns: self.inject.inject_loop_ns,
+            inject_flavors,
         })
     }
 }
@@ -264,5 +283,51 @@ mod as_text {
                 Some(live) => LoopShape::Rfc { live },
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> super::Config {
+        let mut argv = vec!["htab-mem"];
+        argv.extend_from_slice(args);
+        crate::cli::Cli::try_parse_from(argv)
+            .unwrap()
+            .run
+            .validate(&[0, 1])
+            .unwrap()
+    }
+
+    #[test]
+    fn the_slowdown_is_off_by_default_and_recorded_when_on() {
+        let off = config(&[]);
+        assert_eq!(off.inject_loop_ns, 0);
+        assert_eq!(off.injected("prealloc"), None);
+        let v = serde_json::to_value(off.run_config()).unwrap();
+        assert!(v.get("inject").is_none(), "{v}");
+
+        let all = config(&["--inject-loop-ns", "150"]);
+        assert_eq!(all.inject_flavors.len(), allocators::FLAVORS.len());
+        assert_eq!(
+            all.injected("prealloc"),
+            Some(std::time::Duration::from_nanos(150))
+        );
+        let one = config(&["--inject-loop-ns", "150", "--inject-flavors", "free-rcu"]);
+        assert_eq!(one.injected("prealloc"), None);
+        assert!(one.injected("free-rcu").is_some());
+        let v = serde_json::to_value(one.run_config()).unwrap();
+        assert_eq!(
+            v["inject"],
+            serde_json::json!({"loop_ns": 150, "flavors": ["free-rcu"]})
+        );
+        // A plan from before the knob existed reads as off.
+        let mut plan = serde_json::to_value(&one).unwrap();
+        let o = plan.as_object_mut().unwrap();
+        o.remove("inject_loop_ns");
+        o.remove("inject_flavors");
+        let old: super::Config = serde_json::from_value(plan).unwrap();
+        assert_eq!(old.injected("free-rcu"), None);
     }
 }

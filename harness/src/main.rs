@@ -152,6 +152,9 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
                 println!("{}", report::rcu_stats_line(d));
             }
         }
+        if cli.robust && cell.status.measured() {
+            println!("{}", harness::steady::robust_line(&cell));
+        }
         cells.push(cell);
     }
     println!();

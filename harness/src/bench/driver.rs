@@ -12,6 +12,9 @@ use std::time::Duration;
 pub struct Ctl {
     start: Barrier,
     stop: AtomicBool,
+    /// Set by a timed benchmark's monitor when its measured window begins (the warm-up is
+    /// over), so workers can read their own clocks at that moment.
+    measuring: AtomicBool,
     finished: AtomicUsize,
     n: usize,
 }
@@ -31,6 +34,17 @@ impl Ctl {
     /// Asks the workers to stop (a timed benchmark's monitor, at the end of its window).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// The monitor says the measured window begins.
+    pub fn start_measuring(&self) {
+        self.measuring.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the measured window has begun.
+    #[inline]
+    pub fn measuring(&self) -> bool {
+        self.measuring.load(Ordering::Relaxed)
     }
 
     /// Whether every worker has returned.
@@ -62,6 +76,7 @@ where
     let ctl = Ctl {
         start: Barrier::new(n + 1),
         stop: AtomicBool::new(false),
+        measuring: AtomicBool::new(false),
         finished: AtomicUsize::new(0),
         n,
     };

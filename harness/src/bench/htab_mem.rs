@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,13 +16,15 @@ use workloads::{with_use_case, CpuGate, HTab, Producer, UseCase, UseCaseVisitor}
 
 use super::driver::{self, Ctl};
 use crate::cli::{Config, Readers};
+use crate::machine::{thread_cpu_ns, MachineLoad, Snapshot};
 use crate::memory::{kmalloc_size, live, process_memory, Live};
 use crate::memory_model::{Inputs, MemoryModel, Standing};
 use crate::result::{
     AllocCounters, Benchmark, CellResult, DomainReport, LoopShapeInfo, Metric, Metrics, Sample,
     Status,
 };
-use crate::stats::{mean, stddev};
+use crate::stats::{mean, percentile, stddev};
+use crate::steady::{spin, Steady};
 
 /// How often the sampler reads live heap bytes for the peak (and, in the measured window, the
 /// allocator's counters for the memory model's time averages).
@@ -129,6 +131,14 @@ fn run<A: Allocator, U: UseCase>(
     // put the model's averages up to 25% above mem_avg in most cells.
     let mut window_start = None;
     let mut window_end = None;
+    // The robust figures: each producer's loops per second of its own CPU time over the
+    // measured window, the machine at the window's edges, and the 100 Hz charged-memory
+    // samples of the window (for their p95; allocated now, so the samples never grow the
+    // heap they measure).
+    let cpu_rates: Mutex<Vec<f64>> = Mutex::new(Vec::with_capacity(p));
+    let mut machine = (Snapshot::default(), Snapshot::default());
+    let mut mem_window: Vec<f64> = Vec::with_capacity((cfg.duration as usize + 2) * 110);
+    let inject = cfg.injected(A::NAME);
 
     let cpus: Vec<Option<usize>> = (0..p).map(|i| cfg.cpus.as_ref().map(|c| c[i])).collect();
     let worker = |i: usize, ctl: &Ctl| {
@@ -141,13 +151,33 @@ fn run<A: Allocator, U: UseCase>(
         let counter = &loops[i];
         let mut n = 0u64;
         let mut turn = Turn::new(prod.gate, quantum);
+        // (loops, this thread's CPU ns) when it first saw the measured window begin.
+        let mut at_start = None;
         while !ctl.stopping() {
-            n += uc.run_loop(&mut prod);
+            if at_start.is_none() && ctl.measuring() {
+                at_start = Some((n, thread_cpu_ns()));
+            }
+            let k = uc.run_loop(&mut prod);
+            n += k;
             counter.store(n, Ordering::Relaxed);
             // Back from the BPF program: a quiescent state, and softirq time for this
             // CPU's RCU callbacks; then, maybe, another producer's turn.
             prod.rcu.quiescent();
+            // Test only: the injected slowdown, outside the read-side section so that it
+            // slows the loop without stretching grace periods.
+            if let Some(d) = inject {
+                spin(d * k as u32);
+            }
             turn.between_loops();
+        }
+        if let (Some((n0, Some(c0))), Some(c1)) = (at_start, thread_cpu_ns()) {
+            if c1 > c0 {
+                let rate = (n - n0) as f64 / ((c1 - c0) as f64 / 1e9);
+                cpu_rates
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(rate);
+            }
         }
         turn.leave();
     };
@@ -158,6 +188,12 @@ fn run<A: Allocator, U: UseCase>(
         for iter in 0..cfg.warmup + cfg.duration + 1 {
             let deadline = t0 + Duration::from_secs(iter + 1);
             let measured = iter > cfg.warmup;
+            // The window the Summary averages: the ticks from `warmup` on.
+            let in_summary = iter >= cfg.warmup;
+            if iter == cfg.warmup {
+                ctl.start_measuring();
+                machine.0 = Snapshot::now();
+            }
             if measured && window_start.is_none() {
                 window_start = Some((Instant::now(), alloc.hold_stats()));
             }
@@ -166,6 +202,9 @@ fn run<A: Allocator, U: UseCase>(
                 peak = max_live(peak, now_live);
                 if measured {
                     standing.add(&alloc.stats(), now_live.charged, unit);
+                }
+                if in_summary {
+                    mem_window.push(now_live.charged as f64);
                 }
                 let now = Instant::now();
                 if now >= deadline {
@@ -199,6 +238,7 @@ fn run<A: Allocator, U: UseCase>(
             (last_t, last_loops) = (now, total);
         }
         window_end = Some((Instant::now(), alloc.hold_stats()));
+        machine.1 = Snapshot::now();
         ctl.stop();
         uc.stop();
     };
@@ -228,6 +268,15 @@ fn run<A: Allocator, U: UseCase>(
         unpinned,
     );
     r.rcu = rcu;
+    let rates = cpu_rates.into_inner().unwrap_or_else(|e| e.into_inner());
+    if !rates.is_empty() {
+        r.metrics.loops_per_cpu_sec_per_producer =
+            Some(Metric::new(mean(&rates), Some(stddev(&rates)), "loops/s"));
+    }
+    if !mem_window.is_empty() {
+        r.metrics.mem_p95_charged = Some(Metric::new(percentile(&mem_window, 95.0), None, "bytes"));
+    }
+    r.machine = Some(MachineLoad::between(&machine.0, &machine.1, nr_online, p));
     if let (Some((t_a, before)), Some((t_b, after))) = (window_start, window_end) {
         r.memory_model = Some(MemoryModel::compute(&Inputs {
             window_s: (t_b - t_a).as_secs_f64(),
@@ -356,6 +405,8 @@ fn build_result(
             mem_avg_charged: Some(Metric::new(mean(&charged), Some(stddev(&charged)), "bytes")),
             mem_peak_charged: Some(Metric::new(peak.charged as f64, None, "bytes")),
             incorrect_lookups_per_million: None,
+            loops_per_cpu_sec_per_producer: None,
+            mem_p95_charged: None,
         },
         allocator: AllocCounters {
             from_system: drained.from_slab,
@@ -368,6 +419,8 @@ fn build_result(
         memory_model: None,
         loop_shape: LoopShapeInfo::of(cfg.shape, cfg.producers),
         kfree_rcu: None,
+        machine: None,
+        steady: Some(Steady::of(&per_prod, &charged)),
     };
     r.id = r.expected_id();
     r

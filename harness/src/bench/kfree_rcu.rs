@@ -181,6 +181,8 @@ pub fn run(p: &Plan) -> Result<Ran, String> {
             mem_avg_charged: Some(bytes(footprint.charged)),
             mem_peak_charged: Some(bytes(peak.charged)),
             incorrect_lookups_per_million: None,
+            loops_per_cpu_sec_per_producer: None,
+            mem_p95_charged: None,
         },
         allocator: AllocCounters {
             from_system: r.objects,

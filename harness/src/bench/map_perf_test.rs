@@ -196,6 +196,8 @@ fn cell(
             mem_avg_charged: Some(bytes(avg.charged)),
             mem_peak_charged: Some(bytes(peak.charged)),
             incorrect_lookups_per_million: None,
+            loops_per_cpu_sec_per_producer: None,
+            mem_p95_charged: None,
         },
         ..CellResult::error(
             Benchmark::MapPerfTest,

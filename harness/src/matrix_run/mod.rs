@@ -71,6 +71,9 @@ pub struct CellOpts {
     #[command(flatten)]
     pub memalloc: crate::cli::Memalloc,
 
+    #[command(flatten)]
+    pub inject: crate::cli::InjectArgs,
+
     /// Drain pause between cells in milliseconds, so one cell's teardown (freed memory,
     /// busy CPUs) does not leak into the next cell's first seconds.
     #[arg(long = "pause-ms", default_value_t = 500, value_name = "MS")]
@@ -232,6 +235,7 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             memalloc: a.memalloc.memalloc.name().into(),
             map_perf_test: None,
             kfree_rcu: None,
+            inject: a.inject.record(),
         },
     };
     result::check_output_path("--out", out)?;
@@ -335,6 +339,7 @@ fn htab_plan(
     r.no_affinity = a.no_affinity;
     r.readers = a.readers.clone();
     r.memalloc = a.memalloc.clone();
+    r.inject = a.inject.clone();
     r.rcu_gp.rcu_gp_delay_us = d.rcu_gp_delay_us;
     r.ttrace_gp.ttrace_gp_delay_us = d.ttrace_gp_delay_us;
     r.quiet = true;

@@ -5,7 +5,9 @@ use rcu::KfreeStats;
 use serde::{Deserialize, Serialize};
 
 use super::{AllocCounters, Benchmark, DomainReport, Metrics, Sample, Status};
+use crate::machine::MachineLoad;
 use crate::memory_model::MemoryModel;
+use crate::steady::Steady;
 
 /// One (use case, allocator flavor, producer count) measurement.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -43,6 +45,13 @@ pub struct CellResult {
     /// kfree-rcu's cells: rcuscale's own figures and kvfree_rcu's counters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kfree_rcu: Option<KfreeCell>,
+    /// htab-mem: what the rest of the machine did during the measured window (steal, other
+    /// processes, load average) and whether that flags the cell as measured on a busy machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineLoad>,
+    /// htab-mem: the trends over the measured seconds and whether the cell was steady.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady: Option<Steady>,
 }
 
 /// A cell's loop when it is not the merged benchmark's. Its `loops_per_sec` is then the
@@ -130,6 +139,8 @@ impl CellResult {
             memory_model: None,
             loop_shape: None,
             kfree_rcu: None,
+            machine: None,
+            steady: None,
         }
     }
 }

@@ -129,6 +129,15 @@ pub struct Metrics {
     /// million lookups that found one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incorrect_lookups_per_million: Option<Metric>,
+    /// htab-mem: loops per second of each producer's own CPU time (its thread CPU clock over
+    /// the measured window), mean and stddev over the producers: what the wall-clock rate
+    /// would be with a CPU to itself, so steal and other load barely move it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loops_per_cpu_sec_per_producer: Option<Metric>,
+    /// htab-mem: the 95th percentile of the 100 Hz charged-memory samples of the measured
+    /// window, beside the peak: one long grace period lifts the peak, not the p95.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_p95_charged: Option<Metric>,
 }
 
 impl Metrics {

@@ -129,6 +129,20 @@ pub struct RunConfig {
     /// kfree-rcu's parameters; absent for the other benchmarks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kfree_rcu: Option<KfreeParams>,
+    /// htab-mem, test only: the busy work `--inject-loop-ns` added to every loop of some
+    /// flavors; absent when off (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject: Option<Inject>,
+}
+
+/// `--inject-loop-ns` and `--inject-flavors`: a controlled slowdown, for proving that
+/// `compare` catches one.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inject {
+    /// Nanoseconds of busy work per loop.
+    pub loop_ns: u64,
+    /// The flavors it applies to (all of them when `--inject-flavors` was not given).
+    pub flavors: Vec<String>,
 }
 
 /// map_perf_test's positional arguments as the run used them (`max_entries` is in the
@@ -235,6 +249,7 @@ mod tests {
                 memalloc: "current".into(),
                 map_perf_test: None,
                 kfree_rcu: None,
+                inject: None,
             },
             results: vec![CellResult {
                 id: cell_id("overwrite", "reuse-after-gp", 16),
@@ -261,12 +276,16 @@ mod tests {
                     mem_avg_charged: None,
                     mem_peak_charged: None,
                     incorrect_lookups_per_million: None,
+                    loops_per_cpu_sec_per_producer: None,
+                    mem_p95_charged: None,
                 },
                 allocator: AllocCounters::default(),
                 rcu: Vec::new(),
                 memory_model: None,
                 loop_shape: None,
                 kfree_rcu: None,
+                machine: None,
+                steady: None,
             }],
         }
     }

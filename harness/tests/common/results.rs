@@ -44,12 +44,16 @@ pub fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> Cell
             mem_avg_charged: None,
             mem_peak_charged: None,
             incorrect_lookups_per_million: None,
+            loops_per_cpu_sec_per_producer: None,
+            mem_p95_charged: None,
         },
         allocator: AllocCounters::default(),
         rcu: Vec::new(),
         memory_model: None,
         loop_shape: None,
         kfree_rcu: None,
+        machine: None,
+        steady: None,
     }
 }
 
@@ -71,6 +75,7 @@ pub fn config(warmup: u64, duration: u64, affinity: &str) -> RunConfig {
         memalloc: "current".into(),
         map_perf_test: None,
         kfree_rcu: None,
+        inject: None,
     }
 }
 
