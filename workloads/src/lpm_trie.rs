@@ -432,14 +432,14 @@ impl<A: Allocator> LpmTrie<A> {
                 trim = &n.child[extract_bit(key.addr(), n.prefixlen())];
                 node = trim.load(Ordering::Relaxed);
             }
-            match NonNull::new(node) {
-                // SAFETY (the closure's deref): as above.
-                Some(p)
-                    if {
-                        let n = unsafe { p.as_ref() };
-                        n.prefixlen() == key.prefixlen && n.prefixlen() == matchlen && !n.is_im()
-                    } =>
-                {
+            // The node of exactly this prefix, if it is not an intermediate one.
+            let exact = NonNull::new(node).filter(|p| {
+                // SAFETY: under the lock, linked nodes are live.
+                let n = unsafe { p.as_ref() };
+                n.prefixlen() == key.prefixlen && n.prefixlen() == matchlen && !n.is_im()
+            });
+            match exact {
+                Some(p) => {
                     *n_entries -= 1;
                     // SAFETY: as above.
                     let n = unsafe { p.as_ref() };

@@ -201,7 +201,7 @@ impl FlavorVisitor for Concurrent {
                                 continue;
                             }
                         }
-                        if rng.next() % 2 == 0 {
+                        if rng.next().is_multiple_of(2) {
                             let _ = c.update(&k, &[2], UpdateFlag::Any);
                         } else {
                             let _ = c.delete(&k);
@@ -261,7 +261,7 @@ impl FlavorVisitor for NoLeak {
             }
             for _ in 0..3000 {
                 let k = random_key(&mut rng);
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     let _ = c.delete(&k);
                 } else {
                     let _ = c.update(&k, &[3], UpdateFlag::Any);

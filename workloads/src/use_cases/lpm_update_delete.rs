@@ -178,7 +178,6 @@ impl UseCase for LpmUpdateDelete {
                 }
             }
         }
-        drop(t);
         drop(g);
         let l = &self.lookups[p.idx];
         l.store(l.load(Ordering::Relaxed) + found, Ordering::Relaxed);
