@@ -97,8 +97,9 @@ pub struct RunArgs {
     )]
     pub duration: u64,
 
-    /// no_op, overwrite, batch_add_batch_del, add_del_on_diff_cpu (even -p) or lookup_verify
-    /// (the stale-read oracle; at least 2 producers).
+    /// no_op, overwrite, batch_add_batch_del, add_del_on_diff_cpu (even -p), lookup_verify
+    /// (the stale-read oracle; at least 2 producers) or lpm_update_delete (an LPM trie's
+    /// updates, deletes and checked lookups).
     #[arg(long = "use-case", default_value = "overwrite", value_name = "NAME")]
     pub use_case: String,
 

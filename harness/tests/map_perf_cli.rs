@@ -19,11 +19,12 @@ fn bad_input_is_one_line_and_status_2() {
         (&["4x"], "FLAGS"),
         (&["99999999999"], "FLAGS"),
         (&["2048"], "unknown test bit 11"),
-        (&["64"], "test 6 (LPM_KMALLOC) is not implemented"),
         (
-            &["516"],
-            "test 9 (INNER_LRU_HASH_PREALLOC) is not implemented",
+            &["64", "-A", "prealloc"],
+            "cannot serve test 6 (LPM_KMALLOC)",
         ),
+        (&["512", "-A", "free-rcu"], "would not be used"),
+        (&["64", "1", "0", "0"], "ITERATIONS must be in 1..="),
         (&["4", "two"], "NUM_PROCS"),
         (&["4", "1025"], "NUM_PROCS must be in 0..=1024"),
         (&["4", "2", "many"], "MAX_ENTRIES"),
@@ -108,8 +109,10 @@ fn every_test_prints_its_line_in_order() {
         ("percpu_hash_map_perf kmalloc", "events"),
         ("lru_hash_map_perf pre-alloc", "events"),
         ("nocommon_lru_hash_map_perf pre-alloc", "events"),
+        ("lpm_perf kmalloc", "events"),
         ("hash_lookup", "lookups"),
         ("array_lookup", "lookups"),
+        ("inner_lru_hash_map_perf pre-alloc", "events"),
         ("lru_hash_lookup_perf pre-alloc", "events"),
     ];
     assert_eq!(out.len(), 2 * expect.len(), "{out:?}");
@@ -137,4 +140,41 @@ fn every_mem_alloc_flavor_runs_the_kmalloc_tests() {
     // prealloc is what the preallocated tests use anyway.
     let out = lines(&map_perf_test(&["1", "1", "0", "100", "-A", "prealloc"]));
     assert_eq!(out.len(), 1, "{out:?}");
+}
+
+#[test]
+fn lpm_and_inner_lru_tests_print_the_samples_lines() {
+    // FLAGS 0 prints no skip note: every test runs.
+    let out = map_perf_test(&["0", "1", "0", "50"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("not implemented") && !err.contains("skipped"),
+        "{err}"
+    );
+    // printf("%d:lpm_perf kmalloc %lld events per sec\n"), with -A as for tests 2 and 3.
+    for f in FLAVORS.iter().filter(|&&f| f != "prealloc") {
+        let out = lines(&map_perf_test(&["64", "2", "0", "100", "-A", f]));
+        assert_eq!(out.len(), 2, "{f}: {out:?}");
+        for l in &out {
+            let (_, name, n, unit) = parse(l);
+            assert_eq!(
+                (name.as_str(), unit.as_str()),
+                ("lpm_perf kmalloc", "events"),
+                "{l}"
+            );
+            assert!(n > 0, "{l}");
+        }
+    }
+    // printf("%d:%s pre-alloc %lld events per sec\n", cpu, "inner_lru_hash_map_perf", ...)
+    let out = lines(&map_perf_test(&["512", "2", "64", "500"]));
+    assert_eq!(out.len(), 2, "{out:?}");
+    for l in &out {
+        let (_, name, n, unit) = parse(l);
+        assert_eq!(
+            (name.as_str(), unit.as_str()),
+            ("inner_lru_hash_map_perf pre-alloc", "events"),
+            "{l}"
+        );
+        assert!(n > 0, "{l}");
+    }
 }

@@ -235,6 +235,12 @@ impl<'m, A: Allocator> MapCpu<'m, A> {
         self.cpu
     }
 
+    /// This CPU's allocator cache (for another map over the same allocator, as the LPM
+    /// trie use case's).
+    pub fn cache_mut(&mut self) -> &mut A::Cache {
+        &mut self.cache
+    }
+
     /// This thread's RCU registration (a shared handle: hold it to take read locks while
     /// operating through `self`).
     pub fn rcu(&self) -> ThreadHandle {

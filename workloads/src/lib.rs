@@ -5,6 +5,7 @@ pub mod cpu_gate;
 mod hash;
 pub mod htab;
 pub mod kfree_scale;
+pub mod lpm_trie;
 pub mod lru;
 pub mod map_perf_test;
 mod percpu_counter;

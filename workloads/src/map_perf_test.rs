@@ -10,12 +10,11 @@
 //! | 0, 2 | HASH_PREALLOC, HASH_KMALLOC | 10 x {update(key = pid, 1, ANY); lookup; delete if found} |
 //! | 1, 3 | PERCPU_HASH_PREALLOC, PERCPU_HASH_KMALLOC | the same on a per-CPU hash |
 //! | 4, 5 | LRU_HASH_PREALLOC, NOCOMMON_LRU_HASH_PREALLOC | update(random u32 key, 1, ANY) on a 10000-entry LRU map |
+//! | 6 | LPM_KMALLOC | 32 lookups of 192.168.0.1/32 in an LPM trie of 512 random prefixes + 192.168.0.1/32 |
 //! | 7 | HASH_LOOKUP | 64 lookups of key 1 in test 0's map |
 //! | 8 | ARRAY_LOOKUP | 64 lookups of key 1 in a 1000-entry array |
+//! | 9 | INNER_LRU_HASH_PREALLOC | outer array lookup of the worker's inner LRU map, then update(random u32 key, 1, ANY) in it |
 //! | 10 | LRU_HASH_LOOKUP | 32 lookups of consecutive keys in a filled LRU map |
-//!
-//! Not implemented: 6 LPM_KMALLOC (needs an LPM trie) and 9 INNER_LRU_HASH_PREALLOC (needs
-//! map-in-map).
 //!
 //! Modelling choices:
 //! * "pid" is the worker's own key, `PID_BASE + worker` (the kernel's is the process's pid),
@@ -25,8 +24,17 @@
 //!   as pcpu_init_value does. The kernel allocates that per-CPU area separately (pcpu_ma); here
 //!   it is one allocation.
 //! * Preallocated hash maps (tests 0, 1, 7) take their elements from [`PreallocFlavor`];
-//!   the non-preallocated ones (2, 3) from the flavor the run is generic over (`-A`). LRU
-//!   maps recycle their own preallocated elements; the array allocates nothing.
+//!   the non-preallocated ones (2, 3) and the LPM trie (6) from the flavor the run is generic
+//!   over (`-A`). LRU maps recycle their own preallocated elements; the array allocates
+//!   nothing.
+//! * The LPM trie is filled as the sample's fill_lpm_trie: 512 prefixes from glibc's `rand()`
+//!   unseeded (seed 1, reproduced by [`GlibcRand`]), so the trie is the sample's own, then
+//!   192.168.0.1/32 -> 128.
+//! * The array of maps (test 9) holds one inner LRU map per worker (the sample's worker 0
+//!   uses the statically defined inner map, the others create theirs; all have the inner
+//!   map's max_entries, 1000, or MAX_ENTRIES if given, and a common LRU over all CPUs). An
+//!   event looks up the worker's slot in the outer array, then updates through the worker's
+//!   handle on the inner map it found.
 //! * HASH_LOOKUP looks up key 1 in the map test 0 uses, as the sample does: nobody inserts
 //!   key 1, so the lookups miss (the sample measures exactly that).
 
@@ -39,6 +47,7 @@ use allocators::{AllocConfig, AllocStats, Allocator, Env};
 use rcu::ThreadHandle;
 
 use crate::htab::{elem_size, HTab, MapCpu, UpdateFlag};
+use crate::lpm_trie::{node_size, LpmKey, LpmTrie};
 use crate::lru::{LruCpu, LruHTab};
 
 /// The flavor the preallocated hash maps (tests 0, 1, 7) use.
@@ -68,6 +77,16 @@ pub const HASH_ROUNDS: u32 = 10;
 pub const LOOKUPS_PER_EVENT: u32 = 64;
 /// Lookups per event of LRU_HASH_LOOKUP.
 pub const LRU_LOOKUPS_PER_EVENT: u32 = 32;
+/// max_entries of lpm_trie_map_alloc.
+pub const LPM_MAX_ENTRIES: u32 = 10000;
+/// Random prefixes fill_lpm_trie stores before 192.168.0.1/32.
+pub const LPM_FILL_PREFIXES: u32 = 512;
+/// Trie lookups per event of LPM_KMALLOC (stress_lpm_trie_map_alloc's loop).
+pub const LPM_LOOKUPS_PER_EVENT: u32 = 32;
+/// The address every LPM_KMALLOC lookup asks for: 192.168.0.1 (/32).
+pub const LPM_LOOKUP_ADDR: u32 = 0xc0a8_0001;
+/// The value fill_lpm_trie stores for 192.168.0.1/32.
+pub const LPM_LOOKUP_VALUE: u64 = 128;
 
 /// NR_TESTS.
 pub const NR_TESTS: u32 = 11;
@@ -125,14 +144,18 @@ impl Test {
         }
     }
 
+    /// Every test of the sample is (kept so that a test can be marked missing again).
     pub fn implemented(self) -> bool {
-        !matches!(self, Test::LpmKmalloc | Test::InnerLruHashPrealloc)
+        true
     }
 
     /// Whether the test's map allocates from bpf_mem_alloc (BPF_F_NO_PREALLOC): only these
     /// use the flavor of `-A`.
     pub fn uses_mem_alloc(self) -> bool {
-        matches!(self, Test::HashKmalloc | Test::PercpuHashKmalloc)
+        matches!(
+            self,
+            Test::HashKmalloc | Test::PercpuHashKmalloc | Test::LpmKmalloc
+        )
     }
 
     /// What the sample's line counts per event: lookups for HASH_LOOKUP and ARRAY_LOOKUP
@@ -164,22 +187,18 @@ pub fn tests_from_flags(flags: u32) -> Result<Vec<Test>, String> {
         .collect();
     if let Some(t) = tests.iter().find(|t| !t.implemented()) {
         return Err(format!(
-            "test {} ({}) is not implemented{}",
+            "test {} ({}) is not implemented",
             t.bit(),
-            t.name(),
-            match t {
-                Test::LpmKmalloc => " (needs an LPM trie map)",
-                _ => " (needs a map-in-map)",
-            }
+            t.name()
         ));
     }
     Ok(tests)
 }
 
 /// Checks an allocator flavor named with `-A` against the enabled tests. The kernel's
-/// preallocated and LRU maps never use bpf_mem_alloc, so the flavor only reaches tests 2 and
-/// 3: `prealloc` cannot serve them (they are BPF_F_NO_PREALLOC maps), and any other flavor
-/// with neither of them enabled would change nothing.
+/// preallocated and LRU maps never use bpf_mem_alloc, so the flavor only reaches tests 2, 3
+/// and 6: `prealloc` cannot serve them (they are BPF_F_NO_PREALLOC maps), and any other
+/// flavor with none of them enabled would change nothing.
 pub fn check_flavor(tests: &[Test], flavor: &str) -> Result<(), String> {
     let kmalloc: Vec<String> = tests
         .iter()
@@ -195,8 +214,9 @@ pub fn check_flavor(tests: &[Test], flavor: &str) -> Result<(), String> {
         }
     } else if kmalloc.is_empty() {
         return Err(format!(
-            "flavor {flavor} would not be used: only tests 2 (HASH_KMALLOC) and 3 \
-             (PERCPU_HASH_KMALLOC) allocate from bpf_mem_alloc, and neither is enabled"
+            "flavor {flavor} would not be used: only tests 2 (HASH_KMALLOC), 3 \
+             (PERCPU_HASH_KMALLOC) and 6 (LPM_KMALLOC) allocate from bpf_mem_alloc, and none \
+             is enabled"
         ));
     }
     Ok(())
@@ -262,6 +282,61 @@ pub struct Maps<A: Allocator> {
     array_map: Option<ArrayMap>,
     lru_hash_lookup_map: Option<LruHTab>,
     lru_lookup_entries: u32,
+    lpm_trie_map_alloc: Option<LpmTrie<A>>,
+    /// array_of_lru_hashs: slot i holds worker i's inner LRU map.
+    array_of_lru_hashs: Option<Box<[LruHTab]>>,
+}
+
+/// glibc's `rand()` (the TYPE_3 additive feedback generator, r[i] = r[i-3] + r[i-31]) from
+/// `srand(seed)`: what fill_lpm_trie draws, unseeded (seed 1).
+pub struct GlibcRand {
+    r: [u32; 34],
+    i: usize,
+}
+
+impl GlibcRand {
+    pub fn new(seed: u32) -> Self {
+        let mut r = [0u32; 344];
+        r[0] = if seed == 0 { 1 } else { seed };
+        for i in 1..31 {
+            let v = (16807 * r[i - 1] as i32 as i64) % 2_147_483_647;
+            r[i] = if v < 0 { v + 2_147_483_647 } else { v } as u32;
+        }
+        for i in 31..34 {
+            r[i] = r[i - 31];
+        }
+        for i in 34..344 {
+            r[i] = r[i - 31].wrapping_add(r[i - 3]);
+        }
+        let mut ring = [0u32; 34];
+        ring.copy_from_slice(&r[310..344]);
+        GlibcRand { r: ring, i: 0 }
+    }
+
+    /// The next `rand()`, in 0..=RAND_MAX.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u32 {
+        // The ring holds the last 34 outputs: r[i-31] is 3 after the oldest, r[i-3] 31 after.
+        let v = self.r[(self.i + 3) % 34].wrapping_add(self.r[(self.i + 31) % 34]);
+        self.r[self.i] = v;
+        self.i = (self.i + 1) % 34;
+        v >> 1
+    }
+}
+
+/// fill_lpm_trie's keys and values, in order: 512 random prefixes (value 0), then
+/// 192.168.0.1/32 -> 128.
+pub fn lpm_fill() -> Vec<(LpmKey, u64)> {
+    let mut rng = GlibcRand::new(1);
+    let mut out: Vec<(LpmKey, u64)> = (0..LPM_FILL_PREFIXES)
+        .map(|_| {
+            let pl = rng.next() % 33;
+            let data = [0; 4].map(|_: u8| (rng.next() & 0xff) as u8);
+            (LpmKey::new(pl, data).expect("prefixlen <= 32"), 0)
+        })
+        .collect();
+    out.push((LpmKey::host(LPM_LOOKUP_ADDR), LPM_LOOKUP_VALUE));
+    out
 }
 
 fn new_htab<B: Allocator>(env: &Env, max_entries: u32, value_size: usize, cpus: usize) -> HTab<B> {
@@ -335,6 +410,23 @@ impl<A: Allocator> Maps<A> {
             lru_hash_lookup_map: on(Test::LruHashLookup)
                 .then(|| LruHTab::new(env.rcu.clone(), lookup_entries, 8, w, false)),
             lru_lookup_entries: LRU_LOOKUP_TEST_ENTRIES.max(cfg.num_map_entries),
+            lpm_trie_map_alloc: on(Test::LpmKmalloc).then(|| {
+                let n = cfg.entries(LPM_MAX_ENTRIES, &[Test::LpmKmalloc]);
+                let acfg =
+                    AllocConfig::new(node_size(8), cpus, env.clone()).with_capacity(n as usize);
+                LpmTrie::new(Arc::new(A::new(&acfg)), env.rcu.clone(), n, 8)
+            }),
+            // fixup_map: MAX_ENTRIES, if given, sizes the inner maps whichever tests run.
+            array_of_lru_hashs: on(Test::InnerLruHashPrealloc).then(|| {
+                let n = if cfg.num_map_entries > 0 {
+                    cfg.num_map_entries
+                } else {
+                    MAX_ENTRIES
+                };
+                (0..w)
+                    .map(|_| LruHTab::new(env.rcu.clone(), n, 8, w, false))
+                    .collect()
+            }),
             env,
             nr_workers: w,
         };
@@ -345,6 +437,14 @@ impl<A: Allocator> Maps<A> {
     /// pre_test_lru_hash_lookup: keys 0..entries with NOEXIST, as CPU 0 before the workers
     /// start.
     fn pre_test(&mut self) -> Result<(), String> {
+        if let Some(t) = &self.lpm_trie_map_alloc {
+            // fill_lpm_trie, before the workers start, on the setup CPU.
+            let mut c = t.cpu(self.nr_workers);
+            for (key, value) in lpm_fill() {
+                c.update(&key, &[value], UpdateFlag::Any)
+                    .map_err(|e| format!("filling the LPM trie, {key:?}: {e:?}"))?;
+            }
+        }
         if let Some(m) = &self.lru_hash_lookup_map {
             let mut c = m.cpu(0);
             for key in 0..self.lru_lookup_entries {
@@ -384,6 +484,13 @@ impl<A: Allocator> Maps<A> {
     pub fn lru_hash_lookup_map(&self) -> Option<&LruHTab> {
         self.lru_hash_lookup_map.as_ref()
     }
+    pub fn lpm_trie_map_alloc(&self) -> Option<&LpmTrie<A>> {
+        self.lpm_trie_map_alloc.as_ref()
+    }
+    /// bpf_map_lookup_elem on array_of_lru_hashs: worker `cpu`'s inner map.
+    pub fn array_of_lru_hashs(&self, cpu: usize) -> Option<&LruHTab> {
+        self.array_of_lru_hashs.as_ref()?.get(cpu)
+    }
 
     /// Worker `idx`'s handles on every map. Call on the worker's own thread.
     pub fn worker(&self, idx: usize) -> Worker<'_, A> {
@@ -402,6 +509,9 @@ impl<A: Allocator> Maps<A> {
             array_map: self.array_map.as_ref(),
             lru_hash_lookup_map: self.lru_hash_lookup_map.as_ref().map(|m| m.cpu(idx)),
             lru_lookup_entries: self.lru_lookup_entries,
+            lpm_trie_map_alloc: self.lpm_trie_map_alloc.as_ref(),
+            array_of_lru_hashs: self.array_of_lru_hashs.as_deref(),
+            inner_lru: self.array_of_lru_hashs.as_ref().map(|a| a[idx].cpu(idx)),
             lookup_key: 0,
             percpu_value,
             rng: splitmix(idx as u64 + 1),
@@ -429,6 +539,12 @@ impl<A: Allocator> Maps<A> {
         finish(self.percpu_hash_map, cpu, &mut drained);
         finish(self.hash_map_alloc, cpu, &mut drained);
         finish(self.percpu_hash_map_alloc, cpu, &mut drained);
+        if let Some(t) = self.lpm_trie_map_alloc {
+            t.cpu(cpu).clear();
+            let alloc = t.allocator().clone();
+            drop(t);
+            drained.push((A::NAME, alloc.drain()));
+        }
         if let Some(f) = self
             .env
             .rcu
@@ -460,6 +576,10 @@ pub struct Worker<'m, A: Allocator> {
     array_map: Option<&'m ArrayMap>,
     lru_hash_lookup_map: Option<LruCpu<'m>>,
     lru_lookup_entries: u32,
+    lpm_trie_map_alloc: Option<&'m LpmTrie<A>>,
+    array_of_lru_hashs: Option<&'m [LruHTab]>,
+    /// This worker's handle on its inner LRU map (test 9).
+    inner_lru: Option<LruCpu<'m>>,
     /// in6.sin6_addr.s6_addr32[3] of the sample: test 10's first key.
     lookup_key: u32,
     /// This worker's slot = 1, the other CPUs' = 0.
@@ -505,17 +625,22 @@ fn hash_events<B: Allocator>(
     }
 }
 
+/// bpf_get_prandom_u32's role: xorshift64*, upper half.
+#[inline]
+fn prandom_u32(rng: &mut u64) -> u32 {
+    *rng ^= *rng >> 12;
+    *rng ^= *rng << 25;
+    *rng ^= *rng >> 27;
+    (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+}
+
 /// stress_lru_hmap_alloc, test cases 0 and 1: one update of a random key.
 #[inline]
 fn lru_events(m: &mut LruCpu<'_>, rcu: &ThreadHandle, rng: &mut u64, n: u32) {
     for _ in 0..n {
         {
             let _g = rcu.read_lock();
-            // xorshift64*, upper half: the role of bpf_get_prandom_u32.
-            *rng ^= *rng >> 12;
-            *rng ^= *rng << 25;
-            *rng ^= *rng >> 27;
-            let key = (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32;
+            let key = prandom_u32(rng);
             let _ = m.update(key, &[1], UpdateFlag::Any);
         }
         rcu.quiescent();
@@ -604,7 +729,35 @@ impl<'m, A: Allocator> Worker<'m, A> {
                     };
                 }
             }
-            Test::LpmKmalloc | Test::InnerLruHashPrealloc => missing(t),
+            Test::LpmKmalloc => {
+                let m = self.lpm_trie_map_alloc.unwrap_or_else(|| missing(t));
+                let key = LpmKey::host(LPM_LOOKUP_ADDR);
+                for _ in 0..iterations {
+                    let g = rcu.read_lock();
+                    for _ in 0..LPM_LOOKUPS_PER_EVENT {
+                        black_box(m.lookup(&g, black_box(&key)).is_some());
+                    }
+                }
+            }
+            Test::InnerLruHashPrealloc => {
+                let outer = self.array_of_lru_hashs.unwrap_or_else(|| missing(t));
+                let m = self.inner_lru.as_mut().unwrap_or_else(|| missing(t));
+                let cpu = (self.pid - PID_BASE) as usize;
+                for _ in 0..iterations {
+                    {
+                        let _g = rcu.read_lock();
+                        let key = prandom_u32(&mut self.rng);
+                        // stress_lru_hmap_alloc, test case 2: the map at the CPU's slot.
+                        match outer.get(black_box(cpu)) {
+                            Some(inner) if std::ptr::eq(inner, m.map()) => {
+                                let _ = m.update(key, &[1], UpdateFlag::Any);
+                            }
+                            _ => {} // -ENOENT, as the program's
+                        }
+                    }
+                    rcu.quiescent();
+                }
+            }
         }
         t0.elapsed()
     }

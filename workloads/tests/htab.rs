@@ -291,6 +291,7 @@ fn use_case_registry_lists_in_order_and_dispatches_by_name() {
             "batch_add_batch_del",
             "add_del_on_diff_cpu",
             "lookup_verify",
+            "lpm_update_delete",
         ]
     );
     for &name in USE_CASES {
@@ -303,6 +304,49 @@ fn use_case_registry_lists_in_order_and_dispatches_by_name() {
 fn add_del_on_diff_cpu_needs_even_producers() {
     let e = workloads::use_cases::AddDelOnDiffCpu::new(3).err().unwrap();
     assert!(e.contains("even"), "{e}");
+}
+
+/// lpm_update_delete's stale-read check, with `stop` emptying the trie before the drain: the
+/// grace-period flavors never let a trie lookup return a reused node, and no flavor leaks.
+#[test]
+fn lpm_update_delete_finds_no_stale_reads_under_grace_period_flavors() {
+    struct Oracle;
+    impl FlavorVisitor for Oracle {
+        type Output = ();
+        fn visit<A: Allocator>(self) {
+            const P: usize = 2;
+            let (map, _env) = new_map::<A>(8192, 8, P + 1);
+            let uc = workloads::use_cases::LpmUpdateDelete::new(P).unwrap();
+            let stop = AtomicBool::new(false);
+            thread::scope(|s| {
+                for i in 0..P {
+                    let (map, uc, stop) = (&map, &uc, &stop);
+                    s.spawn(move || {
+                        let mut p = Producer::new(i, P, map.cpu(i), 8);
+                        while !stop.load(Ordering::Relaxed) {
+                            uc.run_loop(&mut p);
+                            p.rcu.quiescent();
+                        }
+                    });
+                }
+                thread::sleep(Duration::from_millis(150));
+                stop.store(true, Ordering::Relaxed);
+                uc.stop();
+            });
+            let (found, bad) = uc.verify().unwrap();
+            assert!(found > 0, "{}: lookups found nothing", A::NAME);
+            if A::REUSE_AFTER_GP {
+                assert_eq!(bad, 0, "{}: {bad} stale reads of {found}", A::NAME);
+            }
+            map.cpu(P).clear();
+            let s = map.allocator().drain();
+            assert_eq!(s.leaked, 0, "{}: {s:?}", A::NAME);
+            assert!(s.from_slab > 0, "{}: the trie allocated nothing", A::NAME);
+        }
+    }
+    for f in FLAVORS {
+        with_flavor(f, Oracle).unwrap();
+    }
 }
 
 /// The stale-read oracle: flavors that reuse only after a grace period never let a lookup

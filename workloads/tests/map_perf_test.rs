@@ -6,9 +6,11 @@ use std::thread;
 use std::time::Duration;
 
 use allocators::{with_flavor, Allocator, Env, FlavorVisitor, ImmediateReuse, FLAVORS};
+use workloads::lpm_trie::LpmKey;
 use workloads::map_perf_test::{
-    check_flavor, per_sec, tests_from_flags, Config, Maps, Test, LRU_LOOKUP_TEST_ENTRIES, PID_BASE,
-    PREALLOC_NAME,
+    check_flavor, lpm_fill, per_sec, tests_from_flags, Config, GlibcRand, Maps, Test,
+    LPM_FILL_PREFIXES, LPM_LOOKUP_ADDR, LPM_LOOKUP_VALUE, LRU_LOOKUP_TEST_ENTRIES, MAX_ENTRIES,
+    PID_BASE, PREALLOC_NAME,
 };
 use workloads::UpdateFlag;
 
@@ -22,9 +24,13 @@ fn config(tests: Vec<Test>, workers: usize, entries: u32) -> Config {
 }
 
 #[test]
-fn flags_select_tests_in_order_and_refuse_missing_ones() {
+fn flags_select_tests_in_order() {
     let all = tests_from_flags(0).unwrap();
-    assert_eq!(all.len(), 9);
+    assert_eq!(
+        all.len(),
+        11,
+        "FLAGS 0 runs every one of the sample's tests"
+    );
     assert!(all.iter().all(|t| t.implemented()));
     assert!(all.windows(2).all(|w| w[0].bit() < w[1].bit()));
     assert_eq!(tests_from_flags(4).unwrap(), vec![Test::HashKmalloc]);
@@ -32,10 +38,14 @@ fn flags_select_tests_in_order_and_refuse_missing_ones() {
         tests_from_flags(0b1_1000_0001).unwrap(),
         vec![Test::HashPrealloc, Test::HashLookup, Test::ArrayLookup]
     );
-    let e = tests_from_flags(64 | 4).unwrap_err();
-    assert!(e.contains("test 6 (LPM_KMALLOC) is not implemented"), "{e}");
-    let e = tests_from_flags(512).unwrap_err();
-    assert!(e.contains("test 9 (INNER_LRU_HASH_PREALLOC)"), "{e}");
+    assert_eq!(
+        tests_from_flags(64 | 4).unwrap(),
+        vec![Test::HashKmalloc, Test::LpmKmalloc]
+    );
+    assert_eq!(
+        tests_from_flags(512).unwrap(),
+        vec![Test::InnerLruHashPrealloc]
+    );
     let e = tests_from_flags(1 << 11 | 1).unwrap_err();
     assert!(e.contains("unknown test bit 11"), "{e}");
     let e = tests_from_flags(1 << 31).unwrap_err();
@@ -45,17 +55,23 @@ fn flags_select_tests_in_order_and_refuse_missing_ones() {
 #[test]
 fn flavors_reach_only_the_non_preallocated_maps() {
     let kmalloc = [Test::HashKmalloc];
+    let lpm = [Test::LpmKmalloc, Test::InnerLruHashPrealloc];
     let prealloc_only = [Test::HashPrealloc, Test::LruHashPrealloc];
     let both = [Test::HashPrealloc, Test::PercpuHashKmalloc];
     for f in FLAVORS.iter().filter(|&&f| f != PREALLOC_NAME) {
         assert_eq!(check_flavor(&kmalloc, f), Ok(()));
         assert_eq!(check_flavor(&both, f), Ok(()));
+        assert_eq!(check_flavor(&lpm, f), Ok(()), "test 6 takes -A");
         let e = check_flavor(&prealloc_only, f).unwrap_err();
         assert!(e.contains("would not be used"), "{e}");
     }
     let e = check_flavor(&kmalloc, PREALLOC_NAME).unwrap_err();
     assert!(e.contains("cannot serve test 2 (HASH_KMALLOC)"), "{e}");
     assert!(check_flavor(&both, PREALLOC_NAME).is_err());
+    let e = check_flavor(&lpm, PREALLOC_NAME).unwrap_err();
+    assert!(e.contains("cannot serve test 6 (LPM_KMALLOC)"), "{e}");
+    let e = check_flavor(&[Test::InnerLruHashPrealloc], "free-rcu").unwrap_err();
+    assert!(e.contains("would not be used"), "{e}");
     assert_eq!(check_flavor(&prealloc_only, PREALLOC_NAME), Ok(()));
 }
 
@@ -107,11 +123,88 @@ fn max_entries_override_reaches_enabled_tests_maps_only() {
 }
 
 #[test]
-fn unimplemented_tests_are_refused_by_maps() {
-    let e = Maps::<ImmediateReuse>::new(&config(vec![Test::LpmKmalloc], 1, 0), Env::default())
-        .err()
-        .unwrap();
-    assert!(e.contains("LPM_KMALLOC"), "{e}");
+fn glibc_rand_is_the_samples_generator() {
+    // rand() with no srand: glibc's first outputs.
+    let mut r = GlibcRand::new(1);
+    let first: Vec<u32> = (0..5).map(|_| r.next()).collect();
+    assert_eq!(
+        first,
+        [1804289383, 846930886, 1681692777, 1714636915, 1957747793]
+    );
+}
+
+/// fill_lpm_trie's prefixes, canonical, sorted, each once (random ones may repeat).
+fn distinct_fill() -> Vec<LpmKey> {
+    let mut d: Vec<LpmKey> = lpm_fill().iter().map(|(k, _)| k.canonical()).collect();
+    d.sort_by_key(|k| (k.prefixlen(), k.addr()));
+    d.dedup();
+    d
+}
+
+#[test]
+fn lpm_trie_is_filled_as_the_sample_fills_it() {
+    let fill = lpm_fill();
+    assert_eq!(fill.len(), LPM_FILL_PREFIXES as usize + 1);
+    assert!(fill.iter().all(|(k, _)| k.prefixlen() <= 32));
+    assert!(
+        fill.iter().any(|(k, _)| k.prefixlen() == 0),
+        "lengths span 0..=32"
+    );
+    let maps =
+        Maps::<ImmediateReuse>::new(&config(vec![Test::LpmKmalloc], 1, 0), Env::default()).unwrap();
+    let trie = maps.lpm_trie_map_alloc().unwrap();
+    let distinct = distinct_fill();
+    let mut stored = trie.check().unwrap();
+    stored.sort_by_key(|k| (k.prefixlen(), k.addr()));
+    assert_eq!(stored, distinct);
+    {
+        let h = maps.env().rcu.register();
+        let g = h.read_lock();
+        let e = trie.lookup(&g, &LpmKey::host(LPM_LOOKUP_ADDR)).unwrap();
+        assert_eq!(e.matched(), LpmKey::host(LPM_LOOKUP_ADDR));
+        assert_eq!(
+            e.value()[0].load(std::sync::atomic::Ordering::Relaxed),
+            LPM_LOOKUP_VALUE
+        );
+    }
+    // An event is lookups only.
+    maps.worker(0).run(Test::LpmKmalloc, 10);
+    assert_eq!(trie.check().unwrap().len(), distinct.len());
+    maps.teardown().unwrap();
+}
+
+#[test]
+fn array_of_maps_gives_each_worker_its_own_inner_lru_map() {
+    let maps = Maps::<ImmediateReuse>::new(
+        &config(vec![Test::InnerLruHashPrealloc], 3, 0),
+        Env::default(),
+    )
+    .unwrap();
+    for i in 0..3 {
+        assert_eq!(
+            maps.array_of_lru_hashs(i).unwrap().max_entries(),
+            MAX_ENTRIES
+        );
+    }
+    assert!(maps.array_of_lru_hashs(3).is_none());
+    maps.worker(1).run(Test::InnerLruHashPrealloc, 50);
+    assert_eq!(maps.array_of_lru_hashs(0).unwrap().len(), 0);
+    assert_eq!(maps.array_of_lru_hashs(1).unwrap().len(), 50);
+    assert_eq!(maps.array_of_lru_hashs(2).unwrap().len(), 0);
+    // More updates than entries: the LRU evicts, the map stays full and consistent.
+    maps.worker(2).run(Test::InnerLruHashPrealloc, 5000);
+    let m = maps.array_of_lru_hashs(2).unwrap();
+    assert!(m.len() <= MAX_ENTRIES as usize);
+    m.check().unwrap();
+    maps.teardown().unwrap();
+    // MAX_ENTRIES sizes the inner maps (fixup_map).
+    let maps = Maps::<ImmediateReuse>::new(
+        &config(vec![Test::InnerLruHashPrealloc], 2, 64),
+        Env::default(),
+    )
+    .unwrap();
+    assert_eq!(maps.array_of_lru_hashs(1).unwrap().max_entries(), 64);
+    maps.teardown().unwrap();
 }
 
 #[test]
@@ -224,6 +317,17 @@ impl FlavorVisitor for AllTests {
         );
         maps.nocommon_lru_hash_map().unwrap().check().unwrap();
         maps.lru_hash_lookup_map().unwrap().check().unwrap();
+        for i in 0..WORKERS {
+            let inner = maps.array_of_lru_hashs(i).unwrap();
+            inner.check().unwrap();
+            assert_eq!(inner.len(), 300, "{}: worker {i}'s inner map", A::NAME);
+        }
+        assert_eq!(
+            maps.lpm_trie_map_alloc().unwrap().check().unwrap().len(),
+            distinct_fill().len(),
+            "{}: lookups changed the trie",
+            A::NAME
+        );
         maps.teardown()
             .unwrap_or_else(|e| panic!("{}: {e}", A::NAME));
     }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use allocators::{Allocator, ImmediateReuse, FLAVORS};
 use workloads::map_perf_test::{
-    check_flavor, tests_from_flags, DEFAULT_ITERATIONS, LRU_MAX_ENTRIES, MAX_ENTRIES, NR_TESTS,
+    check_flavor, tests_from_flags, DEFAULT_ITERATIONS, LPM_MAX_ENTRIES, LRU_MAX_ENTRIES,
+    MAX_ENTRIES, NR_TESTS,
 };
 
 use crate::bench::map_perf_test::{self, Plan};
@@ -19,20 +20,19 @@ const MAX_WORKERS: u64 = 1024;
 /// The largest map this accepts (elements are allocated up front for the LRU maps).
 const MAX_MAP_ENTRIES: u64 = 1 << 24;
 
-/// samples/bpf map_perf_test: hash, per-CPU hash, LRU and lookup maps, each test a loop of
-/// "events" (one BPF program run each) per worker.
+/// samples/bpf map_perf_test: hash, per-CPU hash, LRU, LPM trie, array-of-maps and lookup
+/// maps, each test a loop of "events" (one BPF program run each) per worker.
 ///
 /// Tests (bit: name): 0 HASH_PREALLOC, 1 PERCPU_HASH_PREALLOC, 2 HASH_KMALLOC,
-/// 3 PERCPU_HASH_KMALLOC, 4 LRU_HASH_PREALLOC, 5 NOCOMMON_LRU_HASH_PREALLOC, 7 HASH_LOOKUP,
-/// 8 ARRAY_LOOKUP, 10 LRU_HASH_LOOKUP. Not implemented: 6 LPM_KMALLOC, 9
-/// INNER_LRU_HASH_PREALLOC. Example: `map-perf-test 4 8 16348 1000000`.
+/// 3 PERCPU_HASH_KMALLOC, 4 LRU_HASH_PREALLOC, 5 NOCOMMON_LRU_HASH_PREALLOC, 6 LPM_KMALLOC,
+/// 7 HASH_LOOKUP, 8 ARRAY_LOOKUP, 9 INNER_LRU_HASH_PREALLOC, 10 LRU_HASH_LOOKUP. Example:
+/// `map-perf-test 4 8 16348 1000000`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// Test bitmask, test t runs when FLAGS & (1 << t): 0 HASH_PREALLOC, 1
     /// PERCPU_HASH_PREALLOC, 2 HASH_KMALLOC, 3 PERCPU_HASH_KMALLOC, 4 LRU_HASH_PREALLOC, 5
-    /// NOCOMMON_LRU_HASH_PREALLOC, 7 HASH_LOOKUP, 8 ARRAY_LOOKUP, 10 LRU_HASH_LOOKUP (6
-    /// LPM_KMALLOC and 9 INNER_LRU_HASH_PREALLOC are not implemented); 0 or absent = all of
-    /// these.
+    /// NOCOMMON_LRU_HASH_PREALLOC, 6 LPM_KMALLOC, 7 HASH_LOOKUP, 8 ARRAY_LOOKUP, 9
+    /// INNER_LRU_HASH_PREALLOC, 10 LRU_HASH_LOOKUP; 0 or absent = all of them.
     #[arg(value_name = "FLAGS")]
     pub flags: Option<String>,
 
@@ -41,8 +41,8 @@ pub struct Args {
     #[arg(value_name = "NUM_PROCS")]
     pub num_procs: Option<String>,
 
-    /// max_entries of the enabled tests' maps; 0 or absent = each map's own (1000; 10000
-    /// for the LRU maps of tests 4 and 5).
+    /// max_entries of the enabled tests' maps (and of test 9's inner maps); 0 or absent =
+    /// each map's own (1000; 10000 for the LRU maps of tests 4 and 5 and the LPM trie).
     #[arg(value_name = "MAX_ENTRIES")]
     pub max_entries: Option<String>,
 
@@ -50,7 +50,7 @@ pub struct Args {
     #[arg(value_name = "ITERATIONS")]
     pub iterations: Option<String>,
 
-    /// bpf_mem_alloc flavor of the non-preallocated maps (tests 2 and 3), default
+    /// bpf_mem_alloc flavor of the non-preallocated maps (tests 2, 3 and 6), default
     /// immediate-reuse. Preallocated maps (tests 0, 1, 7) always use prealloc, LRU maps their
     /// own lists: a flavor that no enabled test would use is refused.
     #[arg(short = 'A', long = "allocator", value_name = "FLAVOR")]
@@ -142,7 +142,9 @@ pub fn run(a: Args) -> Result {
         .map(|t| format!("{} ({})", t.bit(), t.name()))
         .collect();
     let entries = match p.num_map_entries {
-        0 => format!("max_entries {MAX_ENTRIES} (LRU {LRU_MAX_ENTRIES})"),
+        0 => {
+            format!("max_entries {MAX_ENTRIES} (LRU {LRU_MAX_ENTRIES}, LPM trie {LPM_MAX_ENTRIES})")
+        }
         n => format!("max_entries {n}"),
     };
     let flavor = if tests.iter().any(|t| t.uses_mem_alloc()) {
@@ -156,12 +158,6 @@ pub fn run(a: Args) -> Result {
         p.nr_workers,
         p.iterations
     );
-    if a.flags.as_deref().is_none_or(|f| f.parse() == Ok(0u64)) {
-        eprintln!(
-            "htab-mem: note: tests 6 (LPM_KMALLOC) and 9 (INNER_LRU_HASH_PREALLOC) are not \
-             implemented and were skipped"
-        );
-    }
     if p.nr_workers > p.online.len() {
         eprintln!(
             "htab-mem: warning: {} workers on {} online CPUs: workers share CPUs",

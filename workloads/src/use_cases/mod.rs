@@ -18,6 +18,7 @@ allocators::registry! {
         mod batch_add_batch_del::BatchAddBatchDel,
         mod add_del_on_diff_cpu::AddDelOnDiffCpu,
         mod lookup_verify::LookupVerify,
+        mod lpm_update_delete::LpmUpdateDelete,
     }
 }
 
