@@ -20,4 +20,5 @@ pub mod report;
 pub mod result;
 pub mod stats;
 pub mod text_table;
+pub mod trials;
 pub mod units;

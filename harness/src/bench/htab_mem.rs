@@ -368,6 +368,7 @@ fn build_result(
         memory_model: None,
         loop_shape: LoopShapeInfo::of(cfg.shape, cfg.producers),
         kfree_rcu: None,
+        trials: Default::default(),
     };
     r.id = r.expected_id();
     r

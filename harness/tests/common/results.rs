@@ -50,6 +50,7 @@ pub fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> Cell
         memory_model: None,
         loop_shape: None,
         kfree_rcu: None,
+        trials: Default::default(),
     }
 }
 
