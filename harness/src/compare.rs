@@ -186,7 +186,11 @@ fn values(m: &MetricSpec, b: &CellResult, n: &CellResult) -> (f64, f64) {
 /// The intervals of a pair, when both cells have one of the figure compared: an interval
 /// is of the figure as shown, so a pair judged on raw memory (one side without the charged
 /// figure) has none.
-fn intervals(m: &MetricSpec, b: &CellResult, n: &CellResult) -> (Option<[f64; 2]>, Option<[f64; 2]>) {
+fn intervals(
+    m: &MetricSpec,
+    b: &CellResult,
+    n: &CellResult,
+) -> (Option<[f64; 2]>, Option<[f64; 2]>) {
     let same = (m.charged)(b).is_some() == (m.charged)(n).is_some();
     if !same {
         return (None, None);

@@ -154,9 +154,7 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
         g => format!(", memalloc {}", g.name()),
     };
     let trials = if n > 1 {
-        format!(
-            "; figures are medians of {n} trials, [95 % interval of the median] (bootstrap)"
-        )
+        format!("; figures are medians of {n} trials, [95 % interval of the median] (bootstrap)")
     } else {
         String::new()
     };

@@ -194,10 +194,7 @@ pub fn combine(mut runs: Vec<CellResult>) -> CellResult {
         cell.status = Status::Leak;
         cell.allocator.leaked = leaked;
     }
-    cell.trials = Trials {
-        trials: figs,
-        ci95,
-    };
+    cell.trials = Trials { trials: figs, ci95 };
     cell
 }
 
@@ -239,7 +236,10 @@ mod tests {
         assert_eq!(bootstrap_median_ci(&[5.0]), None);
         // Three trials: a resample's median is the minimum with probability 7/27 > 2.5 %,
         // so the interval is the range.
-        assert_eq!(bootstrap_median_ci(&[90.0, 100.0, 110.0]), Some([90.0, 110.0]));
+        assert_eq!(
+            bootstrap_median_ci(&[90.0, 100.0, 110.0]),
+            Some([90.0, 110.0])
+        );
         // Deterministic: the same data, the same interval.
         let xs = [10.0, 11.0, 9.5, 10.2, 10.4, 9.9, 10.1, 30.0, 10.3];
         let ci = bootstrap_median_ci(&xs).unwrap();
@@ -308,7 +308,11 @@ mod tests {
             c.metrics.mem_peak_charged = Some(Metric::new(mem * 2.0, None, "bytes"));
             c
         };
-        let c = combine(vec![charged(1.0, 1.0), charged(2.0, 5.0), charged(3.0, 3.0)]);
+        let c = combine(vec![
+            charged(1.0, 1.0),
+            charged(2.0, 5.0),
+            charged(3.0, 3.0),
+        ]);
         assert_eq!(c.metrics.mem_peak_charged.as_ref().unwrap().value, 6.0);
         assert_eq!(c.trials.trials[1].mem_peak, 10.0);
         let mut bad = cell(0.0, 0.0);

@@ -13,8 +13,8 @@ mod metrics;
 mod stamp;
 
 pub use cell::{
-    cell_id, paced_cell_id, CellResult, Intervals, KfreeCell, KvfreeCounters, LoopShapeInfo, Pacing,
-    TrialFigures, Trials,
+    cell_id, paced_cell_id, CellResult, Intervals, KfreeCell, KvfreeCounters, LoopShapeInfo,
+    Pacing, TrialFigures, Trials,
 };
 pub use io::{check_output_path, read_result_file, write_atomic, write_bytes_atomic};
 pub use metrics::{AllocCounters, DomainReport, Metric, Metrics, Sample};
