@@ -192,6 +192,14 @@ pub struct RunArgs {
     /// Print only Summary lines and the table.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+
+    /// Measure each flavor in N independent child processes, interleaved across flavors
+    /// (trial 1 of every flavor, then trial 2, ...); each trial prints its own Iter and
+    /// Summary lines, and the table shows the median across trials with its 95 % interval.
+    /// 1 (the default) is the kernel bench's single run.
+    #[arg(long = "trials", default_value_t = 1, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub trials: u32,
 }
 
 /// `--inject-loop-ns` and `--inject-flavors`: a controlled slowdown, for the run and the

@@ -1,6 +1,20 @@
 //! The judgement behind `htab-mem compare` (and the dashboard's "what changed"): per-cell
 //! ratios new/base of loops/s and peak memory, and which of them are regressions.
 //!
+//! A cell and metric is `slower`/`faster` (memory: `grew`/`shrank`) only when the change is
+//! both beyond the threshold and outside the noise. The noise test, when both cells were
+//! measured in trials: their 95 % intervals of the median (`crate::trials`, a percentile
+//! bootstrap), normalised as the ratio is, do not overlap. Why intervals and not a rank
+//! test: with the 3 trials a matrix runs by default, Mann-Whitney U cannot reach p < 0.05
+//! two-sided (its smallest p-value for 3 against 3 is 0.1), while the intervals -- the range
+//! of the trials at n = 3 -- are already in each file, need nothing re-derived, and are what
+//! the table shows as the evidence. Disjoint ranges of 3 against 3 happen by chance with
+//! probability 2/20 = 0.1 per cell; the threshold on the median ratio does the rest (the
+//! measured false-alarm rate: docs/results-tools.md#trials-and-intervals). Beyond the
+//! threshold but overlapping: `inconclusive`, never a regression. Within the threshold: `no
+//! change`, separated or not. A side with a single trial has no interval: the threshold
+//! alone decides, as before trials existed, and the verdict says "(1 trial)".
+//!
 //! Noise-aware: by default each metric's raw ratios are divided by their median over all
 //! matched cells, so a uniform drift of the machine between the two runs (another CI runner,
 //! frequency, a steady noisy neighbour) cancels and only cells that moved against the rest
@@ -74,6 +88,26 @@ impl Comparison {
         self.rows.iter().filter(|r| r.regression).count()
     }
 
+    /// How many rows have a verdict that starts with each of these words (after "(raw) "),
+    /// for the summary line: regressions, faster/shrank, inconclusive.
+    pub fn verdict_counts(&self) -> (usize, usize, usize) {
+        let word = |r: &Row| r.verdict.trim_start_matches("(raw) ").to_string();
+        let better = self
+            .rows
+            .iter()
+            .filter(|r| {
+                let w = word(r);
+                w.starts_with("faster") || w.starts_with("shrank")
+            })
+            .count();
+        let inconclusive = self
+            .rows
+            .iter()
+            .filter(|r| word(r) == "inconclusive")
+            .count();
+        (self.regressions(), better, inconclusive)
+    }
+
     pub fn cells_matched(&self) -> usize {
         self.rows.len() / METRICS.len()
     }
@@ -100,6 +134,13 @@ pub struct Row {
     pub ratio: Option<f64>,
     pub verdict: String,
     pub regression: bool,
+    /// Trials behind each side's figure (1 for a cell without trials).
+    pub trials: (usize, usize),
+    /// The 95 % intervals of the medians, raw (not normalised), when the cell has trials.
+    pub base_ci: Option<[f64; 2]>,
+    pub new_ci: Option<[f64; 2]>,
+    /// Whether the normalised intervals are disjoint; None when a side has no interval.
+    pub separated: Option<bool>,
 }
 
 struct MetricSpec {
@@ -108,6 +149,10 @@ struct MetricSpec {
     get: fn(&CellResult) -> f64,
     /// The charged figure, preferred when both cells of a pair have it.
     charged: fn(&CellResult) -> Option<f64>,
+    /// The interval of the figure as shown (charged when the cell has it).
+    ci: fn(&CellResult) -> Option<[f64; 2]>,
+    /// Words for a change beyond the threshold: worse, better.
+    words: [&'static str; 2],
 }
 
 const METRICS: [MetricSpec; 2] = [
@@ -116,12 +161,16 @@ const METRICS: [MetricSpec; 2] = [
         higher_is_better: true,
         get: |c| c.metrics.loops_per_sec.value,
         charged: |_| None,
+        ci: |c| c.trials.ci95.as_ref().map(|i| i.loops_per_sec),
+        words: ["slower", "faster"],
     },
     MetricSpec {
         name: "mem_peak",
         higher_is_better: false,
         get: |c| c.metrics.mem_peak.value,
         charged: |c| c.metrics.mem_peak_charged.as_ref().map(|m| m.value),
+        ci: |c| c.trials.ci95.as_ref().map(|i| i.mem_peak),
+        words: ["grew", "shrank"],
     },
 ];
 
@@ -132,6 +181,21 @@ fn values(m: &MetricSpec, b: &CellResult, n: &CellResult) -> (f64, f64) {
         (Some(bv), Some(nv)) => (bv, nv),
         _ => ((m.get)(b), (m.get)(n)),
     }
+}
+
+/// The intervals of a pair, when both cells have one of the figure compared: an interval
+/// is of the figure as shown, so a pair judged on raw memory (one side without the charged
+/// figure) has none.
+fn intervals(
+    m: &MetricSpec,
+    b: &CellResult,
+    n: &CellResult,
+) -> (Option<[f64; 2]>, Option<[f64; 2]>) {
+    let same = (m.charged)(b).is_some() == (m.charged)(n).is_some();
+    if !same {
+        return (None, None);
+    }
+    ((m.ci)(b), (m.ci)(n))
 }
 
 /// Matches the cells by id and judges every matched pair, rows in base's order.
@@ -196,6 +260,7 @@ fn judge(
     a: &Options,
 ) -> Row {
     let (bv, nv) = values(m, b, n);
+    let (base_ci, new_ci) = intervals(m, b, n);
     let mut row = Row {
         id: b.id.clone(),
         metric: m.name,
@@ -205,6 +270,10 @@ fn judge(
         ratio: None,
         verdict: String::new(),
         regression: false,
+        trials: (b.trials.count(), n.trials.count()),
+        base_ci,
+        new_ci,
+        separated: None,
     };
     if b.status == Status::Error {
         row.base = None;
@@ -229,8 +298,9 @@ fn judge(
             .filter(|r| r.status.measured())
             .cloned()
     };
-    row.ratio = match (&a.reference, a.no_normalize) {
-        (_, true) => row.raw_ratio,
+    // What each side is divided by: ratio = (new / kn) / (base / kb).
+    let scale: Option<(f64, f64)> = match (&a.reference, a.no_normalize) {
+        (_, true) => Some((1.0, 1.0)),
         (Some(flavor), _) => {
             if b.flavor == *flavor {
                 row.verdict = "reference".into();
@@ -238,30 +308,63 @@ fn judge(
             }
             match (reference(bmap, b, flavor), reference(nmap, n, flavor)) {
                 (Some(br), Some(nr)) => match values(m, &br, &nr) {
-                    (br, nr) if br > 0.0 && nr > 0.0 => ratio(nv / nr, bv / br),
+                    (br, nr) if br > 0.0 && nr > 0.0 => Some((br, nr)),
                     _ => None,
                 },
                 _ => None,
             }
         }
-        (None, _) => drift.and_then(|d| row.raw_ratio.map(|r| r / d)),
+        (None, _) => drift.map(|d| (1.0, d)),
     };
-    if row.ratio.is_none() && row.raw_ratio.is_some() && !a.no_normalize {
-        // Nothing to normalise by (no reference cell, too few cells): judge raw, and say so.
-        row.ratio = row.raw_ratio;
-        row.verdict = "(raw) ".into();
-    }
+    let scale = match scale {
+        Some(s) => s,
+        None if row.raw_ratio.is_some() => {
+            // Nothing to normalise by (no reference cell, too few cells): judge raw, and say
+            // so.
+            row.verdict = "(raw) ".into();
+            (1.0, 1.0)
+        }
+        None => (1.0, 1.0),
+    };
+    row.ratio = ratio(nv / scale.1, bv / scale.0);
     let Some(r) = row.ratio else {
         row.verdict = "n/a".into();
         return row;
     };
-    let bad = if m.higher_is_better {
-        r < a.max_slowdown
+    let (worse, better) = if m.higher_is_better {
+        (r < a.max_slowdown, r > 1.0 / a.max_slowdown)
     } else {
-        r > a.max_mem_growth && nv - bv >= a.mem_floor_mib * MIB
+        let floor = a.mem_floor_mib * MIB;
+        (
+            r > a.max_mem_growth && nv - bv >= floor,
+            r < 1.0 / a.max_mem_growth && bv - nv >= floor,
+        )
     };
-    row.regression = bad;
-    row.verdict.push_str(if bad { "REGRESSION" } else { "ok" });
+    if let (Some(bc), Some(nc)) = (row.base_ci, row.new_ci) {
+        let norm = |c: [f64; 2], k: f64| [c[0] / k, c[1] / k];
+        row.separated = Some(crate::trials::disjoint(
+            norm(bc, scale.0),
+            norm(nc, scale.1),
+        ));
+    }
+    let word = if worse {
+        Some(m.words[0])
+    } else if better {
+        Some(m.words[1])
+    } else {
+        None
+    };
+    let verdict = match (word, row.separated) {
+        (None, Some(_)) => "no change".to_string(),
+        (None, None) => "no change (1 trial)".to_string(),
+        (Some(_), Some(false)) => "inconclusive".to_string(),
+        (Some(w), Some(true)) if worse => format!("REGRESSION ({w})"),
+        (Some(w), Some(true)) => w.to_string(),
+        (Some(w), None) if worse => format!("REGRESSION ({w}, 1 trial)"),
+        (Some(w), None) => format!("{w} (1 trial)"),
+    };
+    row.regression = worse && row.separated != Some(false);
+    row.verdict.push_str(&verdict);
     row
 }
 
@@ -282,6 +385,35 @@ pub fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{r:.3}"))
 }
 
+/// A side's 95 % interval in the metric's unit (`[83.10, 88.00]`), or its trial count when
+/// it has none.
+pub fn fmt_interval(metric: &str, ci: Option<[f64; 2]>, trials: usize) -> String {
+    let k = if metric == "loops_per_sec" {
+        1000.0
+    } else {
+        MIB
+    };
+    match ci {
+        Some([lo, hi]) => format!("[{:.2}, {:.2}]", lo / k, hi / k),
+        None => format!("({trials} trial{})", if trials == 1 { "" } else { "s" }),
+    }
+}
+
+/// The evidence of a row beyond its ratio: the two intervals and whether they overlap once
+/// normalised.
+pub fn fmt_evidence(r: &Row) -> String {
+    let how = match r.separated {
+        Some(true) => "apart",
+        Some(false) => "overlap",
+        None => "no test",
+    };
+    format!(
+        "{} vs {} {how}",
+        fmt_interval(r.metric, r.base_ci, r.trials.0),
+        fmt_interval(r.metric, r.new_ci, r.trials.1)
+    )
+}
+
 pub fn table(rows: &[Row], only_regressions: bool) -> String {
     let body: Vec<Vec<String>> = rows
         .iter()
@@ -294,6 +426,7 @@ pub fn table(rows: &[Row], only_regressions: bool) -> String {
                 fmt_value(r.metric, r.new),
                 fmt_ratio(r.raw_ratio),
                 fmt_ratio(r.ratio),
+                fmt_evidence(r),
                 r.verdict.clone(),
             ]
         })
@@ -306,6 +439,7 @@ pub fn table(rows: &[Row], only_regressions: bool) -> String {
             "new",
             "raw ratio",
             "ratio",
+            "95% intervals (k/s or MiB)",
             "verdict",
         ],
         &body,
@@ -323,13 +457,17 @@ fn spread_line(rows: &[Row], metric: &str) -> String {
     }
     v.sort_by(f64::total_cmp);
     let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    let mut dev: Vec<f64> = v.iter().map(|r| (r - 1.0).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let p90_dev = dev[((dev.len() - 1) as f64 * 0.9).round() as usize];
     format!(
-        "{metric} ratio spread over {} cells: min {:.3}, p10 {:.3}, median {:.3}, p90 {:.3}, max {:.3}",
+        "{metric} ratio spread over {} cells: min {:.3}, p10 {:.3}, median {:.3}, p90 {:.3}, max {:.3}; p90 of |ratio - 1| {:.3}",
         v.len(),
         v[0],
         q(0.1),
         q(0.5),
         q(0.9),
-        v[v.len() - 1]
+        v[v.len() - 1],
+        p90_dev
     )
 }

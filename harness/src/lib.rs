@@ -22,4 +22,5 @@ pub mod result;
 pub mod stats;
 pub mod steady;
 pub mod text_table;
+pub mod trials;
 pub mod units;

@@ -113,49 +113,39 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
             cfg.deferred_work.label()
         );
     }
-    let mut cells = Vec::new();
-    let mut failed = false;
-    for flavor in &cfg.flavors {
+    let n = cli.trials as usize;
+    // Trial 1 of every flavor, then trial 2, ...: drift of the machine hits every flavor.
+    let mut runs: Vec<Vec<CellResult>> = vec![Vec::new(); cfg.flavors.len()];
+    for (t, i) in harness::trials::schedule(cfg.flavors.len(), n) {
+        let flavor = &cfg.flavors[i];
+        let trial = if n > 1 {
+            format!(", trial {}/{n}", t + 1)
+        } else {
+            String::new()
+        };
         println!(
-            "htab-mem: use case {}, flavor {}, {} producers, value size {}, max entries {}",
+            "htab-mem: use case {}, flavor {}, {} producers, value size {}, max entries {}{trial}",
             cfg.use_case, flavor, cfg.producers, cfg.value_size, cfg.max_entries
         );
         let cell = run_child(cfg, flavor);
+        report_trial(cli, cfg, &cell);
+        runs[i].push(cell);
+    }
+    let cells: Vec<CellResult> = runs.into_iter().map(harness::trials::combine).collect();
+    let mut failed = false;
+    for cell in &cells {
         if cell.status != Status::Ok {
             failed = true;
-            eprintln!(
-                "htab-mem: {flavor}: {}: {}",
-                cell.status,
-                cell.error.as_deref().unwrap_or("")
-            );
-        }
-        if cell.status.measured() {
-            let m = &cell.metrics;
-            let (label, rate) = match cfg.shape {
-                LoopShape::Merged => (report::PER_PROD_OP, &m.loops_per_sec_per_producer),
-                LoopShape::Rfc { .. } => (report::RFC_LOOP, &m.loops_per_sec),
-            };
-            println!(
-                "{}",
-                report::rate_summary_line(
-                    label,
-                    rate.value / 1000.0,
-                    rate.stddev.unwrap_or(0.0) / 1000.0,
-                    m.mem_avg_shown().value / MIB,
-                    m.mem_avg_shown().stddev.unwrap_or(0.0) / MIB,
-                    m.mem_peak_shown().value / MIB,
-                )
-            );
-        }
-        if cli.rcu_stats {
-            for d in &cell.rcu {
-                println!("{}", report::rcu_stats_line(d));
+            if n > 1 {
+                eprintln!(
+                    "htab-mem: {}: {} over {n} trials{}{}",
+                    cell.flavor,
+                    cell.status,
+                    if cell.error.is_some() { ": " } else { "" },
+                    cell.error.as_deref().unwrap_or("")
+                );
             }
         }
-        if cli.robust && cell.status.measured() {
-            println!("{}", harness::steady::robust_line(&cell));
-        }
-        cells.push(cell);
     }
     println!();
     // Named only when not today's, so the default output stays as it was.
@@ -163,8 +153,13 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
         MemallocGen::Current => String::new(),
         g => format!(", memalloc {}", g.name()),
     };
+    let trials = if n > 1 {
+        format!("; figures are medians of {n} trials, [95 % interval of the median] (bootstrap)")
+    } else {
+        String::new()
+    };
     println!(
-        "{} with {} producers ({}s warm-up, {}s measured{memalloc}){}:",
+        "{} with {} producers ({}s warm-up, {}s measured{memalloc}){}{trials}:",
         cfg.use_case,
         cfg.producers,
         cfg.warmup,
@@ -196,6 +191,45 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
     }
 }
 
+/// What one trial's child printed is followed by its Summary line (as the kernel bench
+/// prints it) and, with --rcu-stats, the domains' lines; a failed trial says why.
+fn report_trial(cli: &RunArgs, cfg: &Config, cell: &CellResult) {
+    if cell.status != Status::Ok {
+        eprintln!(
+            "htab-mem: {}: {}: {}",
+            cell.flavor,
+            cell.status,
+            cell.error.as_deref().unwrap_or("")
+        );
+    }
+    if cell.status.measured() {
+        let m = &cell.metrics;
+        let (label, rate) = match cfg.shape {
+            LoopShape::Merged => (report::PER_PROD_OP, &m.loops_per_sec_per_producer),
+            LoopShape::Rfc { .. } => (report::RFC_LOOP, &m.loops_per_sec),
+        };
+        println!(
+            "{}",
+            report::rate_summary_line(
+                label,
+                rate.value / 1000.0,
+                rate.stddev.unwrap_or(0.0) / 1000.0,
+                m.mem_avg_shown().value / MIB,
+                m.mem_avg_shown().stddev.unwrap_or(0.0) / MIB,
+                m.mem_peak_shown().value / MIB,
+            )
+        );
+    }
+    if cli.robust && cell.status.measured() {
+        println!("{}", harness::steady::robust_line(cell));
+    }
+    if cli.rcu_stats {
+        for d in &cell.rcu {
+            println!("{}", report::rcu_stats_line(d));
+        }
+    }
+}
+
 /// What the table's caption adds for the RFC's loop, whose units differ.
 fn shape_caption(cfg: &Config) -> String {
     match cfg.shape {
@@ -220,9 +254,19 @@ fn table_rows(cfg: &Config, cells: &[CellResult]) -> Vec<report::TableRow> {
             } else {
                 &m.loops_per_sec_per_producer
             };
+            let ci = c.trials.ci95.as_ref();
+            let k = |r: [f64; 2]| (r[0] / 1000.0, r[1] / 1000.0);
             report::TableRow {
                 flavor: c.flavor.clone(),
                 loops_k: rate.value / 1000.0,
+                loops_k_ci: ci.map(|ci| {
+                    k(if rfc {
+                        ci.loops_per_sec
+                    } else {
+                        ci.loops_per_sec_per_producer
+                    })
+                }),
+                mem_avg_ci: ci.map(|ci| (ci.mem_avg[0] / MIB, ci.mem_avg[1] / MIB)),
                 loops_k_std: rate.stddev.unwrap_or(0.0) / 1000.0,
                 per_producer_k: rfc.then(|| m.loops_per_sec_per_producer.value / 1000.0),
                 mem_avg_mib: m.mem_avg_shown().value / MIB,

@@ -202,8 +202,13 @@ pub struct TableRow {
     /// Loops, k/s: per producer, or with `--rfc` the total over producers.
     pub loops_k: f64,
     pub loops_k_std: f64,
+    /// With trials: the 95 % interval of the median (`loops_k` is then the median), shown
+    /// instead of the within-run standard deviation.
+    pub loops_k_ci: Option<(f64, f64)>,
     /// Charged (kmalloc size classes), as the kernel's memory.current.
     pub mem_avg_mib: f64,
+    /// With trials: the 95 % interval of the median average memory.
+    pub mem_avg_ci: Option<(f64, f64)>,
     pub mem_peak_mib: f64,
     /// The average in requested bytes, beside it.
     pub raw_avg_mib: f64,
@@ -256,8 +261,14 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
         } else {
             let mut v = vec![
                 flavor,
-                format!("{:.2} \u{00B1} {:.2}", r.loops_k, r.loops_k_std),
-                format!("{:.2}", r.mem_avg_mib),
+                match r.loops_k_ci {
+                    Some((lo, hi)) => format!("{:.2} [{lo:.2}, {hi:.2}]", r.loops_k),
+                    None => format!("{:.2} \u{00B1} {:.2}", r.loops_k, r.loops_k_std),
+                },
+                match r.mem_avg_ci {
+                    Some((lo, hi)) => format!("{:.2} [{lo:.2}, {hi:.2}]", r.mem_avg_mib),
+                    None => format!("{:.2}", r.mem_avg_mib),
+                },
                 format!("{:.2}", r.mem_peak_mib),
                 format!("{:.2}", r.raw_avg_mib),
                 format!("{:.2}", r.rss_peak_mib),
@@ -378,6 +389,7 @@ mod tests {
                 status: Status::Ok,
                 incorrect_per_m: None,
                 per_producer_k: None,
+                ..TableRow::default()
             },
             TableRow {
                 flavor: "free-after-gp".into(),
@@ -391,6 +403,7 @@ mod tests {
                 status: Status::Leak,
                 incorrect_per_m: None,
                 per_producer_k: None,
+                ..TableRow::default()
             },
             TableRow {
                 flavor: "broken".into(),

@@ -14,6 +14,8 @@ fn map_perf_test_and_kfree_rcu_cells_go_through_matrix_compare_and_export() {
     let mpt = dir.path().join("mpt.json");
     let out = htab_mem(&[
         "matrix",
+        "--trials",
+        "1",
         "--benchmark",
         "map-perf-test",
         "-p",
@@ -58,6 +60,8 @@ fn map_perf_test_and_kfree_rcu_cells_go_through_matrix_compare_and_export() {
     let kf = dir.path().join("kfree.json");
     let out = htab_mem(&[
         "matrix",
+        "--trials",
+        "1",
         "--benchmark",
         "kfree-rcu",
         "-p",
@@ -103,6 +107,8 @@ fn map_perf_test_and_kfree_rcu_cells_go_through_matrix_compare_and_export() {
     }
     let again = htab_mem(&[
         "matrix",
+        "--trials",
+        "1",
         "--benchmark",
         "kfree-rcu",
         "-p",

@@ -17,7 +17,7 @@ fn a_tiny_sweep_writes_paced_cells_a_table_and_a_figure() {
     // Two flavors, two pacings given in descending order, tasks-trace ones listed.
     args.extend(
         "-A immediate-reuse,free-after-gp -p 1 -w 1 -d 1 --pacings 1ms,0 \
-         --ttrace-pacings 3ms,0 --pause-ms 0 -q"
+         --ttrace-pacings 3ms,0 --pause-ms 0 --trials 1 -q"
             .split_whitespace(),
     );
     let r = htab_mem_sub("sweep", &args);

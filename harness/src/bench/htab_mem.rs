@@ -421,6 +421,7 @@ fn build_result(
         kfree_rcu: None,
         machine: None,
         steady: Some(Steady::of(&per_prod, &charged)),
+        trials: Default::default(),
     };
     r.id = r.expected_id();
     r

@@ -1,5 +1,6 @@
-//! `htab-mem compare BASE NEW`: per-cell ratios of loops/s and peak memory, exit status 1
-//! on a regression. The judgement is `crate::compare`'s (the dashboard shares it); this is
+//! `htab-mem compare BASE NEW`: per-cell ratios of loops/s and peak memory with the evidence
+//! (the two 95 % intervals where the cells have trials), exit status 1 on a regression: a
+//! change beyond the threshold and outside the noise. The judgement is `crate::compare`'s (the dashboard shares it); this is
 //! the command line, the checks of its options and the printout.
 
 use std::path::PathBuf;
@@ -114,14 +115,16 @@ pub fn run(a: Args) -> Result {
             println!("\nonly in {side} ({}): {}", ids.len(), ids.join(", "));
         }
     }
-    let regressions = c.regressions();
+    let (regressions, better, inconclusive) = c.verdict_counts();
     println!();
     for line in c.spread_lines() {
         println!("{line}");
     }
     println!(
-        "compare: {} cells matched, {regressions} regressions (thresholds: loops/s ratio < {}, \
-         peak memory ratio > {} and +{} MiB; {})",
+        "compare: {} cells matched, {regressions} regressions, {better} faster or smaller, \
+         {inconclusive} inconclusive (a change must pass the threshold -- loops/s ratio < {}, \
+         peak memory ratio > {} and +{} MiB -- and, where both sides have trials, their 95 % \
+         intervals must not overlap; {})",
         c.cells_matched(),
         a.max_slowdown,
         a.max_mem_growth,

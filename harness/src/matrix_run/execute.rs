@@ -1,4 +1,5 @@
-//! Running a prepared plan: one child process per cell, the file rewritten after each, a
+//! Running a prepared plan: one child process per trial of a cell (trials interleaved across
+//! the flavors of a group), the file rewritten after each finished cell, a
 //! progress bar or plain lines, and SIGINT/SIGTERM ending the run between cells.
 
 use std::io::IsTerminal;
@@ -52,7 +53,8 @@ pub fn execute(mut plan: Plan) -> Outcome {
     } else {
         1.0
     };
-    let per_cell = run_s + 0.5 + a.pause_ms as f64 / 1000.0;
+    let trials = a.trials.max(1) as usize;
+    let per_cell = (run_s + 0.5 + a.pause_ms as f64 / 1000.0) * trials as f64;
     let mut head = format!(
         "{}: {n} cells to run into {}",
         plan.what,
@@ -60,6 +62,9 @@ pub fn execute(mut plan: Plan) -> Outcome {
     );
     if let Some(s) = plan.shard {
         head.push_str(&format!(" (shard {s})"));
+    }
+    if trials > 1 {
+        head.push_str(&format!(", {trials} trials each"));
     }
     if plan.already > 0 {
         head.push_str(&format!(", {} already there", plan.already));
@@ -97,7 +102,7 @@ pub fn execute(mut plan: Plan) -> Outcome {
     let progress = if a.quiet || !std::io::stderr().is_terminal() {
         Progress::Plain
     } else {
-        let bar = ProgressBar::new(n as u64);
+        let bar = ProgressBar::new((n * trials) as u64);
         bar.set_style(
             ProgressStyle::with_template(
                 "[{elapsed_precise}] {bar:30} {pos}/{len} ETA {eta} {msg}",
@@ -109,73 +114,93 @@ pub fn execute(mut plan: Plan) -> Outcome {
     let started = Instant::now();
     let (mut ok, mut leak, mut error) = (0usize, 0usize, 0usize);
     let mut interrupted = false;
-    for (
-        k,
-        Planned {
-            cell,
-            plan: cell_plan,
-        },
-    ) in plan.todo.iter().enumerate()
-    {
-        if stop.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
-        }
-        if k > 0 && a.pause_ms > 0 && sleep_unless(&stop, Duration::from_millis(a.pause_ms)) {
-            interrupted = true;
-            break;
-        }
-        if let Progress::Bar(b) = &progress {
-            b.set_message(cell.id());
-        }
-        let t0 = Instant::now();
-        let Some((res, cell_config)) = run_cell(cell, cell_plan, &stop) else {
-            interrupted = true;
-            break;
-        };
-        // The child records what it really ran with: a new file takes that, and a cell
-        // that disagrees with the file is never mixed in.
-        if let Some(c) = cell_config {
-            if plan.file.results.is_empty() && !plan.existed {
-                plan.file.config = matrix_file::shared_config(&c);
+    let todo = std::mem::take(&mut plan.todo);
+    let (mut runs_done, mut cells_done) = (0usize, 0usize);
+    'groups: for group in groups(&todo) {
+        let mut runs: Vec<Vec<CellResult>> = vec![Vec::new(); group.len()];
+        for (t, i) in crate::trials::schedule(group.len(), trials) {
+            let Planned {
+                cell,
+                plan: cell_plan,
+            } = &group[i];
+            if stop.load(Ordering::Relaxed) {
+                interrupted = true;
+                break 'groups;
             }
-            let diff = config_differences(plan.paced, &plan.file.config, &c);
-            if !diff.is_empty() {
+            if runs_done > 0
+                && a.pause_ms > 0
+                && sleep_unless(&stop, Duration::from_millis(a.pause_ms))
+            {
+                interrupted = true;
+                break 'groups;
+            }
+            if let Progress::Bar(b) = &progress {
+                b.set_message(if trials > 1 {
+                    format!("{} (trial {}/{trials})", cell.id(), t + 1)
+                } else {
+                    cell.id()
+                });
+            }
+            let t0 = Instant::now();
+            let Some((res, cell_config)) = run_cell(cell, cell_plan, &stop) else {
+                interrupted = true;
+                break 'groups;
+            };
+            // The child records what it really ran with: a new file takes that, and a cell
+            // that disagrees with the file is never mixed in.
+            if let Some(c) = cell_config {
+                if plan.file.results.is_empty() && !plan.existed {
+                    plan.file.config = matrix_file::shared_config(&c);
+                }
+                let diff = config_differences(plan.paced, &plan.file.config, &c);
+                if !diff.is_empty() {
+                    if let Progress::Bar(b) = &progress {
+                        b.abandon();
+                    }
+                    eprintln!(
+                        "htab-mem: {}: the cell ran with another config than {} holds ({}); \
+                         stopped",
+                        cell.id(),
+                        plan.out.display(),
+                        diff.join(", ")
+                    );
+                    return Outcome::Failed;
+                }
+            }
+            runs_done += 1;
+            if let Progress::Bar(b) = &progress {
+                b.inc(1);
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            let eta = started.elapsed().as_secs_f64() / runs_done as f64
+                * (n * trials - runs_done) as f64;
+            if trials > 1 {
+                progress.line(&trial_line(t + 1, trials, &res, secs));
+            }
+            runs[i].push(res);
+            if t + 1 < trials {
+                continue;
+            }
+            // The cell's last trial: the cell is whole, and only now written.
+            let res = crate::trials::combine(std::mem::take(&mut runs[i]));
+            match res.status {
+                Status::Ok => ok += 1,
+                Status::Leak => leak += 1,
+                Status::Error => error += 1,
+            }
+            cells_done += 1;
+            let line = cell_line(cells_done, n, &res, secs, eta);
+            plan.file.results.retain(|c| c.id != res.id);
+            plan.file.results.push(res);
+            matrix_file::sort_cells(&mut plan.file.results);
+            if let Err(e) = result::write_atomic(&plan.out, &plan.file) {
                 if let Progress::Bar(b) = &progress {
                     b.abandon();
                 }
-                eprintln!(
-                    "htab-mem: {}: the cell ran with another config than {} holds ({}); stopped",
-                    cell.id(),
-                    plan.out.display(),
-                    diff.join(", ")
-                );
+                eprintln!("htab-mem: {e}");
                 return Outcome::Failed;
             }
-        }
-        match res.status {
-            Status::Ok => ok += 1,
-            Status::Leak => leak += 1,
-            Status::Error => error += 1,
-        }
-        let line = cell_line(k + 1, n, &res, t0.elapsed().as_secs_f64(), {
-            let done = (k + 1) as f64;
-            let left = (n - k - 1) as f64;
-            started.elapsed().as_secs_f64() / done * left
-        });
-        plan.file.results.retain(|c| c.id != res.id);
-        plan.file.results.push(res);
-        matrix_file::sort_cells(&mut plan.file.results);
-        if let Err(e) = result::write_atomic(&plan.out, &plan.file) {
-            if let Progress::Bar(b) = &progress {
-                b.abandon();
-            }
-            eprintln!("htab-mem: {e}");
-            return Outcome::Failed;
-        }
-        progress.line(&line);
-        if let Progress::Bar(b) = &progress {
-            b.inc(1);
+            progress.line(&line);
         }
     }
     if let Progress::Bar(b) = &progress {
@@ -203,18 +228,59 @@ pub fn execute(mut plan: Plan) -> Outcome {
     }
 }
 
+/// The consecutive runs of cells that share a use case, producer count and pacing: the
+/// flavors whose trials interleave.
+fn groups(todo: &[Planned]) -> Vec<&[Planned]> {
+    let key = |p: &Planned| {
+        let c = &p.cell;
+        (c.benchmark, c.use_case.clone(), c.producers, c.pacing)
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=todo.len() {
+        if i == todo.len() || key(&todo[i]) != key(&todo[start]) {
+            out.push(&todo[start..i]);
+            start = i;
+        }
+    }
+    out
+}
+
+/// One trial's line: which trial of which cell, and its figures.
+fn trial_line(t: usize, trials: usize, c: &CellResult, secs: f64) -> String {
+    format!(
+        "  trial {t}/{trials} {} {} ({secs:.1}s)",
+        c.id,
+        cell_figures(c)
+    )
+}
+
+/// A cell's status and figures for a progress line; with trials, the medians and the
+/// interval of loops/s per producer.
+fn cell_figures(c: &CellResult) -> String {
+    if c.status == Status::Error {
+        return format!("error: {}", c.error.as_deref().unwrap_or("?"));
+    }
+    let m = &c.metrics;
+    let ci = match &c.trials.ci95 {
+        Some(ci) => format!(
+            " [{:.2}, {:.2}]",
+            ci.loops_per_sec_per_producer[0] / 1000.0,
+            ci.loops_per_sec_per_producer[1] / 1000.0
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{}: {:.2}{ci} k/s per producer, peak memory {:.2} MiB",
+        c.status,
+        m.loops_per_sec_per_producer.value / 1000.0,
+        m.mem_peak_shown().value / MIB
+    )
+}
+
 fn cell_line(i: usize, n: usize, c: &CellResult, secs: f64, eta: f64) -> String {
     let w = n.to_string().len();
-    let what = if c.status == Status::Error {
-        format!("error: {}", c.error.as_deref().unwrap_or("?"))
-    } else {
-        format!(
-            "{}: {:.2} k/s per producer, peak memory {:.2} MiB",
-            c.status,
-            c.metrics.loops_per_sec_per_producer.value / 1000.0,
-            c.metrics.mem_peak.value / MIB
-        )
-    };
+    let what = cell_figures(c);
     format!(
         "[{i:>w$}/{n}] {} {what} ({secs:.1}s, eta {})",
         c.id,

@@ -79,6 +79,16 @@ pub struct CellOpts {
     #[arg(long = "pause-ms", default_value_t = 500, value_name = "MS")]
     pub pause_ms: u64,
 
+    /// Independent child processes per cell, interleaved across the flavors of a (use case,
+    /// producers) group: trial 1 of every flavor, then trial 2, ... A cell holds every
+    /// trial's figures, the median across trials as its metrics and a 95 % interval of the
+    /// median; it is written to the file once all its trials are done. The default of 3
+    /// (with compare's interval test) is what made two matrices of one commit agree
+    /// (docs/results-tools.md#trials-and-intervals).
+    #[arg(long = "trials", default_value_t = 3, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub trials: u32,
+
     /// Print the ids of the cells that would run, one per line, and run nothing.
     #[arg(long = "list")]
     pub list: bool,

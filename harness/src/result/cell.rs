@@ -52,6 +52,53 @@ pub struct CellResult {
     /// htab-mem: the trends over the measured seconds and whether the cell was steady.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steady: Option<Steady>,
+    /// Set only for a cell measured in more than one trial (`--trials N`): every trial's
+    /// figures (`trials`) and the 95 % intervals of the medians (`ci95`); the cell's
+    /// `metrics` are then the medians across trials (`crate::trials`).
+    #[serde(flatten)]
+    pub trials: Trials,
+}
+
+/// A cell's trials, flattened into the cell as `trials` and `ci95`; both absent for a
+/// cell of one trial (and in files written before trials existed).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Trials {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trials: Vec<TrialFigures>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<Intervals>,
+}
+
+impl Trials {
+    /// How many trials the cell was measured in (1 for a cell without trials).
+    pub fn count(&self) -> usize {
+        self.trials.len().max(1)
+    }
+}
+
+/// One trial's headline figures: memory as shown (charged when the cell has it).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct TrialFigures {
+    /// 1-based, in the order the trials ran.
+    pub trial: usize,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub loops_per_sec: f64,
+    pub loops_per_sec_per_producer: f64,
+    pub mem_avg: f64,
+    pub mem_peak: f64,
+}
+
+/// 95 % confidence intervals of the cell's medians across its trials, `[low, high]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Intervals {
+    /// How they were computed (a percentile bootstrap of the median).
+    pub method: String,
+    pub loops_per_sec: [f64; 2],
+    pub loops_per_sec_per_producer: [f64; 2],
+    pub mem_avg: [f64; 2],
+    pub mem_peak: [f64; 2],
 }
 
 /// A cell's loop when it is not the merged benchmark's. Its `loops_per_sec` is then the
@@ -141,6 +188,7 @@ impl CellResult {
             kfree_rcu: None,
             machine: None,
             steady: None,
+            trials: Trials::default(),
         }
     }
 }

@@ -13,7 +13,8 @@ mod metrics;
 mod stamp;
 
 pub use cell::{
-    cell_id, paced_cell_id, CellResult, KfreeCell, KvfreeCounters, LoopShapeInfo, Pacing,
+    cell_id, paced_cell_id, CellResult, Intervals, KfreeCell, KvfreeCounters, LoopShapeInfo,
+    Pacing, TrialFigures, Trials,
 };
 pub use io::{check_output_path, read_result_file, write_atomic, write_bytes_atomic};
 pub use metrics::{AllocCounters, DomainReport, Metric, Metrics, Sample};
@@ -286,6 +287,7 @@ mod tests {
                 kfree_rcu: None,
                 machine: None,
                 steady: None,
+                trials: Default::default(),
             }],
         }
     }

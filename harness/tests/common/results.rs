@@ -54,6 +54,7 @@ pub fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> Cell
         kfree_rcu: None,
         machine: None,
         steady: None,
+        trials: Default::default(),
     }
 }
 
@@ -123,13 +124,16 @@ pub fn ok_stdout(out: &Output) -> String {
     text(&out.stdout)
 }
 
-/// A tiny matrix: one use case, two flavors, one producer, 1 s + 1 s.
-pub const TINY: [&str; 10] = [
+/// A tiny matrix: one use case, two flavors, one producer, one trial, 1 s + 1 s (the
+/// duration last: tests change it).
+pub const TINY: [&str; 12] = [
     "--use-cases",
     "no_op",
     "-A",
     "immediate-reuse,free-after-gp",
     "-p",
+    "1",
+    "--trials",
     "1",
     "-w",
     "1",
