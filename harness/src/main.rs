@@ -117,8 +117,8 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
     let mut failed = false;
     for flavor in &cfg.flavors {
         println!(
-            "htab-mem: use case {}, flavor {}, {} producers, value size {}, max entries {}",
-            cfg.use_case, flavor, cfg.producers, cfg.value_size, cfg.max_entries
+            "htab-mem: use case {}, flavor {}, {} producers, value size {}, max entries {}, memory limit {}",
+            cfg.use_case, flavor, cfg.producers, cfg.value_size, cfg.max_entries, cfg.mem.describe()
         );
         let cell = run_child(cfg, flavor);
         if cell.status != Status::Ok {
@@ -146,6 +146,9 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
                     m.mem_peak_shown().value / MIB,
                 )
             );
+            if let Some(l) = cell.mem_limit.as_ref().and_then(report::mem_limit_line) {
+                println!("{l}");
+            }
         }
         if cli.rcu_stats {
             for d in &cell.rcu {
@@ -232,6 +235,7 @@ fn table_rows(cfg: &Config, cells: &[CellResult]) -> Vec<report::TableRow> {
                 leaked: c.allocator.leaked,
                 status: c.status,
                 incorrect_per_m: m.incorrect_lookups_per_million.as_ref().map(|x| x.value),
+                failed_per_s: c.mem_limit.as_ref().map(|l| l.failed_updates_per_sec),
             }
         })
         .collect()

@@ -52,6 +52,10 @@ pub struct CellResult {
     /// htab-mem: the trends over the measured seconds and whether the cell was steady.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steady: Option<Steady>,
+    /// htab-mem and kfree-rcu: the memory limit, what it refused, the injected failures and
+    /// the failed updates (absent in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_limit: Option<super::MemLimitCell>,
 }
 
 /// A cell's loop when it is not the merged benchmark's. Its `loops_per_sec` is then the
@@ -141,6 +145,7 @@ impl CellResult {
             kfree_rcu: None,
             machine: None,
             steady: None,
+            mem_limit: None,
         }
     }
 }

@@ -54,6 +54,7 @@ pub fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> Cell
         kfree_rcu: None,
         machine: None,
         steady: None,
+        mem_limit: None,
     }
 }
 
@@ -76,6 +77,7 @@ pub fn config(warmup: u64, duration: u64, affinity: &str) -> RunConfig {
         map_perf_test: None,
         kfree_rcu: None,
         inject: None,
+        mem_limit: None,
     }
 }
 
