@@ -91,7 +91,7 @@ pub(crate) struct MaCore {
 impl MaCore {
     /// bpf_mem_alloc_init.
     pub(crate) fn new(cfg: &AllocConfig) -> Arc<MaCore> {
-        let slab = Slab::new(Unit::BpfMa, cfg.obj_size, cfg.nr_caches);
+        let slab = Slab::new(Unit::BpfMa, cfg.obj_size, cfg.nr_caches, cfg.fail_alloc);
         let wm = Watermarks::for_unit(slab.unit_size());
         Arc::new_cyclic(|weak| {
             let core = weak.as_ptr();

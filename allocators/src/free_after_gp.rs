@@ -44,7 +44,7 @@ impl Allocator for FreeAfterGp {
     const REUSE_AFTER_GP: bool = true;
 
     fn new(cfg: &AllocConfig) -> Self {
-        let slab = Slab::new(Unit::BpfMa, cfg.obj_size, cfg.nr_caches);
+        let slab = Slab::new(Unit::BpfMa, cfg.obj_size, cfg.nr_caches, cfg.fail_alloc);
         let wm = Watermarks::for_unit(slab.unit_size());
         FreeAfterGp {
             core: Arc::new(Core {

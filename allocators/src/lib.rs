@@ -56,6 +56,11 @@ pub struct AllocConfig {
     /// Fault injection: every batch descriptor allocation of reuse-after-gp fails, forcing its
     /// synchronize_rcu_expedited fallback.
     pub fail_batch_alloc: bool,
+    /// Fault injection at the slab (`--fail-alloc`): some object allocations fail, as when the
+    /// kernel's slab or memcg refuses them, so every flavor's failure path runs (refill that
+    /// gets nothing, an alloc that returns NULL and an update that returns ENOMEM). The
+    /// preallocated map's area, made up front, is never failed.
+    pub fail_alloc: Option<memcg::FailAlloc>,
     /// Which memalloc.c the bpf_mem_alloc flavors follow.
     pub memalloc: MemallocGen,
 }
@@ -121,6 +126,7 @@ impl AllocConfig {
             env,
             capacity: 0,
             fail_batch_alloc: false,
+            fail_alloc: None,
             memalloc: MemallocGen::Current,
         }
     }

@@ -38,7 +38,7 @@ impl Allocator for MallocCallRcu {
     fn new(cfg: &AllocConfig) -> Self {
         MallocCallRcu {
             inner: Arc::new(Inner {
-                slab: Slab::new(Unit::Kmalloc, cfg.obj_size, cfg.nr_caches),
+                slab: Slab::new(Unit::Kmalloc, cfg.obj_size, cfg.nr_caches, cfg.fail_alloc),
                 slots: (0..cfg.nr_caches).map(|_| Slot::default()).collect(),
                 env: cfg.env.clone(),
                 gp_done: AtomicU64::new(0),

@@ -82,7 +82,7 @@ impl Allocator for Prealloc {
 
     fn new(cfg: &AllocConfig) -> Self {
         let n = cfg.nr_caches.max(1);
-        let slab = Slab::new(Unit::Kmalloc, cfg.obj_size, n);
+        let slab = Slab::new(Unit::Kmalloc, cfg.obj_size, n, None);
         let cpus: Box<[PerCpu]> = (0..n)
             .map(|_| PerCpu {
                 slot: Slot::default(),
@@ -97,11 +97,11 @@ impl Allocator for Prealloc {
         let per_cpu = cfg.capacity / n + 1;
         for i in 0..cfg.capacity {
             let cpu = i / per_cpu;
-            let h = slab.alloc(cpu).expect("preallocating the map");
+            let h = slab.alloc_nofail(cpu).expect("preallocating the map");
             cpus[cpu].push(h);
         }
         for (i, c) in cpus.iter().enumerate() {
-            let h = slab.alloc(i).expect("preallocating the spare elements");
+            let h = slab.alloc_nofail(i).expect("preallocating the spare elements");
             *c.spare.lock() = Some(SendHeader(h));
         }
         Prealloc {

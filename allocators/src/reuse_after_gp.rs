@@ -97,7 +97,7 @@ impl Allocator for ReuseAfterGp {
     const REUSE_AFTER_GP: bool = true;
 
     fn new(cfg: &AllocConfig) -> Self {
-        let slab = Slab::new(Unit::BpfMa, cfg.obj_size, cfg.nr_caches);
+        let slab = Slab::new(Unit::BpfMa, cfg.obj_size, cfg.nr_caches, cfg.fail_alloc);
         let wm = Watermarks::for_unit(slab.unit_size());
         let core = Arc::new_cyclic(|weak| {
             let core = weak.as_ptr();

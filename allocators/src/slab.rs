@@ -88,21 +88,36 @@ pub(crate) unsafe fn header_of_rcu(h: NonNull<RcuHead>) -> NonNull<ObjHeader> {
 struct Shard {
     taken: AtomicU64,
     returned: AtomicU64,
+    /// Allocation attempts, the index of the failure injector's stream of this shard.
+    attempts: AtomicU64,
 }
 
 /// kmalloc for one object size. Counters are sharded by CPU so that counting costs an
 /// uncontended add; the last shard is for the grace-period threads.
+///
+/// Every object is charged to the process's memcg (`memcg::try_charge`, at its kmalloc size
+/// class) before it is taken and uncharged when it goes back: past the limit, or when the
+/// failure injector says so, `alloc` returns None and the flavor takes its failure path.
 pub(crate) struct Slab {
     layout: Layout,
     /// Bytes in front of the header: 0, or `LLIST_NODE_SZ` for bpf_ma units.
     prefix: usize,
+    /// What the memcg charges per object: the layout's kmalloc size class.
+    charge: usize,
+    /// Fails some allocations on purpose (`--fail-alloc`); one stream per shard.
+    fail: Option<memcg::FailAlloc>,
     shards: Box<[CachePadded<Shard>]>,
     /// Hold times of the objects deferred on their way here or back to reuse, sharded alike.
     pub(crate) hold: HoldTimes,
 }
 
 impl Slab {
-    pub(crate) fn new(unit: Unit, obj_size: usize, nr_caches: usize) -> Slab {
+    pub(crate) fn new(
+        unit: Unit,
+        obj_size: usize,
+        nr_caches: usize,
+        fail: Option<memcg::FailAlloc>,
+    ) -> Slab {
         let prefix = match unit {
             Unit::Kmalloc => 0,
             Unit::BpfMa => LLIST_NODE_SZ,
@@ -111,6 +126,8 @@ impl Slab {
         Slab {
             layout: Layout::from_size_align(size, 8).expect("object size"),
             prefix,
+            charge: memcg::kmalloc_size(size),
+            fail,
             shards: (0..=nr_caches).map(|_| CachePadded::default()).collect(),
             hold: HoldTimes::new(nr_caches + 1),
         }
@@ -125,9 +142,36 @@ impl Slab {
         self.layout.size()
     }
 
+    /// An object, or None: the failure injector failed this attempt, or the memcg refused
+    /// the charge at its limit, or the system allocator had nothing.
     pub(crate) fn alloc(&self, shard: usize) -> Option<NonNull<ObjHeader>> {
+        if let Some(f) = &self.fail {
+            let n = self.shards[shard].attempts.fetch_add(1, Ordering::Relaxed);
+            if f.fails(shard as u64, n) {
+                return None;
+            }
+        }
+        if !memcg::try_charge(self.charge) {
+            return None;
+        }
+        self.take(shard)
+    }
+
+    /// An object charged whatever the limit and never failed by injection: the preallocated
+    /// map's area, made once when the map is created (the kernel would fail the map's
+    /// creation instead; here the run goes on, over the limit by that area).
+    pub(crate) fn alloc_nofail(&self, shard: usize) -> Option<NonNull<ObjHeader>> {
+        memcg::charge_nofail(self.charge);
+        self.take(shard)
+    }
+
+    /// The object itself, charged already.
+    fn take(&self, shard: usize) -> Option<NonNull<ObjHeader>> {
         // SAFETY: the layout has non-zero size.
-        let base = NonNull::new(unsafe { alloc::alloc(self.layout) })?;
+        let Some(base) = NonNull::new(unsafe { alloc::alloc(self.layout) }) else {
+            memcg::uncharge(self.charge);
+            return None;
+        };
         // SAFETY: the allocation holds the prefix, the header and the payload, 8-aligned.
         let p = unsafe {
             let p = base.as_ptr().add(self.prefix) as *mut ObjHeader;
@@ -156,6 +200,7 @@ impl Slab {
         // SAFETY: `h` came from this slab's `alloc`, which returned the block `prefix` bytes
         // before it from `alloc::alloc(self.layout)`; nothing references it any more.
         unsafe { alloc::dealloc((h.as_ptr() as *mut u8).sub(self.prefix), self.layout) };
+        memcg::uncharge(self.charge);
         self.shards[shard].returned.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -167,6 +167,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub inject: InjectArgs,
 
+    #[command(flatten)]
+    pub mem: MemLimitArgs,
+
     /// Write the results in the native JSON schema to FILE (written whole, at the end).
     #[arg(long = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -238,6 +241,65 @@ impl InjectArgs {
         (self.inject_loop_ns > 0).then_some(crate::result::Inject {
             loop_ns: self.inject_loop_ns,
             flavors,
+        })
+    }
+}
+
+/// `--mem-limit`, `--fail-alloc` and `--fail-seed`: the memory a cell may charge and injected
+/// allocation failures, for the run, `matrix`, `sweep` and `kfree-rcu`
+/// (docs/memory-limit.md).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MemLimitArgs {
+    /// The memcg limit of each cell's process (memory.max): the map's objects (and
+    /// kvfree_rcu's blocks) are charged at their kmalloc size class, the unit of the memory
+    /// columns; past the limit an allocation fails, the update returns ENOMEM and the run
+    /// goes on. A size such as 64MiB, 1GiB or 512KiB, or max (none) [default: half of
+    /// MemTotal].
+    #[arg(
+        long = "mem-limit",
+        value_name = "SIZE",
+        value_parser = parse_mem_limit,
+        allow_hyphen_values = true
+    )]
+    pub mem_limit: Option<MemLimitValue>,
+
+    /// Fault injection at the slab and kvfree_rcu's block allocation: a probability (0.01)
+    /// or every Nth allocation (every:100) fails, so every flavor's failure path runs;
+    /// reproducible with --fail-seed.
+    #[arg(long = "fail-alloc", value_name = "P|every:N", value_parser = parse_fail_alloc)]
+    pub fail_alloc: Option<String>,
+
+    /// The seed of --fail-alloc's probability [default: 1].
+    #[arg(long = "fail-seed", value_name = "N")]
+    pub fail_seed: Option<u64>,
+}
+
+/// `--mem-limit`'s value: bytes, or None for `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemLimitValue(pub Option<u64>);
+
+fn parse_mem_limit(s: &str) -> Result<MemLimitValue, String> {
+    memcg::parse_size(s).map(MemLimitValue)
+}
+
+fn parse_fail_alloc(s: &str) -> Result<String, String> {
+    memcg::FailAlloc::parse(s, 0).map(|_| s.to_string())
+}
+
+impl MemLimitArgs {
+    /// The settings a plan carries: the limit given or the default, and the injection.
+    pub fn settings(&self) -> Result<crate::config::MemLimit, String> {
+        if self.fail_seed.is_some() && self.fail_alloc.is_none() {
+            return Err("--fail-seed needs --fail-alloc".into());
+        }
+        Ok(crate::config::MemLimit {
+            limit_bytes: match self.mem_limit {
+                Some(MemLimitValue(v)) => v,
+                None => memcg::default_limit(),
+            },
+            given: self.mem_limit.is_some(),
+            fail_alloc: self.fail_alloc.clone(),
+            fail_seed: self.fail_seed.unwrap_or(1),
         })
     }
 }

@@ -40,6 +40,58 @@ pub struct Config {
     pub inject_loop_ns: u64,
     #[serde(default)]
     pub inject_flavors: Vec<String>,
+    /// `--mem-limit`, `--fail-alloc`, `--fail-seed` (plans written before them: no limit, no
+    /// injection).
+    #[serde(default)]
+    pub mem: MemLimit,
+}
+
+/// A cell's memory limit and failure injection, as the child installs them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemLimit {
+    /// The memcg limit in bytes (`--mem-limit`, or the default); None: no limit.
+    pub limit_bytes: Option<u64>,
+    /// Whether `--mem-limit` gave it (a result file records only a given limit, so that the
+    /// default, a share of this machine's memory, does not make configs differ by machine).
+    pub given: bool,
+    /// `--fail-alloc`'s spec (`0.01`, `every:100`), and its seed.
+    pub fail_alloc: Option<String>,
+    pub fail_seed: u64,
+}
+
+impl MemLimit {
+    /// The injector of `--fail-alloc`, if on.
+    pub fn fail(&self) -> Option<memcg::FailAlloc> {
+        let spec = self.fail_alloc.as_deref()?;
+        memcg::FailAlloc::parse(spec, self.fail_seed).ok()
+    }
+
+    /// Sets this process's memcg limit (a child's, whose cell is the only one it runs).
+    pub fn install(&self) {
+        memcg::set_limit(self.limit_bytes);
+    }
+
+    /// What a result file's config records: absent when nothing was given.
+    pub fn record(&self) -> Option<crate::result::MemLimitConfig> {
+        (self.given || self.fail_alloc.is_some()).then(|| crate::result::MemLimitConfig {
+            limit_bytes: self.limit_bytes.filter(|_| self.given),
+            fail_alloc: self.fail_alloc.clone(),
+            fail_seed: self.fail_alloc.as_ref().map(|_| self.fail_seed),
+        })
+    }
+
+    /// For the run's header line: `64MiB`, `12GiB (default: half of MemTotal)`, `none`.
+    pub fn describe(&self) -> String {
+        let mut s = match (self.limit_bytes, self.given) {
+            (Some(b), true) => memcg::format_size(b),
+            (Some(b), false) => format!("{} (default: half of MemTotal)", memcg::format_size(b)),
+            (None, _) => "none".into(),
+        };
+        if let Some(f) = &self.fail_alloc {
+            s += &format!(", failing allocations {f} (seed {})", self.fail_seed);
+        }
+        s
+    }
 }
 
 impl Config {
@@ -66,6 +118,7 @@ impl Config {
                 loop_ns: self.inject_loop_ns,
                 flavors: self.inject_flavors.clone(),
             }),
+            mem_limit: self.mem.record(),
         }
     }
 
@@ -133,6 +186,7 @@ impl RunArgs {
         };
         let (max_entries, shape) = self.loop_shape()?;
         let inject_flavors = self.inject.flavors()?;
+        let mem = self.mem.settings()?;
         let (cpus, affinity_desc) = if self.no_affinity {
             (None, "none".to_string())
         } else if let Some(set) = &self.prod_affinity {
@@ -174,6 +228,7 @@ impl RunArgs {
             quiet: self.quiet,
             inject_loop_ns: self.inject.inject_loop_ns,
             inject_flavors,
+            mem,
         })
     }
 }

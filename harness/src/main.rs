@@ -124,8 +124,8 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
             String::new()
         };
         println!(
-            "htab-mem: use case {}, flavor {}, {} producers, value size {}, max entries {}{trial}",
-            cfg.use_case, flavor, cfg.producers, cfg.value_size, cfg.max_entries
+            "htab-mem: use case {}, flavor {}, {} producers, value size {}, max entries {}, memory limit {}{trial}",
+            cfg.use_case, flavor, cfg.producers, cfg.value_size, cfg.max_entries, cfg.mem.describe()
         );
         let cell = run_child(cfg, flavor);
         report_trial(cli, cfg, &cell);
@@ -219,6 +219,9 @@ fn report_trial(cli: &RunArgs, cfg: &Config, cell: &CellResult) {
                 m.mem_peak_shown().value / MIB,
             )
         );
+        if let Some(l) = cell.mem_limit.as_ref().and_then(report::mem_limit_line) {
+            println!("{l}");
+        }
     }
     if cli.robust && cell.status.measured() {
         println!("{}", harness::steady::robust_line(cell));
@@ -276,6 +279,7 @@ fn table_rows(cfg: &Config, cells: &[CellResult]) -> Vec<report::TableRow> {
                 leaked: c.allocator.leaked,
                 status: c.status,
                 incorrect_per_m: m.incorrect_lookups_per_million.as_ref().map(|x| x.value),
+                failed_per_s: c.mem_limit.as_ref().map(|l| l.failed_updates_per_sec),
             }
         })
         .collect()

@@ -30,30 +30,9 @@ static COUNTERS: [CachePadded<Slot>; SLOTS] = [const {
     })
 }; SLOTS];
 
-/// Page size kmalloc_large and vmalloc charge in.
-const PAGE: usize = 4096;
-
-/// The kmalloc classes up to 192 bytes by `(size + 7) / 8` (mm/slab_common.c's size_index
-/// with KMALLOC_MIN_SIZE 8, as on x86_64, where the 96 and 192 caches exist); 0 for size 0.
-const SMALL: [u8; 25] = [
-    0, 8, 16, 32, 32, 64, 64, 64, 64, 96, 96, 96, 96, 128, 128, 128, 128, 192, 192, 192, 192, 192,
-    192, 192, 192,
-];
-
-/// The bytes the kernel charges a memcg for a kmalloc of `size`: its size class (8, 16, 32,
-/// 64, 96, 128, 192, 256, 512, 1k, 2k, 4k, 8k); above 8 KiB whole pages. kmalloc_large takes
-/// a power of two of pages, but the kernel's big map areas (bpf_map_area_alloc) are vmalloc'd
-/// page by page, and those are what a userspace allocation this large stands for.
-#[inline]
-pub const fn kmalloc_size(size: usize) -> usize {
-    if size <= 192 {
-        SMALL[size.div_ceil(8)] as usize
-    } else if size <= 8192 {
-        size.next_power_of_two()
-    } else {
-        size.div_ceil(PAGE) * PAGE
-    }
-}
+/// The bytes the kernel charges a memcg for a kmalloc of `size` (its size class; whole
+/// pages above 8 KiB). The `memcg` crate holds it, as its limit charges in the same units.
+pub use memcg::kmalloc_size;
 
 /// Hands out slot indices round-robin, one per thread on first allocation.
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);

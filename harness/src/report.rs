@@ -88,6 +88,26 @@ pub fn rate_summary_line(
     )
 }
 
+/// The line after a Summary when the memory limit or the failure injection failed
+/// allocations: updates failed with ENOMEM per second, and what the memcg refused. None when
+/// nothing failed.
+pub fn mem_limit_line(m: &crate::result::MemLimitCell) -> Option<String> {
+    if m.failed_updates == 0 && m.refused == 0 && m.injected == 0 {
+        return None;
+    }
+    let limit = m.limit_bytes.map_or("none".into(), memcg::format_size);
+    Some(format!(
+        "failed updates: {:.2}/s (ENOMEM, {} in the measured seconds); memory limit {limit}{}, \
+         {} charges refused, {} allocations failed by injection, charged peak {:.2}MiB",
+        m.failed_updates_per_sec,
+        m.failed_updates,
+        if m.hit_mem_limit { " hit" } else { " not hit" },
+        m.refused,
+        m.injected,
+        m.charged_peak_bytes as f64 / MIB
+    ))
+}
+
 /// What `--rcu-stats` prints for one domain after a Summary.
 pub fn rcu_stats_line(d: &crate::result::DomainReport) -> String {
     let ms = |ns: u64| ns as f64 / 1e6;
@@ -220,6 +240,9 @@ pub struct TableRow {
     /// With `--rfc`, where `loops_k` is the total over producers: the per-producer figure,
     /// in a column after it that appears when any row has it.
     pub per_producer_k: Option<f64>,
+    /// Updates failed with ENOMEM per second (memory limit or injected failures); a column
+    /// appears when any row has some.
+    pub failed_per_s: Option<f64>,
 }
 
 const HEADER: [&str; 7] = [
@@ -239,9 +262,13 @@ const HEADER: [&str; 7] = [
 pub fn comparison_table(rows: &[TableRow]) -> String {
     let oracle = rows.iter().any(|r| r.incorrect_per_m.is_some());
     let per_producer = rows.iter().any(|r| r.per_producer_k.is_some());
+    let failed = rows.iter().any(|r| r.failed_per_s.is_some_and(|f| f > 0.0));
     let mut header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
     if per_producer {
         header.insert(2, "per producer (k/s)".into());
+    }
+    if failed {
+        header.push("failed updates/s".into());
     }
     if oracle {
         header.push("incorrect lookups (per M)".into());
@@ -279,6 +306,9 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
                     2,
                     r.per_producer_k.map_or("-".into(), |x| format!("{x:.2}")),
                 );
+            }
+            if failed {
+                v.push(r.failed_per_s.map_or("-".into(), |x| format!("{x:.2}")));
             }
             if oracle {
                 v.push(r.incorrect_per_m.map_or("-".into(), |x| format!("{x:.2}")));
@@ -465,6 +495,27 @@ mod tests {
                 .collect()
         };
         assert!(lines.iter().all(|l| pipes(l) == pipes(lines[0])), "{t}");
+    }
+
+    #[test]
+    fn failed_updates_get_a_column_only_when_some_failed() {
+        let row = |f: Option<f64>| TableRow {
+            flavor: "free-rcu".into(),
+            status: Status::Ok,
+            failed_per_s: f,
+            ..TableRow::default()
+        };
+        let none = comparison_table(&[row(Some(0.0)), row(None)]);
+        assert!(!none.contains("failed updates/s"), "{none}");
+        let some = comparison_table(&[row(Some(1234.5)), row(None)]);
+        assert!(
+            some.lines()
+                .next()
+                .unwrap()
+                .contains("| failed updates/s |"),
+            "{some}"
+        );
+        assert!(some.contains("| 1234.50 "), "{some}");
     }
 
     #[test]

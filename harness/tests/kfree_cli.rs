@@ -20,7 +20,6 @@ fn bad_input_is_one_line_and_status_2() {
         (&["--alloc-num", "0"], "--alloc-num"),
         (&["--loops", "0"], "--loops"),
         (&["--mult", "0"], "--mult"),
-        (&["--cached-blocks", "0"], "--cached-blocks"),
         (&["--drain-ms", "0"], "--drain-ms"),
         (&["--qhimark", "0"], "--qhimark"),
         (&["--lazy-flush", "-1s"], "-1s"),

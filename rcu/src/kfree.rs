@@ -65,6 +65,9 @@ struct Block {
 
 const _: () = assert!(std::mem::size_of::<Block>() == BLOCK_BYTES);
 
+/// What a block charges the memcg: its page.
+const BLOCK_CHARGE: usize = memcg::kmalloc_size(BLOCK_BYTES);
+
 /// The link a headed object embeds (the kernel's `rcu_head` as `kvfree_rcu(ptr, rh)` uses
 /// it): when no block can be had, the object waits on a list threaded through these.
 #[repr(C)]
@@ -110,6 +113,10 @@ pub struct KfreeConfig {
     pub drain_period: Duration,
     /// Blocks each thread pre-allocates and keeps for later use.
     pub cached_blocks: usize,
+    /// Fault injection (`--fail-alloc`): some allocations of a new block fail, as the
+    /// kernel's `__get_free_page(GFP_NOWAIT | __GFP_NOWARN)` does under memory pressure, so
+    /// the fallbacks run. The pre-allocation at `register` is never failed by it.
+    pub fail_alloc: Option<memcg::FailAlloc>,
 }
 
 impl Default for KfreeConfig {
@@ -118,6 +125,7 @@ impl Default for KfreeConfig {
             mode: ReclaimMode::Polled,
             drain_period: DEFAULT_DRAIN_PERIOD,
             cached_blocks: DEFAULT_CACHED_BLOCKS,
+            fail_alloc: None,
         }
     }
 }
@@ -163,10 +171,18 @@ struct Counters {
 }
 
 impl Counters {
+    /// A new block, charged to the process's memcg (a page): null when the charge is refused
+    /// at the limit, as the kernel's page allocation for a block fails under memory pressure
+    /// (it asks with `__GFP_NORETRY | __GFP_NOWARN`, so it fails rather than reclaim).
     fn alloc_block(&self) -> *mut Block {
+        if !memcg::try_charge(BLOCK_CHARGE) {
+            return ptr::null_mut();
+        }
         // SAFETY: Block has a non-zero size.
         let b = unsafe { alloc::alloc(Layout::new::<Block>()) } as *mut Block;
-        if !b.is_null() {
+        if b.is_null() {
+            memcg::uncharge(BLOCK_CHARGE);
+        } else {
             self.blocks_allocated.fetch_add(1, Ordering::Relaxed);
         }
         b
@@ -178,6 +194,7 @@ impl Counters {
         // SAFETY: `alloc_block` got `b` from the global allocator with this same layout,
         // `Layout::new::<Block>()`, it is non-null, and nothing uses it after this call.
         unsafe { alloc::dealloc(b as *mut u8, Layout::new::<Block>()) };
+        memcg::uncharge(BLOCK_CHARGE);
         self.blocks_freed.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -211,6 +228,9 @@ struct KrcInner {
     batched: u64,
     fallback_list: u64,
     fallback_sync: u64,
+    /// The failure injector's stream for this thread, and its block allocations so far.
+    stream: u64,
+    block_attempts: u64,
 }
 
 // SAFETY: the raw pointers are owned blocks and queued objects, handed between threads only
@@ -416,6 +436,8 @@ struct Inner {
     registry: Mutex<Vec<Arc<Krc>>>,
     counters: Arc<Counters>,
     fail_alloc: AtomicBool,
+    /// Threads registered so far: each one's injector stream.
+    registered: AtomicU64,
     /// Serialises monitor passes (the monitor's and `drain`'s).
     pass_lock: Mutex<()>,
     to_worker: Mutex<Option<Sender<Batch>>>,
@@ -449,6 +471,7 @@ impl KfreeRcu {
             registry: Mutex::new(Vec::new()),
             counters: Arc::new(Counters::default()),
             fail_alloc: AtomicBool::new(false),
+            registered: AtomicU64::new(0),
             pass_lock: Mutex::new(()),
             to_worker: Mutex::new(Some(tx)),
             monitor: Mutex::new((false, false)),
@@ -500,6 +523,8 @@ impl KfreeRcu {
             batched: 0,
             fallback_list: 0,
             fallback_sync: 0,
+            stream: inner.registered.fetch_add(1, Ordering::Relaxed),
+            block_attempts: 0,
         };
         for _ in 0..inner.cfg.cached_blocks {
             let b = inner.counters.alloc_block();
@@ -857,7 +882,12 @@ impl KfreeHandle {
         if !fits {
             let mut b = g.take_cached();
             if b.is_null() && !inner.fail_alloc.load(Ordering::Relaxed) {
-                b = inner.counters.alloc_block();
+                let n = g.block_attempts;
+                g.block_attempts += 1;
+                let injected = inner.cfg.fail_alloc.is_some_and(|f| f.fails(g.stream, n));
+                if !injected {
+                    b = inner.counters.alloc_block();
+                }
             }
             if b.is_null() {
                 return Queued::NoBlock;

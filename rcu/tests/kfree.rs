@@ -90,6 +90,7 @@ fn cfg(mode: ReclaimMode, drain_ms: u64, cached: usize) -> KfreeConfig {
         mode,
         drain_period: Duration::from_millis(drain_ms),
         cached_blocks: cached,
+        fail_alloc: None,
     }
 }
 

@@ -52,6 +52,7 @@ fn torture(run_for: Duration, gp_delay: Duration) {
             mode: ReclaimMode::Polled,
             drain_period: Duration::from_millis(2),
             cached_blocks: 2,
+            fail_alloc: None,
         },
     );
     let batched = KfreeRcu::new(
@@ -60,6 +61,7 @@ fn torture(run_for: Duration, gp_delay: Duration) {
             mode: ReclaimMode::Batched,
             drain_period: Duration::from_millis(2),
             cached_blocks: 2,
+            fail_alloc: None,
         },
     );
     let table: Arc<Vec<AtomicPtr<Node>>> = Arc::new(

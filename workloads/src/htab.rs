@@ -135,6 +135,7 @@ impl<A: Allocator> HTab<A> {
             cache,
             cpu,
             rcu: self.rcu.register(),
+            enomem: 0,
         }
     }
 
@@ -224,9 +225,17 @@ pub struct MapCpu<'m, A: Allocator> {
     cache: A::Cache,
     cpu: usize,
     rcu: ThreadHandle,
+    /// Updates that failed with ENOMEM through this handle (the allocator gave nothing).
+    enomem: u64,
 }
 
 impl<'m, A: Allocator> MapCpu<'m, A> {
+    /// Updates through this handle that failed with ENOMEM so far: one CPU's count, kept by
+    /// the thread that owns the handle (a plain add, no shared line).
+    pub fn failed_updates(&self) -> u64 {
+        self.enomem
+    }
+
     pub fn map(&self) -> &'m HTab<A> {
         self.map
     }
@@ -265,6 +274,7 @@ impl<'m, A: Allocator> MapCpu<'m, A> {
             Err(e) => {
                 // SAFETY: we locked it above.
                 unsafe { b.lock.unlock() };
+                self.enomem += u64::from(e == MapError::Enomem);
                 return Err(e);
             }
         };

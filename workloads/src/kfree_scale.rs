@@ -57,6 +57,8 @@ pub struct ScaleConfig {
     pub mode: KfreeMode,
     pub drain_period: Duration,
     pub cached_blocks: usize,
+    /// Fails some of kvfree_rcu's block allocations (`--fail-alloc`).
+    pub fail_alloc: Option<memcg::FailAlloc>,
 }
 
 /// rcuscale's `struct kfree_obj { char kfree_obj[8]; struct rcu_head rh; }`: the 8 bytes
@@ -85,8 +87,11 @@ fn obj_layout(mult: usize) -> Layout {
     Layout::from_size_align(mult * OBJ_BASE, 8).expect("object layout")
 }
 
-/// Allocates one object and records its size in its first 8 bytes.
+/// Allocates one object and records its size in its first 8 bytes. It is charged to the
+/// process's memcg whatever the limit: rcuscale's small GFP_KERNEL kmalloc would reclaim or
+/// OOM-kill rather than fail, so the limit bites on kvfree_rcu's blocks, not on these.
 fn alloc_obj(layout: Layout) -> NonNull<u8> {
+    memcg::charge_nofail(memcg::kmalloc_size(layout.size()));
     // SAFETY: the layout has a non-zero size (mult >= 1, asserted by `KfreeScale::new`).
     let p = unsafe { alloc::alloc(layout) };
     let Some(p) = NonNull::new(p) else {
@@ -103,10 +108,12 @@ fn alloc_obj(layout: Layout) -> NonNull<u8> {
 /// `p` came from `alloc_obj` and is not used again.
 unsafe fn free_obj(p: *mut u8) {
     // SAFETY: `p` came from `alloc_obj`, whose first word is the allocation's size.
-    unsafe {
+    let size = unsafe {
         let size = (p as *const usize).read();
         alloc::dealloc(p, Layout::from_size_align_unchecked(size, 8));
-    }
+        size
+    };
+    memcg::uncharge(memcg::kmalloc_size(size));
 }
 
 /// `kfree_call_rcu`: the callback recovers the object from its head (container_of).
@@ -158,6 +165,7 @@ impl<'d> KfreeScale<'d> {
                     },
                     drain_period: cfg.drain_period,
                     cached_blocks: cfg.cached_blocks,
+                    fail_alloc: cfg.fail_alloc,
                 },
             )),
         };

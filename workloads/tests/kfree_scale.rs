@@ -14,6 +14,7 @@ fn config(mult: usize, mode: KfreeMode) -> ScaleConfig {
         mode,
         drain_period: Duration::from_millis(1),
         cached_blocks: 0,
+        fail_alloc: None,
     }
 }
 

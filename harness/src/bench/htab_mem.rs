@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,8 +20,8 @@ use crate::machine::{thread_cpu_ns, MachineLoad, Snapshot};
 use crate::memory::{kmalloc_size, live, process_memory, Live};
 use crate::memory_model::{Inputs, MemoryModel, Standing};
 use crate::result::{
-    AllocCounters, Benchmark, CellResult, DomainReport, LoopShapeInfo, Metric, Metrics, Sample,
-    Status,
+    AllocCounters, Benchmark, CellResult, DomainReport, LoopShapeInfo, MemLimitCell, Metric,
+    Metrics, Sample, Status,
 };
 use crate::stats::{mean, percentile, stddev};
 use crate::steady::{spin, Steady};
@@ -104,7 +104,12 @@ fn run<A: Allocator, U: UseCase>(
     let mut alloc_cfg = AllocConfig::new(elem_size(cfg.value_size), p + 1, env.clone())
         .with_capacity(cfg.max_entries as usize);
     alloc_cfg.fail_batch_alloc = cfg.fault_batch_alloc;
+    alloc_cfg.fail_alloc = cfg.mem.fail();
     alloc_cfg.memalloc = cfg.memalloc;
+    // The cell's memcg: its limit, and the counts it starts from (a child runs one cell, a
+    // test may run several in one process).
+    cfg.mem.install();
+    let mem0 = memcg::counts();
     let alloc = Arc::new(A::new(&alloc_cfg));
     let map = HTab::new(
         alloc.clone(),
@@ -118,6 +123,11 @@ fn run<A: Allocator, U: UseCase>(
     let (gates, gate_of) = cpu_gates(cfg, nr_online);
     let quantum = workloads::cpu_gate::quantum(nr_online);
     let loops: Vec<CachePadded<AtomicU64>> = (0..p).map(|_| CachePadded::default()).collect();
+    // Each producer's updates failed with ENOMEM so far, beside its loops (another line, so
+    // the monitor's reads of one never stall the stores to the other).
+    let failed: Vec<CachePadded<AtomicU64>> = (0..p).map(|_| CachePadded::default()).collect();
+    let mut failed_per_s = Vec::new();
+    let mut failed_in_summary = 0u64;
     let mut peak = live();
     let mut samples = Vec::new();
     let mut per_prod = Vec::new();
@@ -141,12 +151,17 @@ fn run<A: Allocator, U: UseCase>(
     let inject = cfg.injected(A::NAME);
 
     let cpus: Vec<Option<usize>> = (0..p).map(|i| cfg.cpus.as_ref().map(|c| c[i])).collect();
+    let fixed_charged = AtomicBool::new(false);
     let worker = |i: usize, ctl: &Ctl| {
         let gate = gate_of[i].map(|g| &gates[g]);
         let mut prod = Producer::new(i, p, map.cpu(i), cfg.value_size)
             .with_gate(gate)
             .with_shape(cfg.shape);
         ctl.ready();
+        // The monitor charges the heap beyond the objects first (below).
+        while !fixed_charged.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
         // Only this thread writes its counter: a plain store on its own line.
         let counter = &loops[i];
         let mut n = 0u64;
@@ -160,6 +175,7 @@ fn run<A: Allocator, U: UseCase>(
             let k = uc.run_loop(&mut prod);
             n += k;
             counter.store(n, Ordering::Relaxed);
+            failed[i].store(prod.map.failed_updates(), Ordering::Relaxed);
             // Back from the BPF program: a quiescent state, and softirq time for this
             // CPU's RCU callbacks; then, maybe, another producer's turn.
             prod.rcu.quiescent();
@@ -181,9 +197,19 @@ fn run<A: Allocator, U: UseCase>(
         }
         turn.leave();
     };
+    // The heap that is not the map's objects (buckets, caches, counters, buffers, the
+    // threads' own allocations), as the producers left it ready to start: charged to the
+    // memcg once, so that the limit bounds the whole heap the memory columns show, as a
+    // memcg's memory.current counts everything the cgroup has (docs/memory-limit.md).
+    let mut fixed_charge = 0usize;
     let monitor = |ctl: &Ctl| {
+        let st = alloc.stats();
+        let objects = st.from_slab.saturating_sub(st.to_slab) as i64 * unit as i64;
+        fixed_charge = (live().charged - objects).max(0) as usize;
+        memcg::charge_nofail(fixed_charge);
+        fixed_charged.store(true, Ordering::Release);
         let t0 = Instant::now();
-        let (mut last_t, mut last_loops) = (t0, 0u64);
+        let (mut last_t, mut last_loops, mut last_failed) = (t0, 0u64, 0u64);
         // bench.c: warmup + duration + 1 ticks; the first `warmup` are left out of the summary.
         for iter in 0..cfg.warmup + cfg.duration + 1 {
             let deadline = t0 + Duration::from_secs(iter + 1);
@@ -226,8 +252,12 @@ fn run<A: Allocator, U: UseCase>(
                 rss_bytes: process_memory().rss_bytes,
                 charged_bytes: Some(mem.charged),
             });
+            let total_failed: u64 = failed.iter().map(|c| c.load(Ordering::Relaxed)).sum();
             if iter >= cfg.warmup {
                 per_prod.push(per_prod_op_k);
+                let f = total_failed - last_failed;
+                failed_in_summary += f;
+                failed_per_s.push(f as f64 / (delta_ns as f64 / 1e9));
             }
             on_tick(&Tick {
                 iter,
@@ -235,7 +265,7 @@ fn run<A: Allocator, U: UseCase>(
                 per_prod_op_k,
                 charged_bytes: mem.charged,
             });
-            (last_t, last_loops) = (now, total);
+            (last_t, last_loops, last_failed) = (now, total, total_failed);
         }
         window_end = Some((Instant::now(), alloc.hold_stats()));
         machine.1 = Snapshot::now();
@@ -243,6 +273,7 @@ fn run<A: Allocator, U: UseCase>(
         uc.stop();
     };
     let ((), unpinned) = driver::run("producer", &cpus, worker, monitor);
+    memcg::uncharge(fixed_charge);
 
     // Before teardown: its clear() and barriers are not part of the measurement.
     let rcu = [&env.rcu, &env.tasks_trace]
@@ -268,6 +299,17 @@ fn run<A: Allocator, U: UseCase>(
         unpinned,
     );
     r.rcu = rcu;
+    let mem1 = memcg::counts();
+    r.mem_limit = Some(MemLimitCell {
+        limit_bytes: cfg.mem.limit_bytes,
+        charged_peak_bytes: memcg::peak(),
+        hit_mem_limit: mem1.failcnt > mem0.failcnt,
+        refused: mem1.failcnt - mem0.failcnt,
+        injected: mem1.injected - mem0.injected,
+        failed_updates: failed_in_summary,
+        failed_updates_per_sec: mean(&failed_per_s),
+        failed_updates_per_sec_stddev: Some(stddev(&failed_per_s)),
+    });
     let rates = cpu_rates.into_inner().unwrap_or_else(|e| e.into_inner());
     if !rates.is_empty() {
         r.metrics.loops_per_cpu_sec_per_producer =
@@ -422,6 +464,7 @@ fn build_result(
         machine: None,
         steady: Some(Steady::of(&per_prod, &charged)),
         trials: Default::default(),
+        mem_limit: None,
     };
     r.id = r.expected_id();
     r

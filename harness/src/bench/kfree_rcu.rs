@@ -15,7 +15,7 @@ use super::Ran;
 use crate::memory::{live, Live};
 use crate::result::{
     AllocCounters, Benchmark, CellResult, DomainReport, KfreeCell, KfreeParams, KvfreeCounters,
-    Metric, Metrics, RunConfig, Status,
+    MemLimitCell, Metric, Metrics, RunConfig, Status,
 };
 
 /// Memory sampling period while the kfree'ers run.
@@ -48,6 +48,10 @@ pub struct Plan {
     pub qhimark: u64,
     /// Thread i runs on `cpus[i % cpus.len()]`; None: unpinned.
     pub cpus: Option<Vec<usize>>,
+    /// `--mem-limit`, `--fail-alloc`: kvfree_rcu's blocks are charged and may be refused
+    /// (plans written before it: no limit).
+    #[serde(default)]
+    pub mem: crate::config::MemLimit,
 }
 
 impl Plan {
@@ -58,7 +62,6 @@ impl Plan {
             ("--alloc-num", self.alloc_num),
             ("--loops", self.loops),
             ("--mult", self.mult),
-            ("--cached-blocks", self.cached_blocks),
             ("--drain-ms", self.drain_ms as usize),
             ("--qhimark", self.qhimark.min(usize::MAX as u64) as usize),
         ];
@@ -116,7 +119,10 @@ pub fn run(p: &Plan) -> Result<Ran, String> {
         mode,
         drain_period: Duration::from_millis(p.drain_ms),
         cached_blocks: p.cached_blocks,
+        fail_alloc: p.mem.fail(),
     };
+    p.mem.install();
+    let mem0 = memcg::counts();
     let domain = Domain::new(DomainConfig {
         name: "rcu".into(),
         gp_delay: Duration::from_micros(p.rcu_gp_delay_us),
@@ -206,6 +212,15 @@ pub fn run(p: &Plan) -> Result<Ran, String> {
             String::new(),
         )
     };
+    let mem1 = memcg::counts();
+    cell.mem_limit = Some(MemLimitCell {
+        limit_bytes: p.mem.limit_bytes,
+        charged_peak_bytes: memcg::peak(),
+        hit_mem_limit: mem1.failcnt > mem0.failcnt,
+        refused: mem1.failcnt - mem0.failcnt,
+        injected: mem1.injected - mem0.injected,
+        ..MemLimitCell::default()
+    });
     cell.id = cell.expected_id();
     Ok(Ran {
         config: run_config(p),
@@ -222,6 +237,7 @@ pub fn run_config(p: &Plan) -> RunConfig {
         },
         rcu_gp_delay_us: p.rcu_gp_delay_us,
         kfree_rcu: Some(p.params()),
+        mem_limit: p.mem.record(),
         ..super::base_config()
     }
 }

@@ -47,6 +47,8 @@ pub struct Args {
     /// Pre-allocated blocks per thread (rcu_min_cached_objs).
     #[arg(long, default_value_t = rcu::DEFAULT_CACHED_BLOCKS, value_name = "N")]
     pub cached_blocks: usize,
+    #[command(flatten)]
+    pub mem: crate::cli::MemLimitArgs,
     /// Do not pin thread i to online CPU i mod n.
     #[arg(long)]
     pub no_affinity: bool,
@@ -76,6 +78,7 @@ fn validate(a: &Args) -> Result<Vec<Plan>, String> {
             }
         }
     };
+    let mem = a.mem.settings()?;
     if let Some(p) = &a.json {
         crate::result::check_output_path("--json", p)?;
     }
@@ -93,6 +96,7 @@ fn validate(a: &Args) -> Result<Vec<Plan>, String> {
             lazy_flush_us: a.lazy_flush_us,
             qhimark: a.qhimark,
             cpus: (!a.no_affinity).then(|| cpus.clone()),
+            mem: mem.clone(),
         })
         .collect();
     plans[0].check()?;
@@ -113,6 +117,7 @@ pub fn run(a: Args) -> Result {
             plan.mult,
             plan.mult * OBJ_BASE
         );
+        println!("kfree-rcu: memory limit {}", plan.mem.describe());
         let ran = kfree_rcu::run(plan).map_err(|e| Error::Failed(format!("kfree-rcu: {e}")))?;
         for c in &ran.cells {
             let k = c.kfree_rcu.clone().unwrap_or_default();
@@ -179,6 +184,12 @@ fn detail_line(c: &CellResult) -> String {
         );
     } else {
         s += &format!("; {} callbacks invoked", k.callbacks_invoked);
+    }
+    if let Some(m) = c.mem_limit.as_ref().filter(|m| m.refused + m.injected > 0) {
+        s += &format!(
+            "; block allocations refused at the memory limit {}, failed by injection {}",
+            m.refused, m.injected
+        );
     }
     if c.flavor == KfreeMode::CallRcuLazy.name() {
         if let Some(d) = c.rcu.first() {

@@ -103,6 +103,13 @@ pub fn cells<'a>(
                 return Err(format!("--max-entries must be at most {MAX_MAP_ENTRIES}"));
             }
             let iterations = a.other.iterations.unwrap_or(DEFAULT_ITERATIONS);
+            if a.cell.mem.mem_limit.is_some() || a.cell.mem.fail_alloc.is_some() {
+                return Err(
+                    "--mem-limit and --fail-alloc apply to htab-mem and kfree-rcu cells, \
+                     not map-perf-test's"
+                        .into(),
+                );
+            }
             if iterations == 0 {
                 return Err("--iterations must be at least 1".into());
             }
@@ -161,6 +168,7 @@ pub fn cells<'a>(
                     lazy_flush_us: kfree_rcu::LAZY_FLUSH_US,
                     qhimark: rcu::DEFAULT_LAZY_QHIMARK,
                     cpus: (!a.cell.no_affinity).then(|| online.clone()),
+                    mem: a.cell.mem.settings()?,
                 };
                 p.check().map_err(|e| format!("{}: {e}", c.id()))?;
                 Ok(bench::Plan::KfreeRcu(p))

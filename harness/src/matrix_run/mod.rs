@@ -74,6 +74,9 @@ pub struct CellOpts {
     #[command(flatten)]
     pub inject: crate::cli::InjectArgs,
 
+    #[command(flatten)]
+    pub mem: crate::cli::MemLimitArgs,
+
     /// Drain pause between cells in milliseconds, so one cell's teardown (freed memory,
     /// busy CPUs) does not leak into the next cell's first seconds.
     #[arg(long = "pause-ms", default_value_t = 500, value_name = "MS")]
@@ -246,6 +249,7 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             map_perf_test: None,
             kfree_rcu: None,
             inject: a.inject.record(),
+            mem_limit: a.mem.settings()?.record(),
         },
     };
     result::check_output_path("--out", out)?;
@@ -350,6 +354,7 @@ fn htab_plan(
     r.readers = a.readers.clone();
     r.memalloc = a.memalloc.clone();
     r.inject = a.inject.clone();
+    r.mem = a.mem.clone();
     r.rcu_gp.rcu_gp_delay_us = d.rcu_gp_delay_us;
     r.ttrace_gp.ttrace_gp_delay_us = d.ttrace_gp_delay_us;
     r.quiet = true;

@@ -57,6 +57,10 @@ pub struct CellResult {
     /// `metrics` are then the medians across trials (`crate::trials`).
     #[serde(flatten)]
     pub trials: Trials,
+    /// htab-mem and kfree-rcu: the memory limit, what it refused, the injected failures and
+    /// the failed updates (absent in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_limit: Option<super::MemLimitCell>,
 }
 
 /// A cell's trials, flattened into the cell as `trials` and `ci95`; both absent for a
@@ -189,6 +193,7 @@ impl CellResult {
             machine: None,
             steady: None,
             trials: Trials::default(),
+            mem_limit: None,
         }
     }
 }

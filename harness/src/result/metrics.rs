@@ -77,6 +77,33 @@ impl DomainReport {
     }
 }
 
+/// What the memory limit and the failure injection did in a cell (docs/memory-limit.md).
+/// The status stays "ok" when the limit was hit: the cell measured what the kernel does
+/// under a memcg limit (updates fail with ENOMEM, the benchmark goes on), and `compare` and
+/// the dashboard treat every other status as a failure.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct MemLimitCell {
+    /// The memcg limit the cell ran under; absent: none (`--mem-limit max`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
+    /// The memcg counter's highest value: the objects charged (and the threads' stocks).
+    pub charged_peak_bytes: u64,
+    /// Whether a charge was refused at the limit.
+    pub hit_mem_limit: bool,
+    /// Charges refused at the limit (`memory.failcnt`).
+    pub refused: u64,
+    /// Allocations `--fail-alloc` failed.
+    pub injected: u64,
+    /// htab-mem: updates that failed with ENOMEM over the measured seconds, in all and per
+    /// second (mean and stddev of the per-second figures, as loops/s).
+    #[serde(default)]
+    pub failed_updates: u64,
+    #[serde(default)]
+    pub failed_updates_per_sec: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_updates_per_sec_stddev: Option<f64>,
+}
+
 /// One per-second sample.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sample {

@@ -17,7 +17,7 @@ pub use cell::{
     Pacing, TrialFigures, Trials,
 };
 pub use io::{check_output_path, read_result_file, write_atomic, write_bytes_atomic};
-pub use metrics::{AllocCounters, DomainReport, Metric, Metrics, Sample};
+pub use metrics::{AllocCounters, DomainReport, MemLimitCell, Metric, Metrics, Sample};
 pub use stamp::{format_utc, git_sha, utc_timestamp};
 
 use serde::{Deserialize, Serialize};
@@ -134,6 +134,23 @@ pub struct RunConfig {
     /// flavors; absent when off (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inject: Option<Inject>,
+    /// `--mem-limit` when given, and `--fail-alloc`; absent when neither was (the default
+    /// limit, a share of the machine's memory, is recorded in each cell's `mem_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_limit: Option<MemLimitConfig>,
+}
+
+/// The memory limit and the failure injection a run was given.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemLimitConfig {
+    /// `--mem-limit` in bytes; absent: not given (or `max`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
+    /// `--fail-alloc` (`0.01`, `every:100`) and `--fail-seed`; absent when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_alloc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_seed: Option<u64>,
 }
 
 /// `--inject-loop-ns` and `--inject-flavors`: a controlled slowdown, for proving that
@@ -251,6 +268,7 @@ mod tests {
                 map_perf_test: None,
                 kfree_rcu: None,
                 inject: None,
+                mem_limit: None,
             },
             results: vec![CellResult {
                 id: cell_id("overwrite", "reuse-after-gp", 16),
@@ -288,6 +306,7 @@ mod tests {
                 machine: None,
                 steady: None,
                 trials: Default::default(),
+                mem_limit: None,
             }],
         }
     }

@@ -55,6 +55,7 @@ pub fn cell(uc: &str, flavor: &str, p: usize, loops: f64, peak_mib: f64) -> Cell
         machine: None,
         steady: None,
         trials: Default::default(),
+        mem_limit: None,
     }
 }
 
@@ -77,6 +78,7 @@ pub fn config(warmup: u64, duration: u64, affinity: &str) -> RunConfig {
         map_perf_test: None,
         kfree_rcu: None,
         inject: None,
+        mem_limit: None,
     }
 }
 
