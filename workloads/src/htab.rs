@@ -236,6 +236,12 @@ impl<'m, A: Allocator> MapCpu<'m, A> {
         self.enomem
     }
 
+    /// Counts updates of another map on this CPU's cache (the LPM trie's) that failed
+    /// with ENOMEM, so they show beside the hash table's.
+    pub fn add_failed_updates(&mut self, n: u64) {
+        self.enomem += n;
+    }
+
     pub fn map(&self) -> &'m HTab<A> {
         self.map
     }

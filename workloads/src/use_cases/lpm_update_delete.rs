@@ -28,7 +28,7 @@ use allocators::Allocator;
 use crossbeam_utils::CachePadded;
 
 use super::{Producer, UseCase, OP_BATCH};
-use crate::htab::{elem_size, UpdateFlag};
+use crate::htab::{elem_size, MapError, UpdateFlag};
 use crate::lpm_trie::{LpmKey, LpmTrie, NODE_HEAD};
 
 /// Prefixes the producers update and delete.
@@ -154,14 +154,15 @@ impl UseCase for LpmUpdateDelete {
             .with_map_cache(&mut p.map)
             .expect("the trie shares the map's allocator");
         let mut value = p.value.clone();
-        let (mut found, mut bad) = (0u64, 0u64);
+        let (mut found, mut bad, mut enomem) = (0u64, 0u64, 0u64);
         for j in 0..OP_BATCH {
             let r = self.next(p.idx);
             let k = &self.pool[(r % POOL as u64) as usize];
-            // Errors are ignored, as the BPF program ignores them.
+            // Errors are ignored, as the BPF program ignores them; ENOMEM is counted, as the
+            // hash table's updates are (a memory limit or injected failures).
             if j % 2 == 0 {
                 value.iter_mut().for_each(|w| *w = stamp(k));
-                let _ = t.update(k, &value, UpdateFlag::Any);
+                enomem += u64::from(t.update(k, &value, UpdateFlag::Any) == Err(MapError::Enomem));
             } else {
                 let _ = t.delete(k);
             }
@@ -179,6 +180,8 @@ impl UseCase for LpmUpdateDelete {
             }
         }
         drop(g);
+        drop(t);
+        p.map.add_failed_updates(enomem);
         let l = &self.lookups[p.idx];
         l.store(l.load(Ordering::Relaxed) + found, Ordering::Relaxed);
         let inc = &self.incorrect[p.idx];
