@@ -180,7 +180,6 @@ impl UseCase for LpmUpdateDelete {
             }
         }
         drop(g);
-        drop(t);
         p.map.add_failed_updates(enomem);
         let l = &self.lookups[p.idx];
         l.store(l.load(Ordering::Relaxed) + found, Ordering::Relaxed);
