@@ -46,9 +46,10 @@ pub struct Options {
     pub no_normalize: bool,
     /// A regression when the loops/s ratio falls below this.
     pub max_slowdown: f64,
-    /// A regression when the peak-memory ratio rises above this ...
+    /// A regression when the memory ratio (p95, or peak for a cell without it) rises above
+    /// this ...
     pub max_mem_growth: f64,
-    /// ... and the peak grew by at least this many MiB.
+    /// ... and it grew by at least this many MiB.
     pub mem_floor_mib: f64,
 }
 
@@ -125,7 +126,7 @@ impl Comparison {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub id: String,
-    /// `loops_per_sec` or `mem_peak`.
+    /// `loops_per_sec`, and `mem_p95` (both cells have it) or `mem_peak`.
     pub metric: &'static str,
     pub base: Option<f64>,
     pub new: Option<f64>,
@@ -153,9 +154,17 @@ struct MetricSpec {
     ci: fn(&CellResult) -> Option<[f64; 2]>,
     /// Words for a change beyond the threshold: worse, better.
     words: [&'static str; 2],
+    /// Whether a pair is judged on this metric.
+    applies: fn(&CellResult, &CellResult) -> bool,
 }
 
-const METRICS: [MetricSpec; 2] = [
+/// Whether both cells have the p95 memory figure: memory is then judged on it, not on the
+/// peak, which one long grace period lifts for the few tens of ms it lasts.
+fn both_p95(b: &CellResult, n: &CellResult) -> bool {
+    b.metrics.mem_p95_charged.is_some() && n.metrics.mem_p95_charged.is_some()
+}
+
+const METRICS: [MetricSpec; 3] = [
     MetricSpec {
         name: "loops_per_sec",
         higher_is_better: true,
@@ -163,6 +172,7 @@ const METRICS: [MetricSpec; 2] = [
         charged: |_| None,
         ci: |c| c.trials.ci95.as_ref().map(|i| i.loops_per_sec),
         words: ["slower", "faster"],
+        applies: |_, _| true,
     },
     MetricSpec {
         name: "mem_peak",
@@ -171,6 +181,16 @@ const METRICS: [MetricSpec; 2] = [
         charged: |c| c.metrics.mem_peak_charged.as_ref().map(|m| m.value),
         ci: |c| c.trials.ci95.as_ref().map(|i| i.mem_peak),
         words: ["grew", "shrank"],
+        applies: |b, n| !both_p95(b, n),
+    },
+    MetricSpec {
+        name: "mem_p95",
+        higher_is_better: false,
+        get: |c| c.metrics.mem_p95_charged.as_ref().map_or(0.0, |m| m.value),
+        charged: |c| c.metrics.mem_p95_charged.as_ref().map(|m| m.value),
+        ci: |c| c.trials.ci95.as_ref().and_then(|i| i.mem_p95),
+        words: ["grew", "shrank"],
+        applies: both_p95,
     },
 ];
 
@@ -212,7 +232,9 @@ pub fn compare(base: &[CellResult], new: &[CellResult], a: &Options) -> Comparis
     let mut rows = Vec::new();
     for m in &METRICS {
         // The drift of the whole run for this metric: the median raw ratio.
-        let mut raw: Vec<f64> = pairs
+        let mine: Vec<&(&CellResult, &CellResult)> =
+            pairs.iter().filter(|(b, n)| (m.applies)(b, n)).collect();
+        let mut raw: Vec<f64> = mine
             .iter()
             .filter(|(b, n)| measured(b, n))
             .filter_map(|(b, n)| {
@@ -222,7 +244,7 @@ pub fn compare(base: &[CellResult], new: &[CellResult], a: &Options) -> Comparis
             .collect();
         raw.sort_by(f64::total_cmp);
         let drift = (raw.len() >= 3).then(|| raw[raw.len() / 2]);
-        for (b, n) in &pairs {
+        for (b, n) in mine {
             rows.push(judge(m, b, n, drift, &bmap, &nmap, a));
         }
     }
@@ -470,4 +492,54 @@ fn spread_line(rows: &[Row], metric: &str) -> String {
         v[v.len() - 1],
         p90_dev
     )
+}
+
+#[cfg(test)]
+mod p95_tests {
+    use super::*;
+    use crate::result::{Benchmark, Metric};
+
+    fn cell(flavor: &str, peak: f64, p95: Option<f64>) -> CellResult {
+        let mut c = CellResult::error(Benchmark::HtabMem, "overwrite", flavor, 2, String::new());
+        c.status = Status::Ok;
+        c.error = None;
+        c.metrics.loops_per_sec = Metric::new(1000.0, None, "loops/s");
+        c.metrics.mem_peak = Metric::new(peak, None, "bytes");
+        c.metrics.mem_peak_charged = Some(Metric::new(peak, None, "bytes"));
+        c.metrics.mem_p95_charged = p95.map(|v| Metric::new(v, None, "bytes"));
+        c
+    }
+
+    fn memory_rows(base: &[CellResult], new: &[CellResult]) -> Vec<Row> {
+        let o = Options {
+            no_normalize: true,
+            ..Options::default()
+        };
+        compare(base, new, &o)
+            .rows
+            .into_iter()
+            .filter(|r| r.metric != "loops_per_sec")
+            .collect()
+    }
+
+    #[test]
+    fn memory_is_judged_on_the_p95_when_both_cells_have_it() {
+        let mib = 1024.0 * 1024.0;
+        // One long grace period tripled the peak; the p95 held: no regression.
+        let base = [cell("free-rcu", 20.0 * mib, Some(10.0 * mib))];
+        let new = [cell("free-rcu", 60.0 * mib, Some(10.5 * mib))];
+        let rows = memory_rows(&base, &new);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].metric, "mem_p95");
+        assert!(!rows[0].regression, "{:?}", rows[0]);
+        // The p95 itself grew past the threshold: a regression.
+        let new = [cell("free-rcu", 20.0 * mib, Some(30.0 * mib))];
+        assert!(memory_rows(&base, &new)[0].regression);
+        // A side without the p95 (an older file): judged on the peak, as before.
+        let old = [cell("free-rcu", 20.0 * mib, None)];
+        let new = [cell("free-rcu", 60.0 * mib, Some(10.0 * mib))];
+        let rows = memory_rows(&old, &new);
+        assert_eq!(rows[0].metric, "mem_peak");
+        assert!(rows[0].regression);
+    }
 }

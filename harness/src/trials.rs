@@ -115,6 +115,7 @@ pub fn figures(trial: usize, c: &CellResult) -> TrialFigures {
         loops_per_sec_per_producer: m.loops_per_sec_per_producer.value,
         mem_avg: m.mem_avg_shown().value,
         mem_peak: m.mem_peak_shown().value,
+        mem_p95: m.mem_p95_charged.as_ref().map(|x| x.value),
     }
 }
 
@@ -173,6 +174,13 @@ pub fn combine(mut runs: Vec<CellResult>) -> CellResult {
             None => m.mem_peak.value = median(&cols[3]),
         }
     }
+    // The p95 memory, when every measured trial has it (older builds' trials do not).
+    let p95: Option<Vec<f64>> = measured.iter().map(|t| t.mem_p95).collect();
+    if let (Some(v), Some(m)) = (&p95, &mut cell.metrics.mem_p95_charged) {
+        if !v.is_empty() {
+            m.value = median(v);
+        }
+    }
     let ci95 = match cols.each_ref().map(|c| bootstrap_median_ci(c)) {
         [Some(a), Some(b), Some(c), Some(d)] => Some(Intervals {
             method: METHOD.into(),
@@ -180,6 +188,7 @@ pub fn combine(mut runs: Vec<CellResult>) -> CellResult {
             loops_per_sec_per_producer: b,
             mem_avg: c,
             mem_peak: d,
+            mem_p95: p95.as_deref().and_then(bootstrap_median_ci),
         }),
         _ => None,
     };

@@ -199,6 +199,7 @@ fn with_trials(f: &mut ResultFile, spread: f64) {
                     loops_per_sec_per_producer: l * k[i] / 2.0,
                     mem_avg: m * k[i] / 2.0,
                     mem_peak: m * k[i],
+                    mem_p95: None,
                 })
                 .collect(),
             ci95: Some(Intervals {
@@ -207,6 +208,7 @@ fn with_trials(f: &mut ResultFile, spread: f64) {
                 loops_per_sec_per_producer: [l * k[0] / 2.0, l * k[2] / 2.0],
                 mem_avg: [m * k[0] / 2.0, m * k[2] / 2.0],
                 mem_peak: [m * k[0], m * k[2]],
+                mem_p95: None,
             }),
         };
     }

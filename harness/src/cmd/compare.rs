@@ -1,4 +1,4 @@
-//! `htab-mem compare BASE NEW`: per-cell ratios of loops/s and peak memory with the evidence
+//! `htab-mem compare BASE NEW`: per-cell ratios of loops/s and memory (p95 or peak) with the evidence
 //! (the two 95 % intervals where the cells have trials), exit status 1 on a regression: a
 //! change beyond the threshold and outside the noise. The judgement is `crate::compare`'s (the dashboard shares it); this is
 //! the command line, the checks of its options and the printout.
@@ -36,10 +36,11 @@ pub struct Args {
     #[arg(long = "max-slowdown", default_value_t = compare::DEFAULT_MAX_SLOWDOWN, value_name = "RATIO")]
     pub max_slowdown: f64,
 
-    /// A regression when the (normalised) peak-memory ratio new/base rises above this. Peak
-    /// memory of the grace-period flavors is a maximum over samples that tracks the longest
-    /// grace period, so it is noisier than loops/s: two runs of one commit on the 2-CPU
-    /// machine differed by up to 1.41x, hence 1.5.
+    /// A regression when the (normalised) memory ratio new/base rises above this. Memory is
+    /// the p95 of the charged samples when both cells have it, else the peak: the peak of the
+    /// grace-period flavors is a maximum over samples that tracks the longest grace period,
+    /// so it is noisier than loops/s (two runs of one commit on the 2-CPU machine differed by
+    /// up to 1.41x, hence 1.5).
     #[arg(long = "max-mem-growth", default_value_t = compare::DEFAULT_MAX_MEM_GROWTH, value_name = "RATIO")]
     pub max_mem_growth: f64,
 
@@ -123,7 +124,7 @@ pub fn run(a: Args) -> Result {
     println!(
         "compare: {} cells matched, {regressions} regressions, {better} faster or smaller, \
          {inconclusive} inconclusive (a change must pass the threshold -- loops/s ratio < {}, \
-         peak memory ratio > {} and +{} MiB -- and, where both sides have trials, their 95 % \
+         memory (p95, else peak) ratio > {} and +{} MiB -- and, where both sides have trials, their 95 % \
          intervals must not overlap; {})",
         c.cells_matched(),
         a.max_slowdown,

@@ -92,6 +92,9 @@ pub struct TrialFigures {
     pub loops_per_sec_per_producer: f64,
     pub mem_avg: f64,
     pub mem_peak: f64,
+    /// The p95 of the charged memory samples (htab-mem; absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_p95: Option<f64>,
 }
 
 /// 95 % confidence intervals of the cell's medians across its trials, `[low, high]`.
@@ -103,6 +106,9 @@ pub struct Intervals {
     pub loops_per_sec_per_producer: [f64; 2],
     pub mem_avg: [f64; 2],
     pub mem_peak: [f64; 2],
+    /// When every measured trial has the p95 memory figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_p95: Option<[f64; 2]>,
 }
 
 /// A cell's loop when it is not the merged benchmark's. Its `loops_per_sec` is then the
