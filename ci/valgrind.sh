@@ -10,7 +10,8 @@
 #   ci/valgrind.sh tests        # only (a);  ci/valgrind.sh cells: only (b)
 #
 # Settings (environment): VALGRIND_OUT (logs, default ci/out/valgrind), HTAB_MEM (the binary
-# for (b); default: the release build, which .ci/run has built already), VALGRIND_TEST_FILTER (a libtest filter for (a)).
+# for (b); default: the release build, which .ci/run has built already), VALGRIND_TEST_FILTER
+# (a libtest filter for (a)), VALGRIND_JOBS (processes under valgrind at once; default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,8 +49,28 @@ run_vg() { # name, command...
     echo "valgrind: $name FAILED (exit $rc); logs: $out/$name.*.log, output: $out/$name.out" >&2
     cat "$out/$name".*.log >&2 || true
     tail -20 "$out/$name.out" >&2
-    fail=1
+    return 1
   fi
+}
+
+# valgrind runs a process's threads one at a time, so two processes at once use both CPUs:
+# VALGRIND_JOBS (default: the online CPUs) run side by side.
+jobs=${VALGRIND_JOBS:-$(nproc)}
+pids=()
+run_bg() {
+  run_vg "$@" &
+  pids+=($!)
+  if [ "${#pids[@]}" -ge "$jobs" ]; then
+    wait "${pids[0]}" || fail=1
+    pids=("${pids[@]:1}")
+  fi
+}
+wait_all() {
+  local p
+  for p in "${pids[@]}"; do
+    wait "$p" || fail=1
+  done
+  pids=()
 }
 
 if [ "$what" != cells ]; then
@@ -66,8 +87,9 @@ for l in sys.stdin:
     name=${b%%=*}
     exe=${b#*=}
     # shellcheck disable=SC2086 # the filter is a word list on purpose
-    run_vg "test-$name" "$exe" -q --test-threads=2 ${VALGRIND_TEST_FILTER:-}
+    run_bg "test-$name" "$exe" -q --test-threads=2 ${VALGRIND_TEST_FILTER:-}
   done
+  wait_all
 fi
 
 if [ "$what" != tests ]; then
@@ -80,8 +102,9 @@ if [ "$what" != tests ]; then
     HTAB_MEM=target/release/htab-mem
   fi
   for uc in no_op overwrite batch_add_batch_del add_del_on_diff_cpu lookup_verify lpm_update_delete; do
-    run_vg "cell-$uc" --trace-children=yes "$HTAB_MEM" -A all --use-case "$uc" -p 2 -w 1 -d 1 -q
+    run_bg "cell-$uc" --trace-children=yes "$HTAB_MEM" -A all --use-case "$uc" -p 2 -w 1 -d 1 -q
   done
+  wait_all
   # Each child must have been traced (a log per process: the parent and 7 flavors).
   n=$(find "$out" -name 'cell-*.log' | wc -l)
   echo "valgrind: $n processes traced for the cells" >&2
