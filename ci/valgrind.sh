@@ -56,21 +56,20 @@ run_vg() { # name, command...
 # valgrind runs a process's threads one at a time, so two processes at once use both CPUs:
 # VALGRIND_JOBS (default: the online CPUs) run side by side.
 jobs=${VALGRIND_JOBS:-$(nproc)}
-pids=()
+running=0
 run_bg() {
   run_vg "$@" &
-  pids+=($!)
-  if [ "${#pids[@]}" -ge "$jobs" ]; then
-    wait "${pids[0]}" || fail=1
-    pids=("${pids[@]:1}")
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || fail=1 # whichever finishes first frees its slot
+    running=$((running - 1))
   fi
 }
 wait_all() {
-  local p
-  for p in "${pids[@]}"; do
-    wait "$p" || fail=1
+  while [ "$running" -gt 0 ]; do
+    wait -n || fail=1
+    running=$((running - 1))
   done
-  pids=()
 }
 
 if [ "$what" != cells ]; then
