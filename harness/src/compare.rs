@@ -110,7 +110,11 @@ impl Comparison {
     }
 
     pub fn cells_matched(&self) -> usize {
-        self.rows.len() / METRICS.len()
+        // Every matched cell has exactly one loops/s row (memory is judged on one of two).
+        self.rows
+            .iter()
+            .filter(|r| r.metric == "loops_per_sec")
+            .count()
     }
 
     /// One line per metric: the spread of its judged ratios, what the thresholds must clear.
@@ -541,5 +545,16 @@ mod p95_tests {
         let rows = memory_rows(&old, &new);
         assert_eq!(rows[0].metric, "mem_peak");
         assert!(rows[0].regression);
+        // Two cells, each with one loops/s row and one memory row: two cells matched.
+        let base = [
+            cell("free-rcu", 1.0, None),
+            cell("prealloc", 1.0, Some(1.0)),
+        ];
+        let new = [
+            cell("free-rcu", 1.0, None),
+            cell("prealloc", 1.0, Some(1.0)),
+        ];
+        let o = Options::default();
+        assert_eq!(compare(&base, &new, &o).cells_matched(), 2);
     }
 }
