@@ -300,7 +300,15 @@ fn churn_checking_reuse<C: Cache>(c: &mut C, env: &Env, rounds: u64) -> u64 {
     let mut freed_at: std::collections::HashMap<usize, u64> = Default::default();
     let mut live = Vec::new();
     let mut reused = 0;
-    for n in 0..rounds {
+    // At least `rounds`, and on until some object came back (a slow or serialised machine,
+    // valgrind's one thread at a time, can leave the grace-period thread behind for long):
+    // the reuse rule is only tested once something is reused. Bounded, and yielding now and
+    // then so the grace-period thread gets its turn.
+    let mut n = 0;
+    while n < rounds || (reused == 0 && n < rounds * 100) {
+        if n % 1024 == 1023 {
+            std::thread::yield_now();
+        }
         let o = c.alloc().unwrap();
         if let Some(cookie) = freed_at.remove(&(o.as_ptr() as usize)) {
             assert!(
@@ -316,6 +324,7 @@ fn churn_checking_reuse<C: Cache>(c: &mut C, env: &Env, rounds: u64) -> u64 {
             // SAFETY: allocated from this allocator above and freed exactly once.
             unsafe { c.free(o) };
         }
+        n += 1;
     }
     for o in live {
         // SAFETY: allocated from this allocator above and freed exactly once.
