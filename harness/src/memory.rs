@@ -153,6 +153,63 @@ pub struct Live {
     pub charged: i64,
 }
 
+impl Live {
+    /// Each figure's own maximum (they need not peak at the same moment).
+    pub fn max(self, o: Live) -> Live {
+        Live {
+            raw: self.raw.max(o.raw),
+            charged: self.charged.max(o.charged),
+        }
+    }
+
+    /// Each figure less `base`'s (a footprint above the start).
+    pub fn minus(self, base: Live) -> Live {
+        Live {
+            raw: self.raw - base.raw,
+            charged: self.charged - base.charged,
+        }
+    }
+}
+
+/// The live heap's average and peak over samples (the benchmarks that run to completion).
+pub struct LiveStats {
+    sum: (i128, i128),
+    n: i128,
+    peak: Live,
+}
+
+impl LiveStats {
+    /// Starts with the peak at `start`.
+    pub fn new(start: Live) -> LiveStats {
+        LiveStats {
+            sum: (0, 0),
+            n: 0,
+            peak: start,
+        }
+    }
+
+    /// Reads the live heap once.
+    pub fn sample(&mut self) {
+        let m = live();
+        self.sum.0 += i128::from(m.raw);
+        self.sum.1 += i128::from(m.charged);
+        self.n += 1;
+        self.peak = self.peak.max(m);
+    }
+
+    pub fn avg(&self) -> Live {
+        let n = self.n.max(1);
+        Live {
+            raw: (self.sum.0 / n) as i64,
+            charged: (self.sum.1 / n) as i64,
+        }
+    }
+
+    pub fn peak(&self) -> Live {
+        self.peak
+    }
+}
+
 pub fn live() -> Live {
     COUNTERS.iter().fold(Live::default(), |l, c| Live {
         raw: l.raw + c.raw.load(Ordering::Relaxed),

@@ -225,7 +225,7 @@ fn run<A: Allocator, U: UseCase>(
             }
             loop {
                 let now_live = live();
-                peak = max_live(peak, now_live);
+                peak = peak.max(now_live);
                 if measured {
                     standing.add(&alloc.stats(), now_live.charged, unit);
                 }
@@ -244,7 +244,7 @@ fn run<A: Allocator, U: UseCase>(
             let d = total - last_loops;
             let per_prod_op_k = d as f64 / p as f64 / 1000.0 / (delta_ns as f64 / 1e9);
             let mem = live();
-            peak = max_live(peak, mem);
+            peak = peak.max(mem);
             samples.push(Sample {
                 t_ns: (now - t0).as_nanos() as u64,
                 loops: d,
@@ -351,14 +351,6 @@ fn run<A: Allocator, U: UseCase>(
         }
     }
     Ok(r)
-}
-
-/// Each figure's own peak (they need not peak at the same moment).
-fn max_live(a: Live, b: Live) -> Live {
-    Live {
-        raw: a.raw.max(b.raw),
-        charged: a.charged.max(b.charged),
-    }
 }
 
 /// Non-preemptible readers: one gate per CPU shared by two or more producers (pinned ones by

@@ -12,7 +12,7 @@ use workloads::kfree_scale::{KfreeMode, KfreeScale, ScaleConfig, OBJ_BASE};
 
 use super::driver::{self, Ctl};
 use super::Ran;
-use crate::memory::{live, Live};
+use crate::memory::{live, LiveStats};
 use crate::result::{
     AllocCounters, Benchmark, CellResult, DomainReport, KfreeCell, KfreeParams, KvfreeCounters,
     MemLimitCell, Metric, Metrics, RunConfig, Status,
@@ -136,31 +136,13 @@ pub fn run(p: &Plan) -> Result<Ran, String> {
         .collect();
     let test = KfreeScale::new(&cfg, &domain);
     let base = live();
-    let (mut sum, mut n, mut peak) = ((0i128, 0i128), 0i128, base);
+    let mut mem = LiveStats::new(base);
     let worker = |i: usize, ctl: &Ctl| test.thread(i, &|| ctl.ready());
-    let monitor = |ctl: &Ctl| {
-        ctl.sample_until_finished(TICK, &mut || {
-            let m = live();
-            sum.0 += m.raw as i128;
-            sum.1 += m.charged as i128;
-            n += 1;
-            peak = Live {
-                raw: peak.raw.max(m.raw),
-                charged: peak.charged.max(m.charged),
-            };
-        })
-    };
+    let monitor = |ctl: &Ctl| ctl.sample_until_finished(TICK, &mut || mem.sample());
     driver::run("kfree", &cpus, worker, monitor);
     let r = test.finish();
-    let n = n.max(1);
-    let footprint = Live {
-        raw: (sum.0 / n) as i64 - base.raw,
-        charged: (sum.1 / n) as i64 - base.charged,
-    };
-    let peak = Live {
-        raw: peak.raw - base.raw,
-        charged: peak.charged - base.charged,
-    };
+    let footprint = mem.avg().minus(base);
+    let peak = mem.peak().minus(base);
     let freed = match &r.kfree {
         Some(k) => k.objects_freed + k.fallback_sync,
         None => r.callbacks_invoked,

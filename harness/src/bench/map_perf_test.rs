@@ -13,7 +13,7 @@ use workloads::map_perf_test::{per_sec, Config, Maps, Test};
 
 use super::driver::{self, Ctl};
 use super::Ran;
-use crate::memory::{live, Live};
+use crate::memory::{live, Live, LiveStats};
 use crate::result::{Benchmark, CellResult, MapPerfParams, Metric, Metrics, RunConfig, Status};
 use crate::stats::{mean, stddev};
 
@@ -120,8 +120,7 @@ fn run_flavor<A: Allocator>(p: &Plan) -> Result<Ran, String> {
         .collect();
     // rates[test][worker]: events (or lookups) per second.
     let rates = Mutex::new(vec![vec![0u64; p.nr_workers]; tests.len()]);
-    let base = live();
-    let (mut sum, mut n, mut peak) = ((0i128, 0i128), 0i128, base);
+    let mut mem = LiveStats::new(live());
     let worker = |i: usize, ctl: &Ctl| {
         let mut w = maps.worker(i);
         ctl.ready();
@@ -134,28 +133,13 @@ fn run_flavor<A: Allocator>(p: &Plan) -> Result<Ran, String> {
             rates.lock().unwrap()[k][i] = v;
         }
     };
-    let monitor = |ctl: &Ctl| {
-        ctl.sample_until_finished(TICK, &mut || {
-            let m = live();
-            sum.0 += m.raw as i128;
-            sum.1 += m.charged as i128;
-            n += 1;
-            peak = Live {
-                raw: peak.raw.max(m.raw),
-                charged: peak.charged.max(m.charged),
-            };
-        })
-    };
+    let monitor = |ctl: &Ctl| ctl.sample_until_finished(TICK, &mut || mem.sample());
     let ((), unpinned) = driver::run("map-perf", &cpus, worker, monitor);
     if unpinned > 0 {
         eprintln!("htab-mem: warning: {unpinned} workers could not be pinned to their CPUs");
     }
     let torn = maps.teardown();
-    let n = n.max(1);
-    let avg = Live {
-        raw: (sum.0 / n) as i64,
-        charged: (sum.1 / n) as i64,
-    };
+    let (avg, peak) = (mem.avg(), mem.peak());
     let rates = rates.into_inner().unwrap();
     let cells = tests
         .iter()
