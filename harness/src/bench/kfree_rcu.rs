@@ -152,26 +152,16 @@ pub fn run(p: &Plan) -> Result<Ran, String> {
     let rcu = DomainReport::new(domain.name(), &domain.stats());
     let unit = Benchmark::KfreeRcu.rate_unit();
     let secs = (r.total_ns.max(1)) as f64 / 1e9;
-    let bytes = |v: i64| Metric::new(v as f64, None, "bytes");
     let mut cell = CellResult {
         status: if leaked > 0 { Status::Leak } else { Status::Ok },
         error: (leaked > 0).then(|| format!("{leaked} objects were never freed")),
-        metrics: Metrics {
-            loops_per_sec: Metric::new(r.objects as f64 / secs, None, unit),
-            loops_per_sec_per_producer: Metric::new(
-                r.objects as f64 / secs / p.nthreads as f64,
-                None,
-                unit,
-            ),
-            mem_avg: bytes(footprint.raw),
-            mem_peak: bytes(peak.raw),
-            rss_peak: bytes(crate::memory::process_memory().hwm_bytes as i64),
-            mem_avg_charged: Some(bytes(footprint.charged)),
-            mem_peak_charged: Some(bytes(peak.charged)),
-            incorrect_lookups_per_million: None,
-            loops_per_cpu_sec_per_producer: None,
-            mem_p95_charged: None,
-        },
+        metrics: Metrics::completed(
+            Metric::new(r.objects as f64 / secs, None, unit),
+            Metric::new(r.objects as f64 / secs / p.nthreads as f64, None, unit),
+            (footprint.raw, footprint.charged),
+            (peak.raw, peak.charged),
+            crate::memory::process_memory().hwm_bytes,
+        ),
         allocator: AllocCounters {
             from_system: r.objects,
             to_system: freed,

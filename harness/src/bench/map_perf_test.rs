@@ -162,7 +162,6 @@ fn cell(
 ) -> CellResult {
     let unit = Benchmark::MapPerfTest.rate_unit();
     let rates: Vec<f64> = per_worker.iter().map(|&v| v as f64).collect();
-    let bytes = |v: i64| Metric::new(v as f64, None, "bytes");
     let (status, error) = match torn {
         Ok(()) => (Status::Ok, None),
         Err(e) if e.contains("never returned") => (Status::Leak, Some(e.clone())),
@@ -171,18 +170,13 @@ fn cell(
     let mut r = CellResult {
         status,
         error,
-        metrics: Metrics {
-            loops_per_sec: Metric::new(rates.iter().sum(), None, unit),
-            loops_per_sec_per_producer: Metric::new(mean(&rates), Some(stddev(&rates)), unit),
-            mem_avg: bytes(avg.raw),
-            mem_peak: bytes(peak.raw),
-            rss_peak: bytes(crate::memory::process_memory().hwm_bytes as i64),
-            mem_avg_charged: Some(bytes(avg.charged)),
-            mem_peak_charged: Some(bytes(peak.charged)),
-            incorrect_lookups_per_million: None,
-            loops_per_cpu_sec_per_producer: None,
-            mem_p95_charged: None,
-        },
+        metrics: Metrics::completed(
+            Metric::new(rates.iter().sum(), None, unit),
+            Metric::new(mean(&rates), Some(stddev(&rates)), unit),
+            (avg.raw, avg.charged),
+            (peak.raw, peak.charged),
+            crate::memory::process_memory().hwm_bytes,
+        ),
         ..CellResult::error(
             Benchmark::MapPerfTest,
             &use_case(t),

@@ -168,6 +168,31 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// A run-to-completion cell's figures (map-perf-test, kfree-rcu): its rates in `unit`,
+    /// the heap's average and peak as `(raw, charged)` bytes, and the process's peak RSS;
+    /// none of htab-mem's extras.
+    pub fn completed(
+        total: Metric,
+        per_producer: Metric,
+        avg: (i64, i64),
+        peak: (i64, i64),
+        rss_peak: u64,
+    ) -> Metrics {
+        let bytes = |v: i64| Metric::new(v as f64, None, "bytes");
+        Metrics {
+            loops_per_sec: total,
+            loops_per_sec_per_producer: per_producer,
+            mem_avg: bytes(avg.0),
+            mem_peak: bytes(peak.0),
+            rss_peak: Metric::new(rss_peak as f64, None, "bytes"),
+            mem_avg_charged: Some(bytes(avg.1)),
+            mem_peak_charged: Some(bytes(peak.1)),
+            incorrect_lookups_per_million: None,
+            loops_per_cpu_sec_per_producer: None,
+            mem_p95_charged: None,
+        }
+    }
+
     /// The average memory to report: charged, or raw for a file without it.
     pub fn mem_avg_shown(&self) -> &Metric {
         self.mem_avg_charged.as_ref().unwrap_or(&self.mem_avg)
