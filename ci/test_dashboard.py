@@ -394,7 +394,8 @@ def check(got, set_name, cells, site):
         if c["status"] == "error":
             continue
         for metric, scale in METRICS.items():
-            want = c["metrics"][metric]
+            # Memory as shown: charged when the cell has it.
+            want = c["metrics"].get(metric + "_charged") or c["metrics"][metric]
             td = row.get(metric)
             if td is None:
                 bad.append(f"{c['id']}: no {metric} column")
@@ -403,7 +404,11 @@ def check(got, set_name, cells, site):
             if abs(v - want["value"]) > 1e-12 * max(abs(v), abs(want["value"])):
                 bad.append(f"{c['id']} {metric}: page value {v}, file {want['value']}")
             text = f"{want['value'] / scale:.2f}"
-            if metric == "loops_per_sec_per_producer" and want.get("stddev") is not None:
+            ci = (c.get("ci95") or {}).get(metric)
+            if ci is not None and metric in ("loops_per_sec_per_producer", "loops_per_sec",
+                                             "mem_avg"):
+                text += f" [{ci[0] / scale:.2f}, {ci[1] / scale:.2f}]"
+            elif metric == "loops_per_sec_per_producer" and want.get("stddev") is not None:
                 text += f" ± {want['stddev'] / scale:.2f}"
             if td["text"] != text:
                 bad.append(f"{c['id']} {metric}: page shows {td['text']!r}, file gives {text!r}")

@@ -261,6 +261,12 @@ pub fn compare(base: &[CellResult], new: &[CellResult], a: &Options) -> Comparis
             rows.push(judge(m, b, n, drift, &bmap, &nmap, a));
         }
     }
+    rows.extend(
+        pairs
+            .iter()
+            .filter(|(b, n)| measured(b, n))
+            .filter_map(|(b, n)| failed_updates_row(b, n, a)),
+    );
     // Cell by cell, metrics together.
     let order: HashMap<&str, usize> = pairs
         .iter()
@@ -403,6 +409,45 @@ fn judge(
     row
 }
 
+/// Updates failed with ENOMEM per second (memory limit or injected failures).
+fn failed_per_s(c: &CellResult) -> f64 {
+    c.mem_limit
+        .as_ref()
+        .map_or(0.0, |l| l.failed_updates_per_sec)
+}
+
+/// A row for the failed updates when either side had some: shown, never a regression.
+/// How many updates fail follows from loops/s and the memory held under the limit, which
+/// are judged already; a change here explains those rows rather than adding a verdict.
+fn failed_updates_row(b: &CellResult, n: &CellResult, a: &Options) -> Option<Row> {
+    let (bv, nv) = (failed_per_s(b), failed_per_s(n));
+    if bv == 0.0 && nv == 0.0 {
+        return None;
+    }
+    let r = ratio(nv, bv);
+    let verdict = match r {
+        None => "started failing",
+        Some(_) if nv == 0.0 => "stopped failing",
+        Some(r) if r > 1.0 / a.max_slowdown => "more failures",
+        Some(r) if r < a.max_slowdown => "fewer failures",
+        Some(_) => "about the same",
+    };
+    Some(Row {
+        id: b.id.clone(),
+        metric: "failed_updates_per_sec",
+        base: Some(bv),
+        new: Some(nv),
+        raw_ratio: r,
+        ratio: r,
+        verdict: format!("{verdict} (not gated)"),
+        regression: false,
+        trials: (b.trials.count(), n.trials.count()),
+        base_ci: None,
+        new_ci: None,
+        separated: None,
+    })
+}
+
 fn ratio(new: f64, base: f64) -> Option<f64> {
     let r = new / base;
     (base > 0.0 && r.is_finite()).then_some(r)
@@ -412,6 +457,7 @@ pub fn fmt_value(metric: &str, v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(v) if metric == "loops_per_sec" => format!("{:.2} k/s", v / 1000.0),
+        Some(v) if metric == "failed_updates_per_sec" => format!("{v:.2}/s"),
         Some(v) => format!("{:.2} MiB", v / MIB),
     }
 }
@@ -598,5 +644,50 @@ mod p95_tests {
         for r in c.rows.iter().filter(|r| r.metric == "loops_per_sec") {
             assert!((r.ratio.unwrap() - 1.0).abs() < 1e-9, "{r:?}");
         }
+    }
+
+    #[test]
+    fn failed_updates_are_shown_beside_the_cell_and_never_gate() {
+        let failing = |flavor: &str, per_s: f64| {
+            let mut c = cell(flavor, 1.0, None);
+            c.mem_limit = Some(crate::result::MemLimitCell {
+                failed_updates_per_sec: per_s,
+                ..Default::default()
+            });
+            c
+        };
+        let base = [
+            failing("a", 0.0),
+            failing("b", 100.0),
+            failing("c", 100.0),
+            cell("d", 1.0, None),
+        ];
+        let new = [
+            failing("a", 50.0),
+            failing("b", 300.0),
+            failing("c", 100.0),
+            cell("d", 1.0, None),
+        ];
+        let c = compare(&base, &new, &Options::default());
+        let rows: Vec<&Row> = c
+            .rows
+            .iter()
+            .filter(|r| r.metric == "failed_updates_per_sec")
+            .collect();
+        let verdicts: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.id.rsplit('/').nth(1).unwrap(), r.verdict.as_str()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("a", "started failing (not gated)"),
+                ("b", "more failures (not gated)"),
+                ("c", "about the same (not gated)"),
+            ]
+        );
+        assert_eq!(c.regressions(), 0);
+        assert_eq!(c.cells_matched(), 4);
+        assert_eq!(fmt_value(rows[1].metric, rows[1].new), "300.00/s");
     }
 }

@@ -280,6 +280,7 @@ fn table_rows(cfg: &Config, cells: &[CellResult]) -> Vec<report::TableRow> {
                 status: c.status,
                 incorrect_per_m: m.incorrect_lookups_per_million.as_ref().map(|x| x.value),
                 failed_per_s: c.mem_limit.as_ref().map(|l| l.failed_updates_per_sec),
+                notes: c.notes(),
             }
         })
         .collect()

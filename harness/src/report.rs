@@ -243,6 +243,9 @@ pub struct TableRow {
     /// Updates failed with ENOMEM per second (memory limit or injected failures); a column
     /// appears when any row has some.
     pub failed_per_s: Option<f64>,
+    /// Flags on the measurement (`CellResult::notes`: busy machine, transient, memory
+    /// limit); a column appears when any row has some.
+    pub notes: Vec<String>,
 }
 
 const HEADER: [&str; 7] = [
@@ -263,6 +266,7 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
     let oracle = rows.iter().any(|r| r.incorrect_per_m.is_some());
     let per_producer = rows.iter().any(|r| r.per_producer_k.is_some());
     let failed = rows.iter().any(|r| r.failed_per_s.is_some_and(|f| f > 0.0));
+    let notes = rows.iter().any(|r| !r.notes.is_empty());
     let mut header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
     if per_producer {
         header.insert(2, "per producer (k/s)".into());
@@ -272,6 +276,9 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
     }
     if oracle {
         header.push("incorrect lookups (per M)".into());
+    }
+    if notes {
+        header.push("notes".into());
     }
     let ncols = header.len();
     let mut cells: Vec<Vec<String>> = vec![header];
@@ -312,6 +319,9 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
             }
             if oracle {
                 v.push(r.incorrect_per_m.map_or("-".into(), |x| format!("{x:.2}")));
+            }
+            if notes {
+                v.push(r.notes.join(", "));
             }
             v
         };
@@ -516,6 +526,25 @@ mod tests {
             "{some}"
         );
         assert!(some.contains("| 1234.50 "), "{some}");
+    }
+
+    #[test]
+    fn notes_get_a_column_only_when_some_row_has_one() {
+        let row = |n: &[&str]| TableRow {
+            flavor: "reuse-after-gp".into(),
+            notes: n.iter().map(|s| s.to_string()).collect(),
+            ..TableRow::default()
+        };
+        assert!(!comparison_table(&[row(&[]), row(&[])]).contains("notes"));
+        let t = comparison_table(&[row(&["busy 1/3", "transient 2/3"]), row(&[])]);
+        assert!(
+            t.lines()
+                .next()
+                .unwrap()
+                .ends_with("| notes                   |"),
+            "{t}"
+        );
+        assert!(t.contains("| busy 1/3, transient 2/3 |"), "{t}");
     }
 
     #[test]

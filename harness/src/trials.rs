@@ -116,6 +116,8 @@ pub fn figures(trial: usize, c: &CellResult) -> TrialFigures {
         mem_avg: m.mem_avg_shown().value,
         mem_peak: m.mem_peak_shown().value,
         mem_p95: m.mem_p95_charged.as_ref().map(|x| x.value),
+        busy: c.machine.as_ref().map(|l| l.busy),
+        steady: c.steady.as_ref().map(|s| s.steady),
     }
 }
 
@@ -308,6 +310,41 @@ mod tests {
         assert_eq!(v["ci95"]["loops_per_sec"], serde_json::json!([80.0, 120.0]));
         let back: CellResult = serde_json::from_value(v).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn busy_and_transient_trials_are_counted_in_the_notes() {
+        use crate::machine::MachineLoad;
+        use crate::steady::Steady;
+        let flagged = |busy: bool, steady: bool| {
+            let mut c = cell(100.0, 1.0);
+            c.machine = Some(MachineLoad {
+                busy,
+                ..Default::default()
+            });
+            c.steady = Some(Steady {
+                steady,
+                ..Default::default()
+            });
+            c
+        };
+        let one = combine(vec![flagged(true, false)]);
+        assert_eq!(one.notes(), ["busy", "transient"]);
+        assert!(combine(vec![flagged(false, true)]).notes().is_empty());
+        let c = combine(vec![
+            flagged(true, true),
+            flagged(false, false),
+            flagged(false, false),
+        ]);
+        assert_eq!(c.trials.trials[0].busy, Some(true));
+        assert_eq!(c.trials.trials[2].steady, Some(false));
+        assert_eq!(c.notes(), ["busy 1/3", "transient 2/3"]);
+        // Trials from builds before the flags: no notes, no guess.
+        let mut old = c.clone();
+        for t in &mut old.trials.trials {
+            (t.busy, t.steady) = (None, None);
+        }
+        assert!(old.notes().is_empty());
     }
 
     #[test]

@@ -472,3 +472,45 @@ fn dashboard_shows_every_benchmark_in_order_with_its_unit() {
         }
     }
 }
+
+#[test]
+fn a_cell_of_trials_shows_its_intervals_failed_updates_and_notes() {
+    let t = Tmp::new("dash-trials");
+    let results = t.path("results");
+    let mut c = cell("overwrite", "free-rcu", 2, 1.0, 8.0);
+    let v = c["metrics"]["loops_per_sec_per_producer"]["value"]
+        .as_f64()
+        .unwrap();
+    c["trials"] = json!([
+        {"trial": 1, "status": "ok", "loops_per_sec": 2.0 * v, "loops_per_sec_per_producer": v,
+         "mem_avg": 1.0, "mem_peak": 2.0, "busy": true, "steady": true},
+        {"trial": 2, "status": "ok", "loops_per_sec": 2.0 * v, "loops_per_sec_per_producer": v,
+         "mem_avg": 1.0, "mem_peak": 2.0, "busy": false, "steady": false},
+        {"trial": 3, "status": "ok", "loops_per_sec": 2.0 * v, "loops_per_sec_per_producer": v,
+         "mem_avg": 1.0, "mem_peak": 2.0, "busy": false, "steady": true}
+    ]);
+    c["ci95"] = json!({"method": "test", "loops_per_sec": [1000.0, 3000.0],
+        "loops_per_sec_per_producer": [1000.0, 2000.0], "mem_avg": [1048576.0, 2097152.0],
+        "mem_peak": [0.0, 1.0]});
+    c["mem_limit"] = json!({"limit_bytes": 1048576, "charged_peak_bytes": 1048576,
+        "hit_mem_limit": true, "refused": 5, "injected": 0, "failed_updates": 40,
+        "failed_updates_per_sec": 12.5});
+    write_json(
+        &results.join("box-2026-12-02/matrix.json"),
+        &file("2026-12-02T12:00:00Z", vec![c]),
+    );
+    let page = render(&results, 1);
+    let start = page
+        .find("<tr data-id=\"htab-mem/overwrite/free-rcu/p2\">")
+        .unwrap();
+    let row = &page[start..start + page[start..].find("</tr>").unwrap()];
+    let (_, text) = td(row, "loops_per_sec_per_producer");
+    assert_eq!(text, format!("{:.2} [1.00, 2.00]", v / 1e3), "{row}");
+    assert!(td(row, "mem_avg").1.ends_with(" [1.00, 2.00]"), "{row}");
+    assert_eq!(td(row, "failed_updates_per_sec"), (12.5, "12.50"), "{row}");
+    assert!(
+        row.contains("<td class=\"note\">busy 1/3, transient 1/3, mem limit</td>"),
+        "{row}"
+    );
+    assert!(page.contains("<th>failed updates/s</th><th>notes</th>"));
+}

@@ -200,6 +200,7 @@ fn with_trials(f: &mut ResultFile, spread: f64) {
                     mem_avg: m * k[i] / 2.0,
                     mem_peak: m * k[i],
                     mem_p95: None,
+                    ..Default::default()
                 })
                 .collect(),
             ci95: Some(Intervals {

@@ -181,7 +181,8 @@ fn report(a: &Args, cells: &[matrix_file::Cell], svg: &Path) -> Result<(), Strin
     let plural = if a.producers == 1 { "" } else { "s" };
     println!(
         "{uc}, {} producer{plural} ({}s warm-up, {}s measured); pacing is RCU / tasks-trace \
-         grace-period delay; k/s is loops/s per producer, MiB is average memory:",
+         grace-period delay; k/s is loops/s per producer, MiB is average memory; with trials, \
+         the median and [its 95 % interval]:",
         a.producers, file.config.warmup_s, file.config.duration_s
     );
     println!("{}", table(&mine));
@@ -192,7 +193,16 @@ fn report(a: &Args, cells: &[matrix_file::Cell], svg: &Path) -> Result<(), Strin
     Ok(())
 }
 
-/// Rows: flavors; per pacing, loops/s per producer (k/s) and average memory (MiB).
+/// `12.34`, or with trials `12.34 [11.00, 13.00]`: the median and its 95 % interval.
+fn with_interval(v: f64, ci: Option<[f64; 2]>, scale: f64) -> String {
+    match ci {
+        Some([lo, hi]) => format!("{v:.2} [{:.2}, {:.2}]", lo / scale, hi / scale),
+        None => format!("{v:.2}"),
+    }
+}
+
+/// Rows: flavors; per pacing, loops/s per producer (k/s) and average memory (MiB, as
+/// charged when the cell has it), each with its interval when the cell has trials.
 fn table(cells: &[CellResult]) -> String {
     let mut pacings: Vec<Pacing> = cells.iter().filter_map(|c| c.pacing).collect();
     pacings.sort_unstable();
@@ -228,9 +238,18 @@ fn table(cells: &[CellResult]) -> String {
                         } else {
                             format!(" ({})", c.status)
                         };
+                        let ci = c.trials.ci95.as_ref();
                         [
-                            format!("{:.2}{flag}", m.loops_per_sec_per_producer.value / 1e3),
-                            format!("{:.2}", m.mem_avg.value / MIB),
+                            with_interval(
+                                m.loops_per_sec_per_producer.value / 1e3,
+                                ci.map(|i| i.loops_per_sec_per_producer),
+                                1e3,
+                            ) + &flag,
+                            with_interval(
+                                m.mem_avg_shown().value / MIB,
+                                ci.map(|i| i.mem_avg),
+                                MIB,
+                            ),
                         ]
                     }
                 });
@@ -239,4 +258,18 @@ fn table(cells: &[CellResult]) -> String {
         })
         .collect();
     text_table::render(&header, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_of_trials_shows_its_interval() {
+        assert_eq!(with_interval(12.345, None, 1e3), "12.35");
+        assert_eq!(
+            with_interval(12.0, Some([11_000.0, 13_500.0]), 1e3),
+            "12.00 [11.00, 13.50]"
+        );
+    }
 }

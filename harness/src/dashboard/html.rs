@@ -76,11 +76,21 @@ pub fn machine(f: &ResultFile) -> String {
 
 /// A number cell: the shown text and, for checking, the exact value from the file.
 fn num(metric: &str, m: &Metric, scale: f64, with_sd: bool) -> String {
+    num_ci(metric, m, scale, with_sd, None)
+}
+
+/// A number cell: the value, then its 95 % interval across trials when the cell has one
+/// ("[lo, hi]"), else (`with_sd`) ± the within-run standard deviation.
+fn num_ci(metric: &str, m: &Metric, scale: f64, with_sd: bool, ci: Option<[f64; 2]>) -> String {
     let mut text = format!("{:.2}", m.value / scale);
-    if with_sd {
-        if let Some(sd) = m.stddev {
+    match (ci, m.stddev) {
+        (Some([lo, hi]), _) => {
+            let _ = write!(text, " [{:.2}, {:.2}]", lo / scale, hi / scale);
+        }
+        (None, Some(sd)) if with_sd => {
             let _ = write!(text, " ± {:.2}", sd / scale);
         }
+        _ => {}
     }
     format!(
         "<td class=\"num\" data-metric=\"{metric}\" data-value=\"{}\">{text}</td>",
@@ -126,26 +136,59 @@ fn cell_row(c: &CellResult) -> String {
     if c.status == Status::Error {
         let _ = write!(
             row,
-            "<td colspan=\"6\" class=\"bad\">{}</td><td class=\"bad\">error</td></tr>",
+            "<td colspan=\"8\" class=\"bad\">{}</td><td class=\"bad\">error</td></tr>",
             escape(c.error.as_deref().unwrap_or("failed"))
         );
         return row;
     }
-    row.push_str(&num(
+    let ci = c.trials.ci95.as_ref();
+    row.push_str(&num_ci(
         "loops_per_sec_per_producer",
         &m.loops_per_sec_per_producer,
         1e3,
         true,
+        ci.map(|i| i.loops_per_sec_per_producer),
     ));
-    row.push_str(&num("loops_per_sec", &m.loops_per_sec, 1e3, false));
-    row.push_str(&num("mem_avg", &m.mem_avg, MIB, false));
-    row.push_str(&num("mem_peak", &m.mem_peak, MIB, false));
+    row.push_str(&num_ci(
+        "loops_per_sec",
+        &m.loops_per_sec,
+        1e3,
+        false,
+        ci.map(|i| i.loops_per_sec),
+    ));
+    // Memory as the CLI's table and the trade-off figure show it: charged (kmalloc size
+    // classes, as memory.current) when the cell has it, the requested bytes otherwise.
+    row.push_str(&num_ci(
+        "mem_avg",
+        m.mem_avg_shown(),
+        MIB,
+        false,
+        ci.map(|i| i.mem_avg),
+    ));
+    row.push_str(&num("mem_peak", m.mem_peak_shown(), MIB, false));
     row.push_str(&num("rss_peak", &m.rss_peak, MIB, false));
     let leaked = c.allocator.leaked;
     let _ = write!(
         row,
         "<td class=\"num{}\" data-metric=\"leaked\" data-value=\"{leaked}\">{leaked}</td>",
         if leaked != 0 { " bad" } else { "" }
+    );
+    match &c.mem_limit {
+        Some(l) => {
+            let f = l.failed_updates_per_sec;
+            let _ = write!(
+                row,
+                "<td class=\"num{}\" data-metric=\"failed_updates_per_sec\" \
+data-value=\"{f}\">{f:.2}</td>",
+                if f > 0.0 { " bad" } else { "" }
+            );
+        }
+        None => row.push_str("<td class=\"num\">-</td>"),
+    }
+    let _ = write!(
+        row,
+        "<td class=\"note\">{}</td>",
+        escape(&c.notes().join(", "))
     );
     let _ = write!(
         row,
@@ -162,7 +205,7 @@ fn cell_row(c: &CellResult) -> String {
 
 const HEAD_ROW: &str = "<tr><th>flavor</th><th>loop (k/s) per producer</th>\
 <th>loops/s, all producers (k/s)</th><th>average memory (MiB)</th><th>peak memory (MiB)</th>\
-<th>peak RSS (MiB)</th><th>leaked</th><th>status</th></tr>";
+<th>peak RSS (MiB)</th><th>leaked</th><th>failed updates/s</th><th>notes</th><th>status</th></tr>";
 
 /// A group's table header: htab-mem's as it always was, another benchmark's in its unit.
 fn head_row(g: &Group) -> String {
@@ -173,7 +216,7 @@ fn head_row(g: &Group) -> String {
     format!(
         "<tr><th>{flavor}</th><th>k {rate} per {worker}</th><th>k {rate}, all {worker}s</th>\
 <th>average memory (MiB)</th><th>peak memory (MiB)</th><th>peak RSS (MiB)</th>\
-<th>leaked</th><th>status</th></tr>",
+<th>leaked</th><th>failed updates/s</th><th>notes</th><th>status</th></tr>",
         flavor = g.flavor_word()
     )
 }
@@ -240,9 +283,14 @@ result set: nothing to compare with.</p></section>\n",
         h.push_str("<h2 id=\"tables\">The latest set in detail</h2>\n");
         h.push_str(
             "<p class=\"note\">A loop is one BPF program run of 64 map operations; \"loop (k/s) \
-per producer\" is the kernel's per-prod-op, ± one standard deviation of the per-second \
-figures. Memory is the live heap (the analog of the cgroup's memory.current): average of \
-the per-second samples and peak of 100 Hz samples.</p>\n",
+per producer\" is the kernel's per-prod-op. A cell measured in several trials shows the \
+median across trials and its 95 % interval [low, high]; a cell of one trial shows ± one \
+standard deviation of its per-second figures. Memory is the live heap as a memcg charges it \
+(the analog of the cgroup's memory.current): average of the per-second samples and peak of \
+100 Hz samples. Failed updates are those refused with ENOMEM (memory limit or injected \
+failures). Notes: <i>busy</i>, the machine was busy during the cell (steal, other processes, \
+load); <i>transient</i>, its figures drifted over the measured window; with trials, how many \
+trials each hit; <i>mem limit</i>, a charge was refused at the memory limit.</p>\n",
         );
         if mixed(self.order) {
             h.push_str(

@@ -29,7 +29,7 @@ pub fn render_group(ds: &Dataset, g: &Group, producers: usize) -> Result<(String
         flavor_series(&flavors, &ds.flavors, pacings.len(), &cell, value)
     };
     let loops = series_of(&|c| c.metrics.loops_per_sec_per_producer.value / 1e3);
-    let mem = series_of(&|c| c.metrics.mem_avg.value / MIB);
+    let mem = series_of(&|c| c.metrics.mem_avg_shown().value / MIB);
     let labels: Vec<String> = pacings.iter().map(|p| p.label()).collect();
     let svg = LoopsAndMemory {
         size: SIZE,

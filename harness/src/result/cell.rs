@@ -95,6 +95,12 @@ pub struct TrialFigures {
     /// The p95 of the charged memory samples (htab-mem; absent in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_p95: Option<f64>,
+    /// htab-mem: whether the machine was busy during this trial (`machine.busy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<bool>,
+    /// htab-mem: whether this trial measured a steady state (`steady.steady`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady: Option<bool>,
 }
 
 /// 95 % confidence intervals of the cell's medians across its trials, `[low, high]`.
@@ -226,6 +232,46 @@ pub fn paced_cell_id(
 }
 
 impl CellResult {
+    /// The flags a reader must see beside the figures: `busy` (measured while the machine
+    /// was busy: steal, other processes, load) and `transient` (the figures drifted over
+    /// the window, `crate::steady`), each with how many trials it hit ("busy 1/3") when the
+    /// cell has trials, and `mem limit` when a charge was refused at the memory limit.
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let ts = &self.trials.trials;
+        let mut flag = |name: &str, hits: usize, of: usize| {
+            if hits > 0 {
+                out.push(if of > 1 {
+                    format!("{name} {hits}/{of}")
+                } else {
+                    name.to_string()
+                });
+            }
+        };
+        if ts.is_empty() {
+            let busy = self.machine.as_ref().is_some_and(|m| m.busy);
+            let transient = self.steady.as_ref().is_some_and(|s| !s.steady);
+            flag("busy", busy as usize, 1);
+            flag("transient", transient as usize, 1);
+        } else {
+            let n = ts.len();
+            flag(
+                "busy",
+                ts.iter().filter(|t| t.busy == Some(true)).count(),
+                n,
+            );
+            flag(
+                "transient",
+                ts.iter().filter(|t| t.steady == Some(false)).count(),
+                n,
+            );
+        }
+        if self.mem_limit.as_ref().is_some_and(|l| l.hit_mem_limit) {
+            out.push("mem limit".into());
+        }
+        out
+    }
+
     /// The id this cell's fields call for.
     pub fn expected_id(&self) -> String {
         self.id_for(&self.flavor)
