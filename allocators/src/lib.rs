@@ -148,6 +148,14 @@ pub trait Allocator: Send + Sync + Sized + 'static {
 
     fn new(cfg: &AllocConfig) -> Self;
 
+    /// The charged bytes a flavor takes when the map is created (the preallocated map's
+    /// area), which must fit under the memory limit or the map's creation fails with ENOMEM,
+    /// as the kernel's `bpf_map_area_alloc` under a memcg does. 0 (the default) for flavors
+    /// that allocate on demand.
+    fn creation_charge(_cfg: &AllocConfig) -> usize {
+        0
+    }
+
     /// The per-CPU cache of `cpu`, used by the calling thread only. It registers the thread
     /// with the RCU domains. Panics if that cache is already in use.
     fn cache(self: &Arc<Self>, cpu: usize) -> Self::Cache;

@@ -80,6 +80,11 @@ impl Allocator for Prealloc {
     const NAME: &'static str = "prealloc";
     const REUSE_AFTER_GP: bool = false;
 
+    fn creation_charge(cfg: &AllocConfig) -> usize {
+        // max_entries elements plus one spare per CPU (extra_elems), as `new` makes them.
+        (cfg.capacity + cfg.nr_caches.max(1)) * crate::slab::kmalloc_charge(cfg.obj_size)
+    }
+
     fn new(cfg: &AllocConfig) -> Self {
         let n = cfg.nr_caches.max(1);
         let slab = Slab::new(Unit::Kmalloc, cfg.obj_size, n, None);

@@ -111,6 +111,16 @@ pub(crate) struct Slab {
     pub(crate) hold: HoldTimes,
 }
 
+/// An object's bytes: `prefix`, the header, the payload in 8-byte words.
+fn object_size(prefix: usize, obj_size: usize) -> usize {
+    prefix + HEADER_SIZE + obj_size.div_ceil(8) * 8
+}
+
+/// What the memcg charges for one object of a kmalloc-unit slab of `obj_size` payload bytes.
+pub(crate) fn kmalloc_charge(obj_size: usize) -> usize {
+    memcg::kmalloc_size(object_size(0, obj_size))
+}
+
 impl Slab {
     pub(crate) fn new(
         unit: Unit,
@@ -122,7 +132,7 @@ impl Slab {
             Unit::Kmalloc => 0,
             Unit::BpfMa => LLIST_NODE_SZ,
         };
-        let size = prefix + HEADER_SIZE + obj_size.div_ceil(8) * 8;
+        let size = object_size(prefix, obj_size);
         Slab {
             layout: Layout::from_size_align(size, 8).expect("object size"),
             prefix,

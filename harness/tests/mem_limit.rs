@@ -190,3 +190,37 @@ fn kvfree_rcu_blocks_are_refused_at_the_limit_and_the_fallbacks_run() {
     assert!(k.fallback_list > 0, "{k:?}");
     assert_eq!(c.allocator.leaked, 0);
 }
+
+#[test]
+fn a_preallocated_map_over_the_limit_is_not_created_and_the_others_run() {
+    // max entries 8192 x 64 B (kmalloc-64) = 512 KiB of area: over a 256 KiB limit.
+    let d = tempfile::tempdir().unwrap();
+    let json = d.path().join("run.json");
+    let run = |flavors: &str, limit: &str| {
+        let line = format!("-p 1 -w 1 -d 1 --use-case overwrite -A {flavors} --mem-limit {limit}");
+        let mut args: Vec<&str> = line.split(' ').collect();
+        args.extend(["--json", s(&json)]);
+        let out = htab_mem(&args);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        (out.status.code(), all)
+    };
+    let (code, all) = run("prealloc,immediate-reuse", "256KiB");
+    assert_eq!(code, Some(1), "{all}");
+    assert!(
+        all.contains("creating the map: ENOMEM: prealloc's preallocated area"),
+        "{all}"
+    );
+    let f = read_result_file(&json).unwrap();
+    let status = |flavor: &str| {
+        f.results
+            .iter()
+            .find(|c| c.flavor == flavor)
+            .unwrap()
+            .status
+    };
+    assert_eq!(status("prealloc"), harness::result::Status::Error);
+    assert_eq!(status("immediate-reuse"), harness::result::Status::Ok);
+    // Under a limit it fits in, prealloc runs.
+    let (code, all) = run("prealloc", "4MiB");
+    assert_eq!(code, Some(0), "{all}");
+}

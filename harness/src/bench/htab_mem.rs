@@ -110,6 +110,20 @@ fn run<A: Allocator, U: UseCase>(
     // test may run several in one process).
     cfg.mem.install();
     let mem0 = memcg::counts();
+    // A preallocated map's area must fit under the limit, or its creation fails (no cell).
+    let area = A::creation_charge(&alloc_cfg);
+    if area > 0 {
+        if !memcg::try_charge(area) {
+            return Err(format!(
+                "creating the map: ENOMEM: {}'s preallocated area ({}) does not fit under the \
+                 memory limit ({}), as the kernel's map creation fails under a memcg",
+                A::NAME,
+                memcg::format_size(area as u64),
+                memcg::limit().map_or("none".into(), memcg::format_size),
+            ));
+        }
+        memcg::uncharge(area);
+    }
     let alloc = Arc::new(A::new(&alloc_cfg));
     let map = HTab::new(
         alloc.clone(),
