@@ -205,17 +205,20 @@ pub struct RunArgs {
     pub trials: u32,
 }
 
-/// `--inject-loop-ns` and `--inject-flavors`: a controlled slowdown, for the run and the
+/// `--inject-slowdown` and `--inject-flavors`: a controlled slowdown, for the run and the
 /// subcommands that run htab-mem cells.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct InjectArgs {
-    /// Test only: adds N ns of busy work to every loop of the flavors in --inject-flavors
-    /// (default: all); off by default. The work is a busy wait on the monotonic clock after
-    /// the loop's read-side section; the result file's config records it.
-    #[arg(long = "inject-loop-ns", default_value_t = 0, value_name = "N")]
-    pub inject_loop_ns: u64,
+    /// Test only: makes the flavors in --inject-flavors (default: all) PCT % slower, 1 to
+    /// 90; off by default (0). Every few loops (at least 100 us of CPU) a producer busy-waits, on its own CPU clock,
+    /// PCT / (100 - PCT) times the CPU time those loops took, after the read-side section,
+    /// so its loops per CPU-second fall by PCT % in every use case; the result file's config
+    /// records it.
+    #[arg(long = "inject-slowdown", default_value_t = 0, value_name = "PCT",
+        value_parser = clap::value_parser!(u32).range(0..=90))]
+    pub inject_slowdown: u32,
 
-    /// Test only: the flavors --inject-loop-ns slows, comma-separated [default: all].
+    /// Test only: the flavors --inject-slowdown slows, comma-separated [default: all].
     #[arg(long = "inject-flavors", value_name = "LIST")]
     pub inject_flavors: Option<String>,
 }
@@ -223,8 +226,8 @@ pub struct InjectArgs {
 impl InjectArgs {
     /// The flavors slowed: none when off, all when not named; unknown names are an error.
     pub fn flavors(&self) -> Result<Vec<String>, String> {
-        match (self.inject_loop_ns, &self.inject_flavors) {
-            (0, Some(_)) => Err("--inject-flavors needs --inject-loop-ns".into()),
+        match (self.inject_slowdown, &self.inject_flavors) {
+            (0, Some(_)) => Err("--inject-flavors needs --inject-slowdown".into()),
             (0, None) => Ok(Vec::new()),
             (_, list) => names(
                 "--inject-flavors",
@@ -238,8 +241,9 @@ impl InjectArgs {
     /// What a result file's config records: absent when off.
     pub fn record(&self) -> Option<crate::result::Inject> {
         let flavors = self.flavors().ok()?;
-        (self.inject_loop_ns > 0).then_some(crate::result::Inject {
-            loop_ns: self.inject_loop_ns,
+        (self.inject_slowdown > 0).then_some(crate::result::Inject {
+            loop_ns: None,
+            slowdown_pct: Some(self.inject_slowdown),
             flavors,
         })
     }

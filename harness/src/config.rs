@@ -34,10 +34,10 @@ pub struct Config {
     #[serde(with = "as_text::memalloc")]
     pub memalloc: MemallocGen,
     pub quiet: bool,
-    /// Test only (`--inject-loop-ns`): busy work added to every loop of `inject_flavors`; 0
+    /// Test only (`--inject-slowdown`): how much slower `inject_flavors` are made, %; 0
     /// (the default, and what plans written before it existed mean) is off.
     #[serde(default)]
-    pub inject_loop_ns: u64,
+    pub inject_slowdown_pct: u32,
     #[serde(default)]
     pub inject_flavors: Vec<String>,
     /// `--mem-limit`, `--fail-alloc`, `--fail-seed` (plans written before them: no limit, no
@@ -114,18 +114,19 @@ impl Config {
             memalloc: self.memalloc.name().into(),
             map_perf_test: None,
             kfree_rcu: None,
-            inject: (self.inject_loop_ns > 0).then(|| crate::result::Inject {
-                loop_ns: self.inject_loop_ns,
+            inject: (self.inject_slowdown_pct > 0).then(|| crate::result::Inject {
+                loop_ns: None,
+                slowdown_pct: Some(self.inject_slowdown_pct),
                 flavors: self.inject_flavors.clone(),
             }),
             mem_limit: self.mem.record(),
         }
     }
 
-    /// The busy work to add to every loop of `flavor`, if any.
-    pub fn injected(&self, flavor: &str) -> Option<std::time::Duration> {
-        (self.inject_loop_ns > 0 && self.inject_flavors.iter().any(|f| f == flavor))
-            .then(|| std::time::Duration::from_nanos(self.inject_loop_ns))
+    /// The slowdown to inject into `flavor`, %, if any.
+    pub fn injected(&self, flavor: &str) -> Option<u32> {
+        (self.inject_slowdown_pct > 0 && self.inject_flavors.iter().any(|f| f == flavor))
+            .then_some(self.inject_slowdown_pct)
     }
 }
 
@@ -226,7 +227,7 @@ impl RunArgs {
             deferred_work: self.readers.deferred_work,
             memalloc: self.memalloc.memalloc,
             quiet: self.quiet,
-            inject_loop_ns: self.inject.inject_loop_ns,
+            inject_slowdown_pct: self.inject.inject_slowdown,
             inject_flavors,
             mem,
         })
@@ -358,29 +359,26 @@ mod tests {
     #[test]
     fn the_slowdown_is_off_by_default_and_recorded_when_on() {
         let off = config(&[]);
-        assert_eq!(off.inject_loop_ns, 0);
+        assert_eq!(off.inject_slowdown_pct, 0);
         assert_eq!(off.injected("prealloc"), None);
         let v = serde_json::to_value(off.run_config()).unwrap();
         assert!(v.get("inject").is_none(), "{v}");
 
-        let all = config(&["--inject-loop-ns", "150"]);
+        let all = config(&["--inject-slowdown", "15"]);
         assert_eq!(all.inject_flavors.len(), allocators::FLAVORS.len());
-        assert_eq!(
-            all.injected("prealloc"),
-            Some(std::time::Duration::from_nanos(150))
-        );
-        let one = config(&["--inject-loop-ns", "150", "--inject-flavors", "free-rcu"]);
+        assert_eq!(all.injected("prealloc"), Some(15));
+        let one = config(&["--inject-slowdown", "15", "--inject-flavors", "free-rcu"]);
         assert_eq!(one.injected("prealloc"), None);
         assert!(one.injected("free-rcu").is_some());
         let v = serde_json::to_value(one.run_config()).unwrap();
         assert_eq!(
             v["inject"],
-            serde_json::json!({"loop_ns": 150, "flavors": ["free-rcu"]})
+            serde_json::json!({"slowdown_pct": 15, "flavors": ["free-rcu"]})
         );
         // A plan from before the knob existed reads as off.
         let mut plan = serde_json::to_value(&one).unwrap();
         let o = plan.as_object_mut().unwrap();
-        o.remove("inject_loop_ns");
+        o.remove("inject_slowdown_pct");
         o.remove("inject_flavors");
         let old: super::Config = serde_json::from_value(plan).unwrap();
         assert_eq!(old.injected("free-rcu"), None);

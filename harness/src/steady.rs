@@ -1,5 +1,5 @@
 //! Whether a cell measured a steady state or averaged a transient into its figures, and the
-//! test-only slowdown (`--inject-loop-ns`).
+//! test-only slowdown (`--inject-slowdown`).
 //!
 //! The detector is a least-squares trend over the measured window's per-second samples, per
 //! producer loops/s and charged memory, each as a percentage of its mean per second. A least
@@ -13,7 +13,7 @@
 //! A cell that is not steady is flagged, not rerun with a longer warm-up: see
 //! docs/options.md (Robust figures) for the measurements behind that choice.
 
-use std::time::{Duration, Instant};
+use crate::machine::thread_cpu_ns;
 
 use serde::{Deserialize, Serialize};
 
@@ -93,14 +93,57 @@ fn t_stat(ys: &[f64]) -> f64 {
     b / se
 }
 
-/// Busy-waits at least `d` on the monotonic clock: the work `--inject-loop-ns` adds to every
-/// loop. Takes at least `d` (it returns only once that much time has passed), often a
-/// clock read (tens of ns) more.
-#[inline(never)]
-pub fn spin(d: Duration) {
-    let t0 = Instant::now();
-    while t0.elapsed() < d {
-        std::hint::spin_loop();
+/// Test only (`--inject-slowdown`): a producer's controlled slowdown. Every `every` loops it
+/// busy-waits, on the thread's CPU clock, `pct / (100 - pct)` times the CPU time those loops
+/// took, so its loops per CPU-second fall by `pct` % whatever a loop costs (a fixed time per
+/// loop would slow a 5 ns no_op loop far more than a 1 us overwrite loop). On the CPU clock,
+/// a producer preempted while it waits still does the whole work. The clock reads are system
+/// calls (a few hundred ns) and part of the slowed flavor's cost, so `every` doubles until
+/// the loops between two reads take at least `MIN_BATCH_NS` of CPU: then they add under 1 %.
+pub struct Slowdown {
+    factor: f64,
+    every: u32,
+    loops: u32,
+    /// The thread's CPU clock when the last wait ended.
+    since: u64,
+}
+
+impl Slowdown {
+    const FIRST_EVERY: u32 = 64;
+    const MIN_BATCH_NS: u64 = 100_000;
+
+    /// None when the thread has no CPU clock (then nothing is slowed, and the figures say
+    /// so by not moving).
+    pub fn new(pct: u32) -> Option<Slowdown> {
+        let pct = f64::from(pct.min(90));
+        Some(Slowdown {
+            factor: pct / (100.0 - pct),
+            every: Self::FIRST_EVERY,
+            loops: 0,
+            since: thread_cpu_ns()?,
+        })
+    }
+
+    /// After each loop, outside the read-side section.
+    #[inline]
+    pub fn after_loop(&mut self) {
+        self.loops += 1;
+        if self.loops < self.every {
+            return;
+        }
+        self.loops = 0;
+        let Some(now) = thread_cpu_ns() else { return };
+        let work = now.saturating_sub(self.since);
+        if work < Self::MIN_BATCH_NS && self.every < 1 << 24 {
+            self.every *= 2;
+        }
+        let until = now + (work as f64 * self.factor) as u64;
+        let mut t = now;
+        while t < until {
+            std::hint::spin_loop();
+            t = thread_cpu_ns().unwrap_or(until);
+        }
+        self.since = t;
     }
 }
 
@@ -208,12 +251,26 @@ mod tests {
     }
 
     #[test]
-    fn spin_takes_at_least_its_duration() {
-        for us in [0, 1, 50, 2000] {
-            let d = Duration::from_micros(us);
-            let t0 = Instant::now();
-            spin(d);
-            assert!(t0.elapsed() >= d);
+    fn the_slowdown_adds_its_share_of_cpu_time() {
+        // 64 loops of about 20 us of CPU each, then the wait: 25 % makes it a third more.
+        // (1.3 ms of work: `every` does not grow.)
+        let mut s = Slowdown::new(25).unwrap();
+        let t0 = thread_cpu_ns().unwrap();
+        let mut work = 0u64;
+        for _ in 0..Slowdown::FIRST_EVERY {
+            let w0 = thread_cpu_ns().unwrap();
+            while thread_cpu_ns().unwrap() < w0 + 20_000 {
+                std::hint::spin_loop();
+            }
+            work += thread_cpu_ns().unwrap() - w0;
+            s.after_loop();
         }
+        let total = thread_cpu_ns().unwrap() - t0;
+        // The wait is at least a third of the work (the factor for 25 %).
+        assert!(
+            total as f64 >= work as f64 * (1.0 + 1.0 / 3.0),
+            "{total} vs {work}"
+        );
+        assert!(Slowdown::new(0).unwrap().factor == 0.0);
     }
 }

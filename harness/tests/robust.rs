@@ -19,8 +19,8 @@ fn a_tiny_run_records_the_knob_and_the_robust_figures() {
         "1",
         "-d",
         "1",
-        "--inject-loop-ns",
-        "200",
+        "--inject-slowdown",
+        "15",
         "--inject-flavors",
         "immediate-reuse",
         "--robust",
@@ -44,7 +44,7 @@ fn a_tiny_run_records_the_knob_and_the_robust_figures() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(
         v["config"]["inject"],
-        serde_json::json!({"loop_ns": 200, "flavors": ["immediate-reuse"]})
+        serde_json::json!({"slowdown_pct": 15, "flavors": ["immediate-reuse"]})
     );
     for c in v["results"].as_array().unwrap() {
         let m = &c["metrics"];
@@ -68,19 +68,22 @@ fn a_tiny_run_records_the_knob_and_the_robust_figures() {
 fn the_knob_says_it_is_test_only_and_bad_input_is_refused() {
     let help = text(&htab_mem(&["--help"]).stdout);
     assert!(
-        help.contains("Test only: adds N ns of busy work to every loop of the flavors in"),
+        help.contains(
+            "Test only: makes the flavors in --inject-flavors (default: all) PCT % slower"
+        ),
         "{help}"
     );
     assert!(help.contains("off by default"), "{help}");
     for (args, needle) in [
         (
             &["--inject-flavors", "prealloc"][..],
-            "--inject-flavors needs --inject-loop-ns",
+            "--inject-flavors needs --inject-slowdown",
         ),
         (
-            &["--inject-loop-ns", "10", "--inject-flavors", "nope"][..],
+            &["--inject-slowdown", "10", "--inject-flavors", "nope"][..],
             "unknown allocator flavor 'nope'",
         ),
+        (&["--inject-slowdown", "95"][..], "--inject-slowdown"),
     ] {
         assert_refused(&htab_mem(args), &args, needle);
     }
@@ -96,8 +99,8 @@ fn the_knob_says_it_is_test_only_and_bad_input_is_refused() {
             "overwrite",
             "-p",
             "2",
-            "--inject-loop-ns",
-            "100",
+            "--inject-slowdown",
+            "15",
             "--inject-flavors",
             "reuse-after-gp",
             "--list",

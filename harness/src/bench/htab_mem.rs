@@ -24,7 +24,7 @@ use crate::result::{
     Metrics, Sample, Status,
 };
 use crate::stats::{mean, percentile, stddev};
-use crate::steady::{spin, Steady};
+use crate::steady::{Slowdown, Steady};
 
 /// How often the sampler reads live heap bytes for the peak (and, in the measured window, the
 /// allocator's counters for the memory model's time averages).
@@ -180,6 +180,7 @@ fn run<A: Allocator, U: UseCase>(
         let counter = &loops[i];
         let mut n = 0u64;
         let mut turn = Turn::new(prod.gate, quantum);
+        let mut slowdown = inject.and_then(Slowdown::new);
         // (loops, this thread's CPU ns) when it first saw the measured window begin.
         let mut at_start = None;
         while !ctl.stopping() {
@@ -195,8 +196,8 @@ fn run<A: Allocator, U: UseCase>(
             prod.rcu.quiescent();
             // Test only: the injected slowdown, outside the read-side section so that it
             // slows the loop without stretching grace periods.
-            if let Some(d) = inject {
-                spin(d * k as u32);
+            if let Some(s) = &mut slowdown {
+                s.after_loop();
             }
             turn.between_loops();
         }

@@ -157,8 +157,12 @@ pub struct MemLimitConfig {
 /// `compare` catches one.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Inject {
-    /// Nanoseconds of busy work per loop.
-    pub loop_ns: u64,
+    /// Files from before `--inject-slowdown`: nanoseconds of busy work per loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_ns: Option<u64>,
+    /// How much slower the flavors were made, % of their loops per CPU-second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowdown_pct: Option<u32>,
     /// The flavors it applies to (all of them when `--inject-flavors` was not given).
     pub flavors: Vec<String>,
 }
