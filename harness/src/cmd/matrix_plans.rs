@@ -82,7 +82,7 @@ pub fn cells<'a>(
                 &known,
                 "map-perf-test test",
             )?;
-            let flavors = a.cell.flavors()?;
+            let flavors = a.cell.flavors("map-perf-test")?;
             for uc in &ucs {
                 let t = test_of(uc).expect("a listed test");
                 for &p in producers {
