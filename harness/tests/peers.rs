@@ -8,20 +8,14 @@ fn load(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// A tiny run (2 producers, 1 s + 1 s, quiet) of `args` writing its JSON to `json`.
+/// 2 producers, 1 s of warm-up and 1 s measured, quiet: a run's and a matrix's options.
+const TINY: [&str; 7] = ["-p", "2", "-w", "1", "-d", "1", "-q"];
+
+/// A tiny run of `args` writing its JSON to `json`.
 fn tiny_run(args: &[&str], json: &std::path::Path) -> std::process::Output {
     let mut a = args.to_vec();
-    a.extend([
-        "-p",
-        "2",
-        "-w",
-        "1",
-        "-d",
-        "1",
-        "-q",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    a.extend(TINY);
+    a.extend(["--json", json.to_str().unwrap()]);
     htab_mem(&a)
 }
 
