@@ -441,7 +441,7 @@ def check_answer_first(got, cells, n_sets, regressions):
             bad.append(f"{f['src']}: {f['markers']} markers, expected {2 * len(measured)}")
         if set(f["flavors"]) != flavors:
             bad.append(f"{f['src']}: flavors {f['flavors']}, the set has {sorted(flavors)}")
-        if f["colors"] != min(len(flavors), 10):
+        if f["colors"] != min(len(flavors), 12):
             bad.append(f"{f['src']}: markers in {f['colors']} colours for {len(flavors)} flavors")
     ch = got["changes"]
     if ch is None:

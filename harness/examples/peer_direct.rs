@@ -5,7 +5,10 @@
 //! 1 s of warm-up, then 3 s measured. It prints loops/s per producer, the figure the tool's
 //! `loop (k/s)` column gives for `-A peer:NAME --use-case overwrite` (docs/peers.md). It
 //! allocates through the tool's counting global allocator, as the tool's child does, so the
-//! two differ by the tool's traits, producer loop and sampler only.
+//! two differ by the tool's traits, producer loop and sampler only. Beside the wall-clock
+//! rate it prints loops per second of each producer's own CPU time, the figure `--robust`
+//! prints (`Robust: per-prod-op ... of CPU time`), which holds on a machine shared with
+//! other work.
 //!
 //!     cargo run --release -p harness --example peer_direct -- [-p N] [dashmap,papaya,scc,flurry]
 
@@ -57,36 +60,52 @@ impl Direct for flurry::HashMap<u32, u64> {
     }
 }
 
-/// Loops/s per producer over the measured seconds.
-fn measure(map: &dyn Direct, p: usize, warmup: Duration, duration: Duration) -> f64 {
+/// Loops/s per producer over the measured seconds: of wall-clock time, and of each
+/// producer's own CPU time (the mean over producers).
+fn measure(map: &dyn Direct, p: usize, warmup: Duration, duration: Duration) -> (f64, f64) {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let stop = AtomicBool::new(false);
+    let (measuring, stop) = (AtomicBool::new(false), AtomicBool::new(false));
     let loops: Vec<AtomicU64> = (0..p).map(|_| AtomicU64::new(0)).collect();
     let start = Barrier::new(p + 1);
     std::thread::scope(|s| {
-        for i in 0..p {
-            let (stop, loops, start, cores) = (&stop, &loops, &start, &cores);
-            s.spawn(move || {
-                if !cores.is_empty() {
-                    core_affinity::set_for_current(cores[i % cores.len()]);
-                }
-                start.wait();
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    map.run_loop(i as u32, p as u32);
-                    n += 1;
-                    loops[i].store(n, Ordering::Relaxed);
-                }
-            });
-        }
+        let threads: Vec<_> = (0..p)
+            .map(|i| {
+                let (measuring, stop, loops, start, cores) =
+                    (&measuring, &stop, &loops, &start, &cores);
+                s.spawn(move || {
+                    if !cores.is_empty() {
+                        core_affinity::set_for_current(cores[i % cores.len()]);
+                    }
+                    start.wait();
+                    let (mut n, mut at_start) = (0u64, None);
+                    while !stop.load(Ordering::Relaxed) {
+                        if at_start.is_none() && measuring.load(Ordering::Relaxed) {
+                            at_start = Some((n, harness::machine::thread_cpu_ns()));
+                        }
+                        map.run_loop(i as u32, p as u32);
+                        n += 1;
+                        loops[i].store(n, Ordering::Relaxed);
+                    }
+                    match (at_start, harness::machine::thread_cpu_ns()) {
+                        (Some((n0, Some(c0))), Some(c1)) if c1 > c0 => {
+                            (n - n0) as f64 / ((c1 - c0) as f64 / 1e9)
+                        }
+                        _ => 0.0,
+                    }
+                })
+            })
+            .collect();
         start.wait();
         std::thread::sleep(warmup);
         let sum = || loops.iter().map(|l| l.load(Ordering::Relaxed)).sum::<u64>();
+        measuring.store(true, Ordering::Relaxed);
         let (t0, n0) = (Instant::now(), sum());
         std::thread::sleep(duration);
         let (t1, n1) = (Instant::now(), sum());
         stop.store(true, Ordering::Relaxed);
-        (n1 - n0) as f64 / p as f64 / (t1 - t0).as_secs_f64()
+        let cpu: f64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let wall = (n1 - n0) as f64 / p as f64 / (t1 - t0).as_secs_f64();
+        (wall, cpu / p as f64)
     })
 }
 
@@ -119,10 +138,12 @@ fn main() {
                 std::process::exit(2);
             }
         };
-        let rate = measure(&*map, p, warmup, duration);
+        let (wall, cpu) = measure(&*map, p, warmup, duration);
         println!(
-            "peer:{name}: {:.2} k loops/s per producer ({p} producers, overwrite, direct)",
-            rate / 1000.0
+            "peer:{name}: {:.2} k loops/s per producer, {:.2} k/s of CPU time ({p} producers, \
+             overwrite, direct)",
+            wall / 1000.0,
+            cpu / 1000.0
         );
     }
 }
