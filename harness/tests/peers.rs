@@ -160,3 +160,33 @@ fn bad_peer_names_are_one_line_and_exit_2() {
         assert_refused(&out, &args, needle);
     }
 }
+
+#[test]
+fn the_default_list_adds_dashmap_to_htab_mem_matrices_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("l.json");
+    let list = |bench: &str| {
+        let p = out_path.to_str().unwrap();
+        let out = htab_mem(&[
+            "matrix",
+            "--benchmark",
+            bench,
+            "-p",
+            "2",
+            "--list",
+            "--out",
+            p,
+        ]);
+        assert!(out.status.success(), "{bench}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let htab = list("htab-mem");
+    assert!(
+        htab.contains("htab-mem/overwrite/peer:dashmap/p2"),
+        "{htab}"
+    );
+    assert!(!htab.contains("peer:papaya"), "{htab}");
+    let kfree = list("kfree-rcu");
+    assert_eq!(kfree.lines().count(), 4, "every kfree-rcu mode: {kfree}");
+    assert!(!kfree.contains("peer:"), "{kfree}");
+}
