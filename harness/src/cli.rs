@@ -128,13 +128,15 @@ pub struct RunArgs {
     #[arg(long = "loop-keys", value_name = "N", conflicts_with = "full")]
     pub loop_keys: Option<u32>,
 
-    /// Allocator flavor, a comma-separated list, or `all`: malloc-call-rcu, immediate-reuse,
-    /// reuse-after-gp, free-after-gp, call-rcu-free, free-rcu, prealloc.
+    /// The rows, comma-separated: allocator flavors (malloc-call-rcu, immediate-reuse,
+    /// reuse-after-gp, free-after-gp, call-rcu-free, free-rcu, prealloc, or `all`) and peer
+    /// maps (peer:dashmap, peer:papaya, peer:scc, peer:flurry, or `peers`): concurrent hash
+    /// maps run on the same use cases in their own rows (docs/peers.md).
     #[arg(
         short = 'A',
         long = "allocator",
-        default_value = "all",
-        value_name = "FLAVOR"
+        default_value = crate::rows::DEFAULT,
+        value_name = "LIST"
     )]
     pub allocator: String,
 

@@ -316,13 +316,17 @@ fn judge(
         new_ci,
         separated: None,
     };
-    if b.status == Status::Error {
+    if !b.status.measured() {
         row.base = None;
         row.raw_ratio = None;
-        if n.status == Status::Error {
+        if !n.status.measured() {
             row.new = None;
         }
-        row.verdict = "n/a (base error)".into();
+        row.verdict = if b.status == Status::NotApplicable {
+            "n/a (not applicable)".into()
+        } else {
+            "n/a (base error)".into()
+        };
         return row;
     }
     if n.status == Status::Error || (n.status == Status::Leak && b.status != Status::Leak) {

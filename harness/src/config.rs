@@ -163,27 +163,17 @@ impl RunArgs {
         }
         crate::bench::htab_mem::check_use_case(&self.use_case, self.producers)?;
         let flavors: Vec<String> = if self.preallocated {
-            if self.allocator != "all" && self.allocator != allocators::Prealloc::NAME {
+            if ![crate::rows::DEFAULT, "all", allocators::Prealloc::NAME]
+                .contains(&self.allocator.as_str())
+            {
                 return Err(format!(
                     "--preallocated selects the prealloc flavor; it cannot be combined with -A {}",
                     self.allocator
                 ));
             }
             vec![allocators::Prealloc::NAME.to_string()]
-        } else if self.allocator == "all" {
-            allocators::FLAVORS.iter().map(|s| s.to_string()).collect()
         } else {
-            let mut v = Vec::new();
-            for f in self.allocator.split(',') {
-                if !allocators::FLAVORS.contains(&f) {
-                    return Err(format!(
-                        "unknown allocator flavor '{f}' (known: {}, or all)",
-                        allocators::FLAVORS.join(", ")
-                    ));
-                }
-                v.push(f.to_string());
-            }
-            v
+            crate::rows::parse("-A/--allocator", &self.allocator)?
         };
         let (max_entries, shape) = self.loop_shape()?;
         let inject_flavors = self.inject.flavors()?;

@@ -19,6 +19,7 @@ pub mod memory_model;
 pub mod plot;
 pub mod report;
 pub mod result;
+pub mod rows;
 pub mod stats;
 pub mod steady;
 pub mod text_table;

@@ -127,14 +127,19 @@ fn parent_main(cli: &RunArgs, cfg: &Config, online: &[usize]) -> error::Result {
             "htab-mem: use case {}, flavor {}, {} producers, value size {}, max entries {}, memory limit {}{trial}",
             cfg.use_case, flavor, cfg.producers, cfg.value_size, cfg.max_entries, cfg.mem.describe()
         );
-        let cell = run_child(cfg, flavor);
+        // A row that cannot express the use case runs nothing: one "n/a" cell.
+        let cell = match harness::bench::htab_mem::not_applicable(&cfg.use_case, flavor) {
+            Some(_) if !runs[i].is_empty() => continue,
+            Some(why) => CellResult::not_applicable(&cfg.use_case, flavor, cfg.producers, why),
+            None => run_child(cfg, flavor),
+        };
         report_trial(cli, cfg, &cell);
         runs[i].push(cell);
     }
     let cells: Vec<CellResult> = runs.into_iter().map(harness::trials::combine).collect();
     let mut failed = false;
     for cell in &cells {
-        if cell.status != Status::Ok {
+        if cell.status.failed() {
             failed = true;
             if n > 1 {
                 eprintln!(

@@ -61,6 +61,9 @@ pub fn plan(
             let refused = crate::bench::htab_mem::check_use_case(uc, p).err();
             for &pacing in pacings {
                 for f in flavors {
+                    let refused = refused
+                        .clone()
+                        .or_else(|| crate::bench::htab_mem::not_applicable(uc, f));
                     let cell = Cell {
                         benchmark: Benchmark::HtabMem,
                         use_case: uc.clone(),
@@ -146,8 +149,6 @@ pub fn shard<T: AsRef<Cell> + Clone>(cells: &[T], s: Shard) -> Vec<T> {
 /// after, by name), producers ascending, then pacings ascending (plain cells first).
 /// Merged shards read like one unsharded run.
 pub fn sort_cells(cells: &mut [CellResult]) {
-    let rank =
-        |list: &[&str], name: &str| list.iter().position(|x| *x == name).unwrap_or(usize::MAX);
     let orders: Vec<Vec<String>> = Benchmark::ALL
         .iter()
         .map(|b| crate::bench::use_cases(*b))
@@ -167,7 +168,7 @@ pub fn sort_cells(cells: &mut [CellResult]) {
                 c.use_case.clone(),
                 c.producers,
                 c.pacing,
-                rank(allocators::FLAVORS, &c.flavor),
+                crate::rows::rank(&c.flavor),
                 c.flavor.clone(),
             )
         };

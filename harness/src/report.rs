@@ -288,9 +288,14 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
         } else {
             format!("{} ({})", r.flavor, r.status)
         };
-        let row = if r.status == Status::Error && r.incorrect_per_m.is_none() {
+        let row = if !r.status.measured() && r.incorrect_per_m.is_none() {
             let mut v = vec![flavor];
-            v.resize(ncols, "-".to_string());
+            let none = if r.status == Status::NotApplicable {
+                "n/a"
+            } else {
+                "-"
+            };
+            v.resize(ncols, none.to_string());
             v
         } else {
             let mut v = vec![

@@ -363,9 +363,14 @@ fn help_names_every_flavor_and_use_case() {
             .map(str::to_string)
             .collect()
     };
-    let flavors = words_of("--allocator <FLAVOR>");
+    // Peer maps are `peer:NAME`: the ':' splits words, so their NAME is what must be there.
+    let flavors = words_of("--allocator <LIST>");
     for name in allocators::FLAVORS {
         assert!(flavors.contains(*name), "-A's help does not name {name}");
+    }
+    for name in workloads::PEERS {
+        let bare = name.strip_prefix("peer:").unwrap();
+        assert!(flavors.contains(bare), "-A's help does not name {name}");
     }
     let use_cases = words_of("--use-case <");
     for name in workloads::USE_CASES {

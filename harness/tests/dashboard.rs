@@ -169,7 +169,7 @@ fn four_use_cases(timestamp: &str) -> Value {
             }
         }
     }
-    cells.push(cell("overwrite", "dashmap", 2, 2.5, 3.0));
+    cells.push(cell("overwrite", "peer:dashmap", 2, 2.5, 3.0));
     let mut failed = cell("overwrite", "free-rcu", 2, 1.0, 1.0);
     failed["status"] = json!("error");
     failed["error"] = json!("child died");
@@ -200,7 +200,7 @@ fn tradeoff_has_one_point_per_flavor_and_producer_count() {
         (
             "overwrite",
             7,
-            "malloc-call-rcu,immediate-reuse,reuse-after-gp,dashmap",
+            "malloc-call-rcu,immediate-reuse,reuse-after-gp,peer:dashmap",
         ),
         ("no_op", 6, "malloc-call-rcu,immediate-reuse,reuse-after-gp"),
     ];

@@ -1,7 +1,7 @@
 //! The documentation stays true to the repository: every relative link in README.md and
 //! docs/*.md resolves to a file inside the repository (and a `#anchor` to a heading of the
 //! target), and the README's flavor and use-case lists name exactly the registries'
-//! entries (`allocators::FLAVORS`, `workloads::USE_CASES`).
+//! entries (`allocators::FLAVORS`, `workloads::USE_CASES`, `workloads::PEERS`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -330,7 +330,9 @@ fn readme_lists_every_flavor_and_use_case_and_nothing_else() {
     let readme = fs::read_to_string(repo_root().join("README.md")).expect("README.md");
     let flavors = listed_names(&readme, "## The flavors");
     let use_cases = listed_names(&readme, "## The use cases");
+    let peers = listed_names(&readme, "## The peer maps");
     let mut problems = list_problems("README flavors", &flavors, allocators::FLAVORS);
+    problems.extend(list_problems("README peer maps", &peers, workloads::PEERS));
     problems.extend(list_problems(
         "README use cases",
         &use_cases,

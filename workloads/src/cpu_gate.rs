@@ -10,12 +10,12 @@
 //! other producer of its CPU is asleep. The cost is a relaxed load per section and a hand-over
 //! (a futex wake-up) per quantum; producers alone on their CPU get no gate.
 
-use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use rcu::{ReadGuard, ThreadHandle};
+
+use crate::producer_map::ProducerMap;
 
 /// How long a producer keeps its CPU's gate while others wait: the Linux scheduler's time
 /// slice, EEVDF's base slice of 0.75 ms scaled by 1 + log2(CPUs, at most 8) (its default
@@ -145,26 +145,13 @@ impl<'a> Turn<'a> {
     }
 }
 
-/// A read-side section, entered through the producer's gate if it has one.
-pub struct Section<'a> {
-    guard: ReadGuard<'a>,
-}
-
-/// Enters a read-side section of `rcu`; with a seat, only in this producer's turn at its
-/// CPU's gate (which it keeps after the section: turns change between loops).
+/// Opens one loop's section of a producer's map (an RCU read-side section, a pinned guard);
+/// with a seat, only in this producer's turn at its CPU's gate (which it keeps after the
+/// section: turns change between loops).
 #[inline]
-pub fn section<'a>(seat: Option<Seat<'a>>, rcu: &'a ThreadHandle) -> Section<'a> {
+pub fn section<'a, M: ProducerMap>(seat: Option<Seat<'a>>, pin: &'a M::Pin) -> M::Section<'a> {
     if let Some(s) = seat {
         s.enter();
     }
-    Section {
-        guard: rcu.read_lock(),
-    }
-}
-
-impl<'a> Deref for Section<'a> {
-    type Target = ReadGuard<'a>;
-    fn deref(&self) -> &ReadGuard<'a> {
-        &self.guard
-    }
+    M::enter(pin)
 }

@@ -27,6 +27,19 @@ pub enum UpdateFlag {
     Exist,
 }
 
+impl UpdateFlag {
+    /// The kernel's rule for an update of a key that `exists` or not: NOEXIST on an existing
+    /// key is EEXIST, EXIST on a missing one ENOENT.
+    #[inline]
+    pub fn check(self, exists: bool) -> Result<(), MapError> {
+        match (self, exists) {
+            (UpdateFlag::NoExist, true) => Err(MapError::Eexist),
+            (UpdateFlag::Exist, false) => Err(MapError::Enoent),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The errno an operation fails with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapError {
@@ -262,6 +275,11 @@ impl<'m, A: Allocator> MapCpu<'m, A> {
         self.rcu.clone()
     }
 
+    /// This thread's RCU registration, borrowed (for a quiescent state between loops).
+    pub fn rcu_handle(&self) -> &ThreadHandle {
+        &self.rcu
+    }
+
     /// bpf_map_update_elem. `value` is copied in (missing words are zero).
     pub fn update(&mut self, key: u32, value: &[u64], flag: UpdateFlag) -> Result<(), MapError> {
         let map = self.map;
@@ -269,12 +287,9 @@ impl<'m, A: Allocator> MapCpu<'m, A> {
         let b = &map.buckets[map.bucket_of(hash)];
         b.lock.lock();
         let old = map.find_locked(b, hash, key);
-        let check = match (flag, old) {
-            (UpdateFlag::NoExist, Some(_)) => Err(MapError::Eexist),
-            (UpdateFlag::Exist, None) => Err(MapError::Enoent),
-            _ => Ok(()),
-        };
-        let new = check.and_then(|()| self.alloc_elem(old.is_some()));
+        let new = flag
+            .check(old.is_some())
+            .and_then(|()| self.alloc_elem(old.is_some()));
         let new = match new {
             Ok(n) => n,
             Err(e) => {

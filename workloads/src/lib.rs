@@ -8,12 +8,16 @@ pub mod kfree_scale;
 pub mod lpm_trie;
 pub mod lru;
 pub mod map_perf_test;
+pub mod peers;
 mod percpu_counter;
+pub mod producer_map;
 pub mod use_cases;
 
 pub use cpu_gate::CpuGate;
 pub use htab::{ElemRef, HTab, MapCpu, MapError, UpdateFlag};
+pub use peers::{with_peer, Peer, PeerVisitor, PEERS};
 pub use percpu_counter::PercpuCounter;
+pub use producer_map::ProducerMap;
 pub use use_cases::{
     with_use_case, LoopShape, Producer, UseCase, UseCaseVisitor, OP_BATCH, USE_CASES,
 };

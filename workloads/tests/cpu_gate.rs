@@ -6,6 +6,9 @@ use std::thread;
 use rcu::{Domain, DomainConfig};
 use workloads::cpu_gate::{section, CpuGate, Seat, Turn};
 
+/// A flavor's hash table handle: its sections are RCU read-side sections.
+type Htab = workloads::MapCpu<'static, allocators::ImmediateReuse>;
+
 #[test]
 fn producers_sharing_a_gate_never_overlap_in_sections() {
     let d = Domain::new(DomainConfig::default());
@@ -24,7 +27,7 @@ fn producers_sharing_a_gate_never_overlap_in_sections() {
                 let mut turn = Turn::new(seat, std::time::Duration::from_micros(100));
                 for _ in 0..20_000 {
                     {
-                        let _g = section(seat, &h);
+                        let _g = section::<Htab>(seat, &h);
                         if inside.fetch_add(1, Ordering::SeqCst) != 0 {
                             overlaps.fetch_add(1, Ordering::Relaxed);
                         }
@@ -58,7 +61,7 @@ fn a_section_without_a_gate_is_a_plain_read_section() {
     let d = Domain::new(DomainConfig::default());
     let h = d.register();
     {
-        let g = section(None, &h);
+        let g = section::<Htab>(None, &h);
         assert!(g.handle().in_read_section());
     }
     assert!(!h.in_read_section());

@@ -11,6 +11,7 @@ use std::time::Duration;
 use allocators::{with_flavor, AllocConfig, Allocator, Env, FlavorVisitor, Prealloc, FLAVORS};
 use workloads::htab::elem_size;
 use workloads::use_cases::NoOp;
+use workloads::ProducerMap;
 use workloads::{with_use_case, HTab, Producer, UseCase, UseCaseVisitor, USE_CASES};
 
 struct Injected<'a> {
@@ -48,7 +49,7 @@ impl FlavorVisitor for Injected<'_> {
                             let mut p = Producer::new(i, P, map.cpu(i), 8);
                             while !stop.load(Ordering::Relaxed) {
                                 uc.run_loop(&mut p);
-                                p.rcu.quiescent();
+                                p.map.quiescent();
                             }
                             failed.fetch_add(p.map.failed_updates(), Ordering::Relaxed);
                         });

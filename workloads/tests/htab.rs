@@ -10,6 +10,7 @@ use allocators::{
     with_flavor, AllocConfig, Allocator, Env, FlavorVisitor, ImmediateReuse, ReuseAfterGp, FLAVORS,
 };
 use workloads::htab::elem_size;
+use workloads::ProducerMap;
 use workloads::{
     with_use_case, HTab, MapError, Producer, UpdateFlag, UseCase, UseCaseVisitor, USE_CASES,
 };
@@ -325,7 +326,7 @@ fn lpm_update_delete_finds_no_stale_reads_under_grace_period_flavors() {
                         let mut p = Producer::new(i, P, map.cpu(i), 8);
                         while !stop.load(Ordering::Relaxed) {
                             uc.run_loop(&mut p);
-                            p.rcu.quiescent();
+                            p.map.quiescent();
                         }
                     });
                 }

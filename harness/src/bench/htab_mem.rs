@@ -8,11 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use allocators::{with_flavor, AllocConfig, AllocStats, Allocator, Env, FlavorVisitor};
+use allocators::{with_flavor, AllocConfig, AllocStats, Allocator, Env, FlavorVisitor, HoldStats};
 use crossbeam_utils::CachePadded;
 use workloads::cpu_gate::Turn;
 use workloads::htab::elem_size;
-use workloads::{with_use_case, CpuGate, HTab, Producer, UseCase, UseCaseVisitor};
+use workloads::{
+    with_peer, with_use_case, CpuGate, HTab, Peer, PeerVisitor, Producer, ProducerMap, UseCase,
+    UseCaseVisitor,
+};
 
 use super::driver::{self, Ctl};
 use crate::cli::{Config, Readers};
@@ -52,44 +55,123 @@ pub fn check_use_case(name: &str, producers: usize) -> Result<(), String> {
         .unwrap_or_else(|| Err(format!("unknown use case '{name}'")))
 }
 
-/// Runs `flavor` with the configured use case; `on_tick` sees each per-second sample.
-pub fn run_cell(
-    cfg: &Config,
-    flavor: &str,
-    on_tick: &mut dyn FnMut(&Tick),
-) -> Result<CellResult, String> {
-    struct ByFlavor<'a> {
-        cfg: &'a Config,
-        on_tick: &'a mut dyn FnMut(&Tick),
-    }
-    struct ByUseCase<'a, A> {
-        cfg: &'a Config,
-        on_tick: &'a mut dyn FnMut(&Tick),
-        _a: PhantomData<A>,
-    }
-    impl FlavorVisitor for ByFlavor<'_> {
-        type Output = Result<CellResult, String>;
-        fn visit<A: Allocator>(self) -> Self::Output {
-            let v = ByUseCase::<A> {
-                cfg: self.cfg,
-                on_tick: self.on_tick,
-                _a: PhantomData,
-            };
-            with_use_case(&self.cfg.use_case, v)
-                .unwrap_or_else(|| Err(format!("unknown use case '{}'", self.cfg.use_case)))
+/// Why row `name` cannot run `use_case` at all (a peer map and the LPM trie), if so: its
+/// cell is "n/a", with no figures.
+pub fn not_applicable(use_case: &str, name: &str) -> Option<String> {
+    struct Peers;
+    impl UseCaseVisitor for Peers {
+        type Output = bool;
+        fn visit<U: UseCase>(self) -> bool {
+            U::PEERS
         }
     }
-    impl<A: Allocator> UseCaseVisitor for ByUseCase<'_, A> {
-        type Output = Result<CellResult, String>;
-        fn visit<U: UseCase>(self) -> Self::Output {
-            run::<A, U>(self.cfg, self.on_tick)
-        }
-    }
-    with_flavor(flavor, ByFlavor { cfg, on_tick })
-        .unwrap_or_else(|| Err(format!("unknown allocator flavor '{flavor}'")))
+    let takes_peers = with_use_case(use_case, Peers).unwrap_or(true);
+    (workloads::peers::is_peer(name) && !takes_peers)
+        .then(|| format!("{name} cannot express {use_case}: it is an LPM trie, not a hash map"))
 }
 
-fn run<A: Allocator, U: UseCase>(
+/// Runs the row `name` (an allocator flavor, or a peer map `peer:NAME`) with the configured
+/// use case; `on_tick` sees each per-second sample.
+pub fn run_cell(
+    cfg: &Config,
+    name: &str,
+    on_tick: &mut dyn FnMut(&Tick),
+) -> Result<CellResult, String> {
+    /// Dispatches the use case once the row's type is known.
+    struct ByUseCase<'a, R> {
+        cfg: &'a Config,
+        on_tick: &'a mut dyn FnMut(&Tick),
+        _r: PhantomData<R>,
+    }
+    struct Row<'a>(&'a Config, &'a mut dyn FnMut(&Tick));
+    impl<'a> Row<'a> {
+        fn by_use_case<R>(self) -> Result<CellResult, String>
+        where
+            ByUseCase<'a, R>: UseCaseVisitor<Output = Result<CellResult, String>>,
+        {
+            let v = ByUseCase::<R> {
+                cfg: self.0,
+                on_tick: self.1,
+                _r: PhantomData,
+            };
+            with_use_case(&self.0.use_case, v)
+                .unwrap_or_else(|| Err(format!("unknown use case '{}'", self.0.use_case)))
+        }
+    }
+    impl FlavorVisitor for Row<'_> {
+        type Output = Result<CellResult, String>;
+        fn visit<A: Allocator>(self) -> Self::Output {
+            self.by_use_case::<Flavor<A>>()
+        }
+    }
+    impl PeerVisitor for Row<'_> {
+        type Output = Result<CellResult, String>;
+        fn visit<P: Peer>(self) -> Self::Output {
+            self.by_use_case::<PeerRow<P>>()
+        }
+    }
+    /// Marks a flavor's row and a peer's, for the use-case dispatch.
+    struct Flavor<A>(PhantomData<A>);
+    struct PeerRow<P>(PhantomData<P>);
+    impl<A: Allocator> UseCaseVisitor for ByUseCase<'_, Flavor<A>> {
+        type Output = Result<CellResult, String>;
+        fn visit<U: UseCase>(self) -> Self::Output {
+            run_flavor::<A, U>(self.cfg, self.on_tick)
+        }
+    }
+    impl<P: Peer> UseCaseVisitor for ByUseCase<'_, PeerRow<P>> {
+        type Output = Result<CellResult, String>;
+        fn visit<U: UseCase>(self) -> Self::Output {
+            run_peer::<P, U>(self.cfg, self.on_tick)
+        }
+    }
+    if workloads::peers::is_peer(name) {
+        return with_peer(name, Row(cfg, on_tick))
+            .unwrap_or_else(|| Err(format!("unknown peer map '{name}'")));
+    }
+    with_flavor(name, Row(cfg, on_tick))
+        .unwrap_or_else(|| Err(format!("unknown allocator flavor '{name}'")))
+}
+
+/// What the sampler reads of a flavor's allocator (a peer map has none).
+trait Counters: Sync {
+    fn stats(&self) -> AllocStats;
+    fn hold_stats(&self) -> HoldStats;
+    /// The object's requested size.
+    fn unit_size(&self) -> usize;
+}
+
+impl<A: Allocator> Counters for A {
+    fn stats(&self) -> AllocStats {
+        Allocator::stats(self)
+    }
+    fn hold_stats(&self) -> HoldStats {
+        Allocator::hold_stats(self)
+    }
+    fn unit_size(&self) -> usize {
+        Allocator::unit_size(self)
+    }
+}
+
+/// The measured window of one cell, before its map is torn down.
+struct Measured {
+    samples: Vec<Sample>,
+    per_prod: Vec<f64>,
+    peak: Live,
+    unpinned: usize,
+    failed_in_summary: u64,
+    failed_per_s: Vec<f64>,
+    rates: Vec<f64>,
+    mem_window: Vec<f64>,
+    machine: (Snapshot, Snapshot),
+    /// The memory model's window and inputs (a flavor's only).
+    window: Option<((Instant, HoldStats), (Instant, HoldStats))>,
+    standing: Standing,
+    nr_online: usize,
+}
+
+/// A flavor's row: the RCU hash table on allocator `A`, torn down with the leak check.
+fn run_flavor<A: Allocator, U: UseCase>(
     cfg: &Config,
     on_tick: &mut dyn FnMut(&Tick),
 ) -> Result<CellResult, String> {
@@ -133,6 +215,80 @@ fn run<A: Allocator, U: UseCase>(
         p + 1,
     );
     let uc = U::new(p)?;
+    let m = measure(cfg, A::NAME, &|i| map.cpu(i), Some(&*alloc), &uc, on_tick);
+
+    // Before teardown: its clear() and barriers are not part of the measurement.
+    let rcu = [&env.rcu, &env.tasks_trace]
+        .iter()
+        .map(|d| DomainReport::new(d.name(), &d.stats()))
+        .collect();
+    let before_teardown = alloc.stats();
+    map.cpu(p).clear();
+    drop(map);
+    let drained = alloc.drain();
+    if let Some(f) = env.rcu.failure().or_else(|| env.tasks_trace.failure()) {
+        return Err(f);
+    }
+    let mut r = build_result(cfg, A::NAME, &m, before_teardown, drained);
+    r.rcu = rcu;
+    let unit = kmalloc_size(alloc.unit_size());
+    if let Some(((t_a, before), (t_b, after))) = &m.window {
+        r.memory_model = Some(MemoryModel::compute(&Inputs {
+            window_s: (*t_b - *t_a).as_secs_f64(),
+            unit,
+            unit_raw: alloc.unit_size(),
+            before,
+            after,
+            standing: &m.standing,
+            mem_avg_bytes: r.metrics.mem_avg_shown().value,
+            mem_avg_stderr_bytes: r.metrics.mem_avg_shown().stddev.unwrap_or(0.0)
+                / (r.samples.len().saturating_sub(cfg.warmup as usize).max(1) as f64).sqrt(),
+            rcu: r.rcu.iter().find(|d| d.domain == env.rcu.name()),
+        }));
+    }
+    finish(
+        cfg,
+        &mut r,
+        &m,
+        mem0,
+        uc.verify(),
+        A::REUSE_AFTER_GP.then_some(A::NAME),
+    );
+    Ok(r)
+}
+
+/// A peer map's row: the map pre-sized to max_entries, on the global allocator (so the
+/// allocator counters are zero, and the memory limit and injected failures do not apply).
+fn run_peer<P: Peer, U: UseCase>(
+    cfg: &Config,
+    on_tick: &mut dyn FnMut(&Tick),
+) -> Result<CellResult, String> {
+    if !U::PEERS {
+        return Err(format!("{} cannot run {}", P::NAME, U::NAME));
+    }
+    cfg.mem.install();
+    let mem0 = memcg::counts();
+    let peer = P::with_capacity(cfg.max_entries as usize);
+    let uc = U::new(cfg.producers)?;
+    let m = measure(cfg, P::NAME, &|_| peer.cpu(), None, &uc, on_tick);
+    // The keys left behind are the peer's to drop, as the flavors' map is cleared.
+    drop(peer);
+    let none = AllocStats::default();
+    let mut r = build_result(cfg, P::NAME, &m, none, none);
+    finish(cfg, &mut r, &m, mem0, uc.verify(), None);
+    Ok(r)
+}
+
+/// Runs the producers on the driver and samples them: bench.c's measurement of one cell.
+fn measure<M: ProducerMap, U: UseCase>(
+    cfg: &Config,
+    name: &str,
+    handle: &(dyn Fn(usize) -> M + Sync),
+    alloc: Option<&dyn Counters>,
+    uc: &U,
+    on_tick: &mut dyn FnMut(&Tick),
+) -> Measured {
+    let p = cfg.producers;
     let nr_online = crate::host::online_cpus().len().max(1);
     let (gates, gate_of) = cpu_gates(cfg, nr_online);
     let quantum = workloads::cpu_gate::quantum(nr_online);
@@ -146,7 +302,7 @@ fn run<A: Allocator, U: UseCase>(
     let mut samples = Vec::new();
     let mut per_prod = Vec::new();
     // The model works in charged bytes, as the figure it is checked against.
-    let unit = kmalloc_size(alloc.unit_size());
+    let unit = alloc.map_or(0, |a| kmalloc_size(a.unit_size()));
     let mut standing = Standing::default();
     // The memory model's window: the span of the memory samples mem_avg averages, from the
     // first measured tick (the end of the warm-up's first second, as bench.c counts) to the
@@ -162,13 +318,13 @@ fn run<A: Allocator, U: UseCase>(
     let cpu_rates: Mutex<Vec<f64>> = Mutex::new(Vec::with_capacity(p));
     let mut machine = (Snapshot::default(), Snapshot::default());
     let mut mem_window: Vec<f64> = Vec::with_capacity((cfg.duration as usize + 2) * 110);
-    let inject = cfg.injected(A::NAME);
+    let inject = cfg.injected(name);
 
     let cpus: Vec<Option<usize>> = (0..p).map(|i| cfg.cpus.as_ref().map(|c| c[i])).collect();
     let fixed_charged = AtomicBool::new(false);
     let worker = |i: usize, ctl: &Ctl| {
         let gate = gate_of[i].map(|g| &gates[g]);
-        let mut prod = Producer::new(i, p, map.cpu(i), cfg.value_size)
+        let mut prod = Producer::new(i, p, handle(i), cfg.value_size)
             .with_gate(gate)
             .with_shape(cfg.shape);
         ctl.ready();
@@ -193,7 +349,7 @@ fn run<A: Allocator, U: UseCase>(
             failed[i].store(prod.map.failed_updates(), Ordering::Relaxed);
             // Back from the BPF program: a quiescent state, and softirq time for this
             // CPU's RCU callbacks; then, maybe, another producer's turn.
-            prod.rcu.quiescent();
+            prod.map.quiescent();
             // Test only: the injected slowdown, outside the read-side section so that it
             // slows the loop without stretching grace periods.
             if let Some(s) = &mut slowdown {
@@ -218,8 +374,10 @@ fn run<A: Allocator, U: UseCase>(
     // memcg's memory.current counts everything the cgroup has (docs/memory-limit.md).
     let mut fixed_charge = 0usize;
     let monitor = |ctl: &Ctl| {
-        let st = alloc.stats();
-        let objects = st.from_slab.saturating_sub(st.to_slab) as i64 * unit as i64;
+        let objects = alloc.map_or(0, |a| {
+            let st = a.stats();
+            st.from_slab.saturating_sub(st.to_slab) as i64 * unit as i64
+        });
         fixed_charge = (live().charged - objects).max(0) as usize;
         memcg::charge_nofail(fixed_charge);
         fixed_charged.store(true, Ordering::Release);
@@ -235,14 +393,14 @@ fn run<A: Allocator, U: UseCase>(
                 ctl.start_measuring();
                 machine.0 = Snapshot::now();
             }
-            if measured && window_start.is_none() {
-                window_start = Some((Instant::now(), alloc.hold_stats()));
+            if let (true, None, Some(a)) = (measured, &window_start, alloc) {
+                window_start = Some((Instant::now(), a.hold_stats()));
             }
             loop {
                 let now_live = live();
                 peak = peak.max(now_live);
-                if measured {
-                    standing.add(&alloc.stats(), now_live.charged, unit);
+                if let (true, Some(a)) = (measured, alloc) {
+                    standing.add(&a.stats(), now_live.charged, unit);
                 }
                 if in_summary {
                     mem_window.push(now_live.charged as f64);
@@ -282,38 +440,40 @@ fn run<A: Allocator, U: UseCase>(
             });
             (last_t, last_loops, last_failed) = (now, total, total_failed);
         }
-        window_end = Some((Instant::now(), alloc.hold_stats()));
+        window_end = alloc.map(|a| (Instant::now(), a.hold_stats()));
         machine.1 = Snapshot::now();
         ctl.stop();
         uc.stop();
     };
     let ((), unpinned) = driver::run("producer", &cpus, worker, monitor);
     memcg::uncharge(fixed_charge);
-
-    // Before teardown: its clear() and barriers are not part of the measurement.
-    let rcu = [&env.rcu, &env.tasks_trace]
-        .iter()
-        .map(|d| DomainReport::new(d.name(), &d.stats()))
-        .collect();
-    let before_teardown = alloc.stats();
-    map.cpu(p).clear();
-    drop(map);
-    let drained = alloc.drain();
-    if let Some(f) = env.rcu.failure().or_else(|| env.tasks_trace.failure()) {
-        return Err(f);
-    }
-    let verify = uc.verify();
-    let mut r = build_result(
-        cfg,
-        A::NAME,
+    Measured {
         samples,
-        &per_prod,
+        per_prod,
         peak,
-        before_teardown,
-        drained,
         unpinned,
-    );
-    r.rcu = rcu;
+        failed_in_summary,
+        failed_per_s,
+        rates: cpu_rates.into_inner().unwrap_or_else(|e| e.into_inner()),
+        mem_window,
+        machine,
+        window: window_start.zip(window_end),
+        standing,
+        nr_online,
+    }
+}
+
+/// What every row's cell gets after its teardown: the memory limit's figures, the robust
+/// figures and the lookup check (`reuse_after_gp`: the flavor whose stale read is a bug).
+fn finish(
+    cfg: &Config,
+    r: &mut CellResult,
+    m: &Measured,
+    mem0: memcg::Counts,
+    verify: Option<(u64, u64)>,
+    reuse_after_gp: Option<&str>,
+) {
+    let p = cfg.producers;
     let mem1 = memcg::counts();
     r.mem_limit = Some(MemLimitCell {
         limit_bytes: cfg.mem.limit_bytes,
@@ -321,33 +481,27 @@ fn run<A: Allocator, U: UseCase>(
         hit_mem_limit: mem1.failcnt > mem0.failcnt,
         refused: mem1.failcnt - mem0.failcnt,
         injected: mem1.injected - mem0.injected,
-        failed_updates: failed_in_summary,
-        failed_updates_per_sec: mean(&failed_per_s),
-        failed_updates_per_sec_stddev: Some(stddev(&failed_per_s)),
+        failed_updates: m.failed_in_summary,
+        failed_updates_per_sec: mean(&m.failed_per_s),
+        failed_updates_per_sec_stddev: Some(stddev(&m.failed_per_s)),
     });
-    let rates = cpu_rates.into_inner().unwrap_or_else(|e| e.into_inner());
-    if !rates.is_empty() {
-        r.metrics.loops_per_cpu_sec_per_producer =
-            Some(Metric::new(mean(&rates), Some(stddev(&rates)), "loops/s"));
+    if !m.rates.is_empty() {
+        r.metrics.loops_per_cpu_sec_per_producer = Some(Metric::new(
+            mean(&m.rates),
+            Some(stddev(&m.rates)),
+            "loops/s",
+        ));
     }
-    if !mem_window.is_empty() {
-        r.metrics.mem_p95_charged = Some(Metric::new(percentile(&mem_window, 95.0), None, "bytes"));
+    if !m.mem_window.is_empty() {
+        r.metrics.mem_p95_charged =
+            Some(Metric::new(percentile(&m.mem_window, 95.0), None, "bytes"));
     }
-    r.machine = Some(MachineLoad::between(&machine.0, &machine.1, nr_online, p));
-    if let (Some((t_a, before)), Some((t_b, after))) = (window_start, window_end) {
-        r.memory_model = Some(MemoryModel::compute(&Inputs {
-            window_s: (t_b - t_a).as_secs_f64(),
-            unit,
-            unit_raw: alloc.unit_size(),
-            before: &before,
-            after: &after,
-            standing: &standing,
-            mem_avg_bytes: r.metrics.mem_avg_shown().value,
-            mem_avg_stderr_bytes: r.metrics.mem_avg_shown().stddev.unwrap_or(0.0)
-                / (r.samples.len().saturating_sub(cfg.warmup as usize).max(1) as f64).sqrt(),
-            rcu: r.rcu.iter().find(|d| d.domain == env.rcu.name()),
-        }));
-    }
+    r.machine = Some(MachineLoad::between(
+        &m.machine.0,
+        &m.machine.1,
+        m.nr_online,
+        p,
+    ));
     if let Some((found, bad)) = verify {
         let per_m = if found == 0 {
             0.0
@@ -356,16 +510,14 @@ fn run<A: Allocator, U: UseCase>(
         };
         r.metrics.incorrect_lookups_per_million =
             Some(Metric::new(per_m, None, "incorrect lookups per million"));
-        if bad > 0 && A::REUSE_AFTER_GP {
+        if let (true, Some(name)) = (bad > 0, reuse_after_gp) {
             r.status = Status::Error;
             r.error = Some(format!(
-                "{bad} of {found} lookups returned a recycled element under {}, which reuses \
-                 only after a grace period: a bug",
-                A::NAME
+                "{bad} of {found} lookups returned a recycled element under {name}, which reuses \
+                 only after a grace period: a bug"
             ));
         }
     }
-    Ok(r)
 }
 
 /// Non-preemptible readers: one gate per CPU shared by two or more producers (pinned ones by
@@ -395,17 +547,15 @@ fn cpu_gates(cfg: &Config, nr_online: usize) -> (Vec<CpuGate>, Vec<Option<usize>
     (shared.iter().map(|_| CpuGate::default()).collect(), gate_of)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn build_result(
     cfg: &Config,
     flavor: &str,
-    samples: Vec<Sample>,
-    per_prod_k: &[f64],
-    peak: Live,
+    m: &Measured,
     during: AllocStats,
     drained: AllocStats,
-    unpinned: usize,
 ) -> CellResult {
+    let (samples, per_prod_k, peak, unpinned) =
+        (m.samples.clone(), &m.per_prod, m.peak, m.unpinned);
     let measured = &samples[cfg.warmup as usize..];
     let per_prod: Vec<f64> = per_prod_k.iter().map(|k| k * 1000.0).collect();
     let total: Vec<f64> = per_prod.iter().map(|x| x * cfg.producers as f64).collect();

@@ -68,10 +68,10 @@ impl Args {
 
 pub fn run(a: Args) -> Result {
     if let Some(r) = &a.reference {
-        if !allocators::FLAVORS.contains(&r.as_str()) {
+        if crate::rows::rank(r) == usize::MAX {
             return Err(Error::BadInput(format!(
                 "--reference: unknown allocator flavor '{r}' (known: {})",
-                allocators::FLAVORS.join(", ")
+                crate::rows::known().collect::<Vec<_>>().join(", ")
             )));
         }
     }

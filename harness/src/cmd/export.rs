@@ -181,7 +181,7 @@ fn csv(f: &ResultFile) -> String {
     for c in &f.results {
         let m = &c.metrics;
         let opt = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
-        let (nums, leaked): (Vec<String>, String) = if c.status == Status::Error {
+        let (nums, leaked): (Vec<String>, String) = if !c.status.measured() {
             (vec![String::new(); 8], String::new())
         } else {
             (
@@ -242,9 +242,9 @@ fn markdown(f: &ResultFile) -> String {
         {
             let c = &cells[i];
             let m = &c.metrics;
-            rows.push(if c.status == Status::Error {
+            rows.push(if !c.status.measured() {
                 vec![
-                    format!("{} (error)", c.flavor),
+                    format!("{} ({})", c.flavor, c.status),
                     "-".into(),
                     "-".into(),
                     "-".into(),

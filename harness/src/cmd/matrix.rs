@@ -89,7 +89,7 @@ fn make_plan(a: &Args) -> Result<Plan, String> {
                 workloads::USE_CASES,
                 "use case",
             )?;
-            let flavors = a.cell.flavors()?;
+            let flavors = a.cell.rows()?;
             let (cells, skipped) = matrix_file::plan(&use_cases, &flavors, &producers, &[None]);
             (cells, skipped, None)
         }

@@ -82,7 +82,7 @@ pub fn cells<'a>(
                 &known,
                 "map-perf-test test",
             )?;
-            let flavors = a.cell.flavors()?;
+            let flavors = a.cell.flavors("map-perf-test")?;
             for uc in &ucs {
                 let t = test_of(uc).expect("a listed test");
                 for &p in producers {
@@ -144,12 +144,11 @@ pub fn cells<'a>(
                 "kfree-rcu use case",
             )?;
             let all: Vec<&str> = KfreeMode::ALL.iter().map(|m| m.name()).collect();
-            let modes = names(
-                "-A/--allocators",
-                &a.cell.allocators,
-                &all,
-                "kfree-rcu mode",
-            )?;
+            // `-A`'s default (the flavors and a peer map) means every mode here.
+            let modes = match a.cell.allocators.as_str() {
+                crate::rows::DEFAULT => all.iter().map(|m| m.to_string()).collect(),
+                list => names("-A/--allocators", list, &all, "kfree-rcu mode")?,
+            };
             for &p in producers {
                 for m in &modes {
                     cells.push(cell(kfree_rcu::USE_CASE, m, p));

@@ -134,7 +134,7 @@ fn make_plan(a: &Args) -> Result<(Plan, Vec<matrix_file::Cell>, PathBuf), String
     if use_case.len() != 1 {
         return Err(format!("--use-case {}: name one use case", a.use_case));
     }
-    let flavors = a.cell.flavors()?;
+    let flavors = a.cell.flavors("a sweep (grace-period pacings)")?;
     let pacings = pacing_list(a)?;
     let svg = match &a.svg {
         Some(p) => p.clone(),

@@ -187,6 +187,7 @@ pub fn execute(mut plan: Plan) -> Outcome {
                 Status::Ok => ok += 1,
                 Status::Leak => leak += 1,
                 Status::Error => error += 1,
+                Status::NotApplicable => {}
             }
             cells_done += 1;
             let line = cell_line(cells_done, n, &res, secs, eta);
@@ -258,8 +259,8 @@ fn trial_line(t: usize, trials: usize, c: &CellResult, secs: f64) -> String {
 /// A cell's status and figures for a progress line; with trials, the medians and the
 /// interval of loops/s per producer.
 fn cell_figures(c: &CellResult) -> String {
-    if c.status == Status::Error {
-        return format!("error: {}", c.error.as_deref().unwrap_or("?"));
+    if !c.status.measured() {
+        return format!("{}: {}", c.status, c.error.as_deref().unwrap_or("?"));
     }
     let m = &c.metrics;
     let ci = match &c.trials.ci95 {

@@ -31,11 +31,12 @@ pub struct CellOpts {
     #[arg(long = "out", value_name = "FILE")]
     pub out: PathBuf,
 
-    /// Comma-separated allocator flavors, or `all`.
+    /// Comma-separated rows: allocator flavors (or `all`) and, in htab-mem matrices, peer
+    /// maps (`peer:dashmap`, ..., or `peers`; other benchmarks leave the default's out).
     #[arg(
         short = 'A',
         long = "allocators",
-        default_value = "all",
+        default_value = crate::rows::DEFAULT,
         value_name = "LIST"
     )]
     pub allocators: String,
@@ -103,14 +104,14 @@ pub struct CellOpts {
 }
 
 impl CellOpts {
-    /// The flavors of `-A/--allocators`.
-    pub fn flavors(&self) -> Result<Vec<String>, String> {
-        crate::cli::names(
-            "-A/--allocators",
-            &self.allocators,
-            allocators::FLAVORS,
-            "allocator flavor",
-        )
+    /// The rows of `-A/--allocators`: flavors and peer maps (an htab-mem matrix).
+    pub fn rows(&self) -> Result<Vec<String>, String> {
+        crate::rows::parse("-A/--allocators", &self.allocators)
+    }
+
+    /// The flavors of `-A/--allocators`, for a benchmark without peer rows.
+    pub fn flavors(&self, what: &str) -> Result<Vec<String>, String> {
+        crate::rows::flavors_only("-A/--allocators", &self.allocators, what)
     }
 }
 

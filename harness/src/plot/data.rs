@@ -122,11 +122,10 @@ fn benchmark_rank(b: Benchmark) -> usize {
         .unwrap_or(Benchmark::ALL.len())
 }
 
-/// Flavors in `allocators::FLAVORS` order, unknown ones after, by the first benchmark (in
+/// Flavors and peer maps in `rows::known` order, unknown ones after, by the first benchmark (in
 /// `Benchmark::ALL` order) whose cells have them, then by name.
 fn ordered_flavors(cells: &[CellResult]) -> Vec<String> {
     let names: BTreeSet<&str> = cells.iter().map(|c| c.flavor.as_str()).collect();
-    let known = allocators::FLAVORS;
     let mut v: Vec<(usize, usize, &str)> = names
         .into_iter()
         .map(|n| {
@@ -136,7 +135,7 @@ fn ordered_flavors(cells: &[CellResult]) -> Vec<String> {
                 .map(|c| benchmark_rank(c.benchmark))
                 .min()
                 .unwrap_or(0);
-            let k = known.iter().position(|k| *k == n).unwrap_or(known.len());
+            let k = crate::rows::rank(n);
             (k, first, n)
         })
         .collect();

@@ -8,8 +8,9 @@ use plotters::style::RGBColor;
 pub const FONT: &str = "sans-serif";
 pub use crate::units::MIB;
 
-/// Tableau-10: distinguishable, and still tellable apart in grey scale by position.
-const PALETTE: [RGBColor; 10] = [
+/// Tableau-10, and two more for the peer maps: distinguishable, and still tellable apart in
+/// grey scale by position.
+const PALETTE: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -20,18 +21,20 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(255, 187, 120),
 ];
 
-/// A flavor's colour: fixed by its place in `allocators::FLAVORS`, so it never changes with
+/// A flavor's colour: fixed by its place in `rows::known` (flavors, then peer maps), so it never changes with
 /// the set of flavors a file happens to hold; unknown names follow, in the order given.
 pub fn flavor_color(flavor: &str, all: &[String]) -> RGBColor {
-    let known = allocators::FLAVORS.iter().position(|f| *f == flavor);
-    let idx = known.unwrap_or_else(|| {
-        let unknown = all
-            .iter()
-            .filter(|f| !allocators::FLAVORS.contains(&f.as_str()));
-        allocators::FLAVORS.len() + unknown.take_while(|f| *f != flavor).count()
-    });
+    let known = crate::rows::rank(flavor);
+    let idx = if known != usize::MAX {
+        known
+    } else {
+        let unknown = all.iter().filter(|f| crate::rows::rank(f) == usize::MAX);
+        crate::rows::known().count() + unknown.take_while(|f| *f != flavor).count()
+    };
     PALETTE[idx % PALETTE.len()]
 }
 

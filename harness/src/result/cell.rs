@@ -178,6 +178,14 @@ impl Pacing {
 }
 
 impl CellResult {
+    /// A cell the row cannot express ("n/a"), with the reason.
+    pub fn not_applicable(use_case: &str, flavor: &str, producers: usize, why: String) -> Self {
+        CellResult {
+            status: Status::NotApplicable,
+            ..CellResult::error(Benchmark::HtabMem, use_case, flavor, producers, why)
+        }
+    }
+
     /// A cell that produced no measurement, with the reason.
     pub fn error(
         benchmark: Benchmark,

@@ -204,7 +204,7 @@ fn current() -> String {
     "current".into()
 }
 
-/// How a cell ended; serialised as "ok", "leak" or "error".
+/// How a cell ended; serialised as "ok", "leak", "error" or "n/a".
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -214,6 +214,10 @@ pub enum Status {
     Leak,
     /// Nothing measured (the cell failed); its metrics are meaningless.
     Error,
+    /// Nothing measured because the row cannot express the use case (a peer map and the
+    /// LPM trie); not a failure. Its metrics are meaningless.
+    #[serde(rename = "n/a")]
+    NotApplicable,
 }
 
 impl Status {
@@ -222,12 +226,18 @@ impl Status {
             Status::Ok => "ok",
             Status::Leak => "leak",
             Status::Error => "error",
+            Status::NotApplicable => "n/a",
         }
     }
 
     /// Whether the cell's metrics mean anything.
     pub fn measured(self) -> bool {
-        self != Status::Error
+        !matches!(self, Status::Error | Status::NotApplicable)
+    }
+
+    /// Whether the cell failed (an error or a leak; "n/a" is not a failure).
+    pub fn failed(self) -> bool {
+        matches!(self, Status::Error | Status::Leak)
     }
 }
 

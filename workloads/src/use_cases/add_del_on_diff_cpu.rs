@@ -6,9 +6,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use allocators::Allocator;
-
 use super::{Producer, UseCase};
+use crate::producer_map::ProducerMap;
 use crate::htab::UpdateFlag;
 
 pub struct AddDelOnDiffCpu {
@@ -31,13 +30,13 @@ impl UseCase for AddDelOnDiffCpu {
         })
     }
 
-    fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
+    fn run_loop<M: ProducerMap>(&self, p: &mut Producer<'_, M>) -> u64 {
         let pair = &self.pairs[p.idx / 2];
         if p.idx.is_multiple_of(2) {
             {
-                let _g = super::section(p.gate, &p.rcu);
+                let g = super::section::<M>(p.gate, &p.pin);
                 for key in p.pair_keys() {
-                    let _ = p.map.update(key, &p.value, UpdateFlag::NoExist);
+                    let _ = p.map.update(&g, key, &p.value, UpdateFlag::NoExist);
                 }
             }
             p.leave_cpu();
@@ -47,9 +46,9 @@ impl UseCase for AddDelOnDiffCpu {
             p.leave_cpu();
             pair.wait(&self.stopped);
             {
-                let _g = super::section(p.gate, &p.rcu);
+                let g = super::section::<M>(p.gate, &p.pin);
                 for key in p.pair_keys() {
-                    let _ = p.map.delete(key);
+                    let _ = p.map.delete(&g, key);
                 }
             }
             p.leave_cpu();

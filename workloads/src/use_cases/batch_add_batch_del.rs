@@ -1,9 +1,8 @@
 //! `batch_add_batch_del`: updates of the producer's keys, then deletes of them; counts 2 (two
 //! batches of 64) as merged, 1 in the RFC's shape (one program run).
 
-use allocators::Allocator;
-
 use super::{Producer, UseCase};
+use crate::producer_map::ProducerMap;
 use crate::htab::UpdateFlag;
 
 pub struct BatchAddBatchDel;
@@ -16,13 +15,13 @@ impl UseCase for BatchAddBatchDel {
     }
 
     #[inline]
-    fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
-        let _g = super::section(p.gate, &p.rcu);
+    fn run_loop<M: ProducerMap>(&self, p: &mut Producer<'_, M>) -> u64 {
+        let g = super::section::<M>(p.gate, &p.pin);
         for key in p.own_keys() {
-            let _ = p.map.update(key, &p.value, UpdateFlag::Any);
+            let _ = p.map.update(&g, key, &p.value, UpdateFlag::Any);
         }
         for key in p.own_keys() {
-            let _ = p.map.delete(key);
+            let _ = p.map.delete(&g, key);
         }
         p.shape.batch_add_batch_del_count()
     }

@@ -19,6 +19,9 @@
 //! The harness drains the allocator right after the producers stop, with no hook for a use
 //! case's own map, so `stop` empties the trie: it waits for the loops in flight, then frees
 //! every node through a cache of the setup CPU (index = producers), as trie_free does.
+//!
+//! A peer map cannot run it (`PEERS = false`): it is a trie of an allocator flavor, not a
+//! hash map's operations.
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,7 +31,9 @@ use allocators::Allocator;
 use crossbeam_utils::CachePadded;
 
 use super::{Producer, UseCase, OP_BATCH};
-use crate::htab::{elem_size, MapError, UpdateFlag};
+use crate::cpu_gate::Seat;
+use crate::htab::{elem_size, MapCpu, MapError, UpdateFlag};
+use crate::producer_map::{HtabVisitor, ProducerMap};
 use crate::lpm_trie::{LpmKey, LpmTrie, NODE_HEAD};
 
 /// Prefixes the producers update and delete.
@@ -88,14 +93,14 @@ pub fn pool() -> Vec<LpmKey> {
 
 impl LpmUpdateDelete {
     /// The run's trie, made by the first loop from the map's allocator.
-    fn trie<A: Allocator>(&self, p: &Producer<'_, A>) -> &LpmTrie<A> {
+    fn trie<A: Allocator>(&self, map: &MapCpu<'_, A>, value_words: usize) -> &LpmTrie<A> {
         let shared = self.shared.get_or_init(|| {
-            let alloc = p.map.map().allocator().clone();
+            let alloc = map.map().allocator().clone();
             // The allocator's objects are elem_size(value bytes); the node's head is 24.
-            let value_size = elem_size(p.value.len() * 8) - NODE_HEAD;
+            let value_size = elem_size(value_words * 8) - NODE_HEAD;
             let trie = Arc::new(LpmTrie::new(
                 alloc,
-                p.rcu.domain().clone(),
+                map.rcu_handle().domain().clone(),
                 MAX_ENTRIES,
                 value_size,
             ));
@@ -119,44 +124,39 @@ impl LpmUpdateDelete {
     }
 }
 
-impl UseCase for LpmUpdateDelete {
-    const NAME: &'static str = "lpm_update_delete";
+/// One loop's producer fields, for the loop on the flavor's hash table handle.
+struct Loop<'a> {
+    uc: &'a LpmUpdateDelete,
+    idx: usize,
+    gate: Option<Seat<'a>>,
+    value: &'a [u64],
+}
 
-    fn new(producers: usize) -> Result<Self, String> {
-        let per = |f: &dyn Fn(usize) -> u64| {
-            (0..producers)
-                .map(|i| CachePadded::new(AtomicU64::new(f(i))))
-                .collect()
-        };
-        Ok(LpmUpdateDelete {
-            producers,
-            pool: pool().into(),
-            shared: OnceLock::new(),
-            stopped: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
-            rng: per(&|i| i as u64 + 1),
-            lookups: per(&|_| 0),
-            incorrect: per(&|_| 0),
-        })
+impl HtabVisitor for Loop<'_> {
+    type Output = u64;
+    fn visit<A: Allocator>(self, map: &mut MapCpu<'_, A>) -> u64 {
+        self.uc.htab_loop(self, map)
     }
+}
 
-    fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
+impl LpmUpdateDelete {
+    fn htab_loop<A: Allocator>(&self, l: Loop<'_>, map: &mut MapCpu<'_, A>) -> u64 {
         // Against `stop`: it raises `stopped`, then waits for the loops in flight.
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         if self.stopped.load(Ordering::SeqCst) {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             return 0;
         }
-        let trie = self.trie(p);
-        let rcu = p.rcu.clone();
-        let g = super::section(p.gate, &rcu);
+        let trie = self.trie(map, l.value.len());
+        let rcu = map.rcu();
+        let g = super::section::<MapCpu<'_, A>>(l.gate, &rcu);
         let mut t = trie
-            .with_map_cache(&mut p.map)
+            .with_map_cache(map)
             .expect("the trie shares the map's allocator");
-        let mut value = p.value.clone();
+        let mut value = l.value.to_vec();
         let (mut found, mut bad, mut enomem) = (0u64, 0u64, 0u64);
         for j in 0..OP_BATCH {
-            let r = self.next(p.idx);
+            let r = self.next(l.idx);
             let k = &self.pool[(r % POOL as u64) as usize];
             // Errors are ignored, as the BPF program ignores them; ENOMEM is counted, as the
             // hash table's updates are (a memory limit or injected failures).
@@ -180,13 +180,49 @@ impl UseCase for LpmUpdateDelete {
             }
         }
         drop(g);
-        p.map.add_failed_updates(enomem);
-        let l = &self.lookups[p.idx];
-        l.store(l.load(Ordering::Relaxed) + found, Ordering::Relaxed);
-        let inc = &self.incorrect[p.idx];
+        map.add_failed_updates(enomem);
+        let n = &self.lookups[l.idx];
+        n.store(n.load(Ordering::Relaxed) + found, Ordering::Relaxed);
+        let inc = &self.incorrect[l.idx];
         inc.store(inc.load(Ordering::Relaxed) + bad, Ordering::Relaxed);
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         1
+    }
+
+}
+
+impl UseCase for LpmUpdateDelete {
+    const NAME: &'static str = "lpm_update_delete";
+
+    fn new(producers: usize) -> Result<Self, String> {
+        let per = |f: &dyn Fn(usize) -> u64| {
+            (0..producers)
+                .map(|i| CachePadded::new(AtomicU64::new(f(i))))
+                .collect()
+        };
+        Ok(LpmUpdateDelete {
+            producers,
+            pool: pool().into(),
+            shared: OnceLock::new(),
+            stopped: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            rng: per(&|i| i as u64 + 1),
+            lookups: per(&|_| 0),
+            incorrect: per(&|_| 0),
+        })
+    }
+
+    const PEERS: bool = false;
+
+    fn run_loop<M: ProducerMap>(&self, p: &mut Producer<'_, M>) -> u64 {
+        let l = Loop {
+            uc: self,
+            idx: p.idx,
+            gate: p.gate,
+            value: &p.value,
+        };
+        // A peer map has no flavor to build the trie from; the harness never runs one here.
+        p.map.visit_htab(l).unwrap_or(0)
     }
 
     fn stop(&self) {

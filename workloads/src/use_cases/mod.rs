@@ -25,25 +25,24 @@ allocators::registry! {
 use std::iter::StepBy;
 use std::ops::Range;
 
-use allocators::Allocator;
-use rcu::ThreadHandle;
-
 pub use shape::LoopShape;
 
 use crate::cpu_gate::{CpuGate, Seat};
-use crate::htab::MapCpu;
+use crate::producer_map::ProducerMap;
 
 pub(crate) use crate::cpu_gate::section;
 
 /// OP_BATCH in progs/htab_mem_bench.c.
 pub const OP_BATCH: u32 = 64;
 
-/// One producer thread: it plays CPU `idx` of `nr`.
-pub struct Producer<'m, A: Allocator> {
+/// One producer thread: it plays CPU `idx` of `nr`, through its handle on a flavor's hash
+/// table or a peer map.
+pub struct Producer<'m, M: ProducerMap> {
     pub idx: usize,
     pub nr: usize,
-    pub map: MapCpu<'m, A>,
-    pub rcu: ThreadHandle,
+    pub map: M,
+    /// What its loops' sections are opened from (`section`).
+    pub pin: M::Pin,
     /// Its seat at its CPU's gate when producers share the CPU (non-preemptible readers).
     pub gate: Option<Seat<'m>>,
     /// The value every update writes (zeroes, as the kernel's).
@@ -52,14 +51,14 @@ pub struct Producer<'m, A: Allocator> {
     pub shape: LoopShape,
 }
 
-impl<'m, A: Allocator> Producer<'m, A> {
-    pub fn new(idx: usize, nr: usize, map: MapCpu<'m, A>, value_size: usize) -> Self {
-        let rcu = map.rcu();
+impl<'m, M: ProducerMap> Producer<'m, M> {
+    pub fn new(idx: usize, nr: usize, map: M, value_size: usize) -> Self {
+        let pin = map.pin();
         Producer {
             idx,
             nr,
             map,
-            rcu,
+            pin,
             gate: None,
             value: vec![0; value_size.div_ceil(8)],
             shape: LoopShape::Merged,
@@ -105,7 +104,10 @@ pub trait UseCase: Send + Sync + Sized + 'static {
     fn new(producers: usize) -> Result<Self, String>;
 
     /// One loop; returns what it counts towards loops/s.
-    fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64;
+    fn run_loop<M: ProducerMap>(&self, p: &mut Producer<'_, M>) -> u64;
+
+    /// Whether a peer map can run it (a hash map's operations; not the LPM trie's).
+    const PEERS: bool = true;
 
     /// Releases producers blocked inside `run_loop` when the run ends.
     fn stop(&self) {}

@@ -1,8 +1,7 @@
 //! `no_op`: a program run that touches nothing; measures what the harness adds per loop.
 
-use allocators::Allocator;
-
 use super::{Producer, UseCase};
+use crate::producer_map::ProducerMap;
 
 pub struct NoOp;
 
@@ -14,8 +13,8 @@ impl UseCase for NoOp {
     }
 
     #[inline]
-    fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
-        let g = super::section(p.gate, &p.rcu);
+    fn run_loop<M: ProducerMap>(&self, p: &mut Producer<'_, M>) -> u64 {
+        let g = super::section::<M>(p.gate, &p.pin);
         std::hint::black_box(&g);
         1
     }

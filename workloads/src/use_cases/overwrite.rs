@@ -2,9 +2,8 @@
 //! live keys); every update after the first round replaces an element, so each one allocates
 //! and frees.
 
-use allocators::Allocator;
-
 use super::{Producer, UseCase};
+use crate::producer_map::ProducerMap;
 use crate::htab::UpdateFlag;
 
 pub struct Overwrite;
@@ -17,11 +16,11 @@ impl UseCase for Overwrite {
     }
 
     #[inline]
-    fn run_loop<A: Allocator>(&self, p: &mut Producer<'_, A>) -> u64 {
-        let _g = super::section(p.gate, &p.rcu);
+    fn run_loop<M: ProducerMap>(&self, p: &mut Producer<'_, M>) -> u64 {
+        let g = super::section::<M>(p.gate, &p.pin);
         for key in p.own_keys() {
             // Errors are ignored, as the BPF program ignores them.
-            let _ = p.map.update(key, &p.value, UpdateFlag::Any);
+            let _ = p.map.update(&g, key, &p.value, UpdateFlag::Any);
         }
         1
     }
