@@ -15,10 +15,14 @@
 //! change`, separated or not. A side with a single trial has no interval: the threshold
 //! alone decides, as before trials existed, and the verdict says "(1 trial)".
 //!
-//! Noise-aware: by default each metric's raw ratios are divided by their median over all
-//! matched cells, so a uniform drift of the machine between the two runs (another CI runner,
-//! frequency, a steady noisy neighbour) cancels and only cells that moved against the rest
-//! are judged; with ~100 cells the median adds almost no noise of its own. `reference`
+//! Noise-aware: by default each metric's raw ratios are divided by their median over the
+//! cell's group -- the cells that differ only in flavor (same benchmark, use case,
+//! producers, pacing, loop), which a matrix measures interleaved, trial by trial, in the same
+//! minute -- so a drift of the machine between the two runs cancels even when it hit only
+//! part of a run (a noisy neighbour for ten minutes moved whole groups by 20-30 % in the
+//! measurements of docs/results-tools.md), and only cells that moved against the other
+//! flavors of their group are judged. A group of fewer than 3 matched cells (a file of one
+//! flavor) is divided by the median over its benchmark's cells instead. `reference`
 //! instead divides each side by the same side's cell of that flavor with the same use case
 //! and producers (the reference cells are then shown but not judged), and `no_normalize`
 //! judges raw ratios. A change that moves every cell alike is invisible to the normalised
@@ -71,7 +75,7 @@ impl Options {
         match (&self.reference, self.no_normalize) {
             (_, true) => "raw values".to_string(),
             (Some(r), _) => format!("normalised by the {r} cells"),
-            (None, _) => "normalised by the median ratio".to_string(),
+            (None, _) => "normalised by the median ratio of each group of flavors".to_string(),
         }
     }
 }
@@ -237,13 +241,14 @@ pub fn compare(base: &[CellResult], new: &[CellResult], a: &Options) -> Comparis
     for m in &METRICS {
         let mine: Vec<&(&CellResult, &CellResult)> =
             pairs.iter().filter(|(b, n)| (m.applies)(b, n)).collect();
-        // The drift of the whole run for this metric: the median raw ratio, per benchmark
-        // (a set's files joined put map-perf-test's and kfree-rcu's cells beside htab-mem's,
-        // whose rates drift apart).
-        let drift_of = |bench| {
+        // The drift for this metric: the median raw ratio of the pair's group (the flavors
+        // of one use case and producer count, measured interleaved), or of its benchmark's
+        // cells when the group has fewer than 3 (a set's files joined put map-perf-test's
+        // and kfree-rcu's cells beside htab-mem's, whose rates drift apart).
+        let median_of = |keep: &dyn Fn(&CellResult) -> bool| {
             let mut raw: Vec<f64> = mine
                 .iter()
-                .filter(|(b, n)| b.benchmark == bench && measured(b, n))
+                .filter(|(b, n)| keep(b) && measured(b, n))
                 .filter_map(|(b, n)| {
                     let (bv, nv) = values(m, b, n);
                     ratio(nv, bv)
@@ -252,12 +257,17 @@ pub fn compare(base: &[CellResult], new: &[CellResult], a: &Options) -> Comparis
             raw.sort_by(f64::total_cmp);
             (raw.len() >= 3).then(|| raw[raw.len() / 2])
         };
-        let drifts: HashMap<crate::result::Benchmark, Option<f64>> = crate::result::Benchmark::ALL
+        let benches: HashMap<crate::result::Benchmark, Option<f64>> = crate::result::Benchmark::ALL
             .into_iter()
-            .map(|bench| (bench, drift_of(bench)))
+            .map(|bench| (bench, median_of(&|c: &CellResult| c.benchmark == bench)))
             .collect();
-        for (b, n) in mine {
-            let drift = drifts.get(&b.benchmark).copied().flatten();
+        let mut groups: HashMap<String, Option<f64>> = HashMap::new();
+        for (b, n) in mine.iter().copied() {
+            let group = b.id_for("*");
+            let in_group = *groups
+                .entry(group.clone())
+                .or_insert_with(|| median_of(&|c: &CellResult| c.id_for("*") == group));
+            let drift = in_group.or_else(|| benches.get(&b.benchmark).copied().flatten());
             rows.push(judge(m, b, n, drift, &bmap, &nmap, a));
         }
     }
@@ -693,5 +703,34 @@ mod p95_tests {
         assert_eq!(c.regressions(), 0);
         assert_eq!(c.cells_matched(), 4);
         assert_eq!(fmt_value(rows[1].metric, rows[1].new), "300.00/s");
+    }
+
+    #[test]
+    fn each_group_of_flavors_is_normalised_by_its_own_drift() {
+        // Two groups of four flavors; the machine was 30 % slower while the new run measured
+        // the p4 group (a time-local drift), and flavor "d" got 30 % slower in the p2 group.
+        let with = |flavor: &str, p: usize, loops: f64| {
+            let mut c = cell(flavor, 1.0, None);
+            c.producers = p;
+            c.metrics.loops_per_sec.value = loops;
+            c.id = c.expected_id();
+            c
+        };
+        let mut base = Vec::new();
+        let mut new = Vec::new();
+        for f in ["a", "b", "c", "d"] {
+            base.push(with(f, 2, 1000.0));
+            new.push(with(f, 2, if f == "d" { 700.0 } else { 1000.0 }));
+            base.push(with(f, 4, 1000.0));
+            new.push(with(f, 4, 700.0));
+        }
+        let c = compare(&base, &new, &Options::default());
+        let flagged: Vec<&str> = c
+            .rows
+            .iter()
+            .filter(|r| r.regression)
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(flagged, ["htab-mem/overwrite/d/p2"], "{:?}", c.rows);
     }
 }

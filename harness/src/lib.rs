@@ -10,6 +10,7 @@ pub mod config;
 pub mod cpuset;
 pub mod dashboard;
 pub mod error;
+pub mod flavor_shift;
 pub mod host;
 pub mod machine;
 pub mod matrix_file;

@@ -20,7 +20,8 @@ pub struct Args {
     pub new: PathBuf,
 
     /// Normalise each cell by this flavor's cell of the same use case and producers
-    /// instead of by the median ratio of all cells.
+    /// instead of by the median ratio of the flavors of its group (same use case and
+    /// producers).
     #[arg(
         long = "reference",
         value_name = "FLAVOR",
@@ -49,6 +50,13 @@ pub struct Args {
     #[arg(long = "mem-floor-mib", default_value_t = compare::DEFAULT_MEM_FLOOR_MIB, value_name = "MIB")]
     pub mem_floor_mib: f64,
 
+    /// A regression when a flavor is slower across its cells: the median of its cells'
+    /// normalised loops/s ratios below this and a sign test over them (how many got slower)
+    /// at p < 0.01, over at least 8 cells. It sees a uniform shift of one flavor that no
+    /// single cell shows beyond its noise.
+    #[arg(long = "max-flavor-slowdown", default_value_t = crate::flavor_shift::DEFAULT_MAX_FLAVOR_SLOWDOWN, value_name = "RATIO")]
+    pub max_flavor_slowdown: f64,
+
     /// Show only the rows that are regressions.
     #[arg(long = "only-regressions")]
     pub only_regressions: bool,
@@ -74,6 +82,12 @@ pub fn run(a: Args) -> Result {
                 crate::rows::known().collect::<Vec<_>>().join(", ")
             )));
         }
+    }
+    if !(a.max_flavor_slowdown > 0.0 && a.max_flavor_slowdown <= 1.0) {
+        return Err(Error::BadInput(format!(
+            "--max-flavor-slowdown {} must be in (0, 1]",
+            a.max_flavor_slowdown
+        )));
     }
     if !(a.max_slowdown > 0.0 && a.max_slowdown <= 1.0) {
         return Err(Error::BadInput(format!(
@@ -121,8 +135,20 @@ pub fn run(a: Args) -> Result {
     for line in c.spread_lines() {
         println!("{line}");
     }
+    let shifts = crate::flavor_shift::judge(&c.rows, a.max_flavor_slowdown);
+    if !shifts.is_empty() {
+        println!(
+            "\nper flavor (a regression when its median ratio < {} and a sign test p < {}):",
+            a.max_flavor_slowdown,
+            crate::flavor_shift::MAX_P
+        );
+        for s in &shifts {
+            println!("  {}", crate::flavor_shift::line(s));
+        }
+    }
+    let flavor_regressions = shifts.iter().filter(|s| s.regression).count();
     println!(
-        "compare: {} cells matched, {regressions} regressions, {better} faster or smaller, \
+        "compare: {} cells matched, {regressions} regressions and {flavor_regressions} flavors slower across their cells, {better} faster or smaller, \
          {inconclusive} inconclusive (a change must pass the threshold -- loops/s ratio < {}, \
          memory (p95, else peak) ratio > {} and +{} MiB -- and, where both sides have trials, their 95 % \
          intervals must not overlap; {})",
@@ -133,7 +159,7 @@ pub fn run(a: Args) -> Result {
         o.normalisation()
     );
     // The verdict is the answer, already printed: a regression exits 1 without more.
-    if regressions > 0 {
+    if regressions + flavor_regressions > 0 {
         Err(Error::Reported(1))
     } else {
         Ok(())

@@ -45,12 +45,13 @@ pub struct CellOpts {
     #[arg(short = 'w', long = "warmup", default_value_t = 1, value_name = "SEC")]
     pub warmup: u64,
 
-    /// Measured seconds per trial. 2 x 3 trials measures a cell 6 s in three processes
-    /// (before trials: 3 s in one), at about three times the wall time of one 3 s trial.
+    /// Measured seconds per trial. The default, 1 s x 3 trials, measures a cell in three
+    /// processes in about 11 s (warm-up, start and drain included), so that the default
+    /// matrix's four CI shards stay under 8 minutes each (docs/results-tools.md).
     #[arg(
         short = 'd',
         long = "duration",
-        default_value_t = 2,
+        default_value_t = 1,
         value_name = "SEC"
     )]
     pub duration: u64,
