@@ -158,3 +158,46 @@ fn a_benchmark_refuses_the_options_and_names_of_another() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn map_perf_test_with_the_default_flavors_leaves_prealloc_out() {
+    // The default list and `all` hold prealloc, which no bpf_mem_alloc test can use: the
+    // perf pipeline runs `matrix --benchmark map-perf-test` with the default list.
+    let d = tempfile::tempdir().unwrap();
+    for list in [None, Some("all")] {
+        let out = d.path().join("mpt.json");
+        let mut args = vec![
+            "matrix",
+            "--benchmark",
+            "map-perf-test",
+            "--list",
+            "-p",
+            "2",
+        ];
+        args.extend(["--out", out.to_str().unwrap()]);
+        if let Some(l) = list {
+            args.extend(["-A", l]);
+        }
+        let r = common::htab_mem(&args);
+        let ids = String::from_utf8_lossy(&r.stdout).to_string();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        assert!(
+            ids.contains("map-perf-test/hash_kmalloc/immediate-reuse/p2"),
+            "{ids}"
+        );
+        assert!(!ids.contains("hash_kmalloc/prealloc/"), "{ids}");
+    }
+    // Named on its own, prealloc is still refused with the reason.
+    let out = d.path().join("one.json");
+    let r = common::htab_mem(&[
+        "matrix",
+        "--benchmark",
+        "map-perf-test",
+        "--list",
+        "-A",
+        "prealloc",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+}
