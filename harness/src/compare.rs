@@ -245,29 +245,23 @@ pub fn compare(base: &[CellResult], new: &[CellResult], a: &Options) -> Comparis
         // of one use case and producer count, measured interleaved), or of its benchmark's
         // cells when the group has fewer than 3 (a set's files joined put map-perf-test's
         // and kfree-rcu's cells beside htab-mem's, whose rates drift apart).
-        let median_of = |keep: &dyn Fn(&CellResult) -> bool| {
-            let mut raw: Vec<f64> = mine
-                .iter()
-                .filter(|(b, n)| keep(b) && measured(b, n))
-                .filter_map(|(b, n)| {
-                    let (bv, nv) = values(m, b, n);
-                    ratio(nv, bv)
-                })
-                .collect();
+        let mut by_group: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut by_bench: HashMap<crate::result::Benchmark, Vec<f64>> = HashMap::new();
+        for (b, n) in mine.iter().filter(|(b, n)| measured(b, n)) {
+            let (bv, nv) = values(m, b, n);
+            if let Some(r) = ratio(nv, bv) {
+                by_group.entry(b.id_for("*")).or_default().push(r);
+                by_bench.entry(b.benchmark).or_default().push(r);
+            }
+        }
+        let median = |raw: Option<&Vec<f64>>| -> Option<f64> {
+            let mut raw = raw.filter(|r| r.len() >= 3)?.clone();
             raw.sort_by(f64::total_cmp);
-            (raw.len() >= 3).then(|| raw[raw.len() / 2])
+            Some(raw[raw.len() / 2])
         };
-        let benches: HashMap<crate::result::Benchmark, Option<f64>> = crate::result::Benchmark::ALL
-            .into_iter()
-            .map(|bench| (bench, median_of(&|c: &CellResult| c.benchmark == bench)))
-            .collect();
-        let mut groups: HashMap<String, Option<f64>> = HashMap::new();
         for (b, n) in mine.iter().copied() {
-            let group = b.id_for("*");
-            let in_group = *groups
-                .entry(group.clone())
-                .or_insert_with(|| median_of(&|c: &CellResult| c.id_for("*") == group));
-            let drift = in_group.or_else(|| benches.get(&b.benchmark).copied().flatten());
+            let drift =
+                median(by_group.get(&b.id_for("*"))).or_else(|| median(by_bench.get(&b.benchmark)));
             rows.push(judge(m, b, n, drift, &bmap, &nmap, a));
         }
     }

@@ -215,6 +215,14 @@ fn si(x: f64) -> String {
     }
 }
 
+/// `12.34`, or with trials (an interval, scaled by `scale` like `v`) `12.34 [11.00, 13.00]`: the median and its 95 % interval.
+pub fn with_interval(v: f64, ci: Option<[f64; 2]>, scale: f64) -> String {
+    match ci {
+        Some([lo, hi]) => format!("{v:.2} [{:.2}, {:.2}]", lo / scale, hi / scale),
+        None => format!("{v:.2}"),
+    }
+}
+
 /// One flavor's row of the comparison table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TableRow {
@@ -301,13 +309,10 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
             let mut v = vec![
                 flavor,
                 match r.loops_k_ci {
-                    Some((lo, hi)) => format!("{:.2} [{lo:.2}, {hi:.2}]", r.loops_k),
+                    Some((lo, hi)) => with_interval(r.loops_k, Some([lo, hi]), 1.0),
                     None => format!("{:.2} \u{00B1} {:.2}", r.loops_k, r.loops_k_std),
                 },
-                match r.mem_avg_ci {
-                    Some((lo, hi)) => format!("{:.2} [{lo:.2}, {hi:.2}]", r.mem_avg_mib),
-                    None => format!("{:.2}", r.mem_avg_mib),
-                },
+                with_interval(r.mem_avg_mib, r.mem_avg_ci.map(|(lo, hi)| [lo, hi]), 1.0),
                 format!("{:.2}", r.mem_peak_mib),
                 format!("{:.2}", r.raw_avg_mib),
                 format!("{:.2}", r.rss_peak_mib),
@@ -362,6 +367,15 @@ pub fn comparison_table(rows: &[TableRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_of_trials_shows_its_interval() {
+        assert_eq!(with_interval(12.345, None, 1e3), "12.35");
+        assert_eq!(
+            with_interval(12.0, Some([11_000.0, 13_500.0]), 1e3),
+            "12.00 [11.00, 13.50]"
+        );
+    }
 
     #[test]
     fn progress_line_exact() {

@@ -193,14 +193,6 @@ fn report(a: &Args, cells: &[matrix_file::Cell], svg: &Path) -> Result<(), Strin
     Ok(())
 }
 
-/// `12.34`, or with trials `12.34 [11.00, 13.00]`: the median and its 95 % interval.
-fn with_interval(v: f64, ci: Option<[f64; 2]>, scale: f64) -> String {
-    match ci {
-        Some([lo, hi]) => format!("{v:.2} [{:.2}, {:.2}]", lo / scale, hi / scale),
-        None => format!("{v:.2}"),
-    }
-}
-
 /// Rows: flavors; per pacing, loops/s per producer (k/s) and average memory (MiB, as
 /// charged when the cell has it), each with its interval when the cell has trials.
 fn table(cells: &[CellResult]) -> String {
@@ -240,12 +232,12 @@ fn table(cells: &[CellResult]) -> String {
                         };
                         let ci = c.trials.ci95.as_ref();
                         [
-                            with_interval(
+                            crate::report::with_interval(
                                 m.loops_per_sec_per_producer.value / 1e3,
                                 ci.map(|i| i.loops_per_sec_per_producer),
                                 1e3,
                             ) + &flag,
-                            with_interval(
+                            crate::report::with_interval(
                                 m.mem_avg_shown().value / MIB,
                                 ci.map(|i| i.mem_avg),
                                 MIB,
@@ -258,18 +250,4 @@ fn table(cells: &[CellResult]) -> String {
         })
         .collect();
     text_table::render(&header, &rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cell_of_trials_shows_its_interval() {
-        assert_eq!(with_interval(12.345, None, 1e3), "12.35");
-        assert_eq!(
-            with_interval(12.0, Some([11_000.0, 13_500.0]), 1e3),
-            "12.00 [11.00, 13.50]"
-        );
-    }
 }

@@ -82,15 +82,9 @@ fn num(metric: &str, m: &Metric, scale: f64, with_sd: bool) -> String {
 /// A number cell: the value, then its 95 % interval across trials when the cell has one
 /// ("[lo, hi]"), else (`with_sd`) ± the within-run standard deviation.
 fn num_ci(metric: &str, m: &Metric, scale: f64, with_sd: bool, ci: Option<[f64; 2]>) -> String {
-    let mut text = format!("{:.2}", m.value / scale);
-    match (ci, m.stddev) {
-        (Some([lo, hi]), _) => {
-            let _ = write!(text, " [{:.2}, {:.2}]", lo / scale, hi / scale);
-        }
-        (None, Some(sd)) if with_sd => {
-            let _ = write!(text, " ± {:.2}", sd / scale);
-        }
-        _ => {}
+    let mut text = crate::report::with_interval(m.value / scale, ci, scale);
+    if let (None, Some(sd), true) = (ci, m.stddev, with_sd) {
+        let _ = write!(text, " ± {:.2}", sd / scale);
     }
     format!(
         "<td class=\"num\" data-metric=\"{metric}\" data-value=\"{}\">{text}</td>",
