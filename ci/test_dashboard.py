@@ -243,9 +243,9 @@ def result_sets(results):
 
 
 def compare_regressions(binary, sets, work):
-    """The regression count `htab-mem compare` gives for the two newest sets (each set's
-    files' cells joined into one file, as the dashboard judges them together), or None when
-    it does not apply."""
+    """(cell regressions, flavors slower across their cells) as `htab-mem compare` counts
+    them for the two newest sets (each set's files' cells joined into one file, as the
+    dashboard judges them together), or None when it does not apply."""
     if len(sets) < 2:
         return None
     paths = []
@@ -255,10 +255,10 @@ def compare_regressions(binary, sets, work):
         paths[-1].write_text(json.dumps(doc))
     r = subprocess.run([str(binary), "compare", str(paths[0]), str(paths[1])],
                        capture_output=True, text=True)
-    m = re.search(r"(\d+) regressions", r.stdout)
+    m = re.search(r"(\d+) regressions and (\d+) flavors slower", r.stdout)
     if r.returncode > 1 or not m:
         fail(f"htab-mem compare failed: {r.stderr.strip()}", 2)
-    return int(m.group(1))
+    return int(m.group(1)), int(m.group(2))
 
 
 # Each benchmark's use cases in table order (htab-mem's: the kernel's; the page keeps it but
@@ -455,11 +455,14 @@ def check_answer_first(got, cells, n_sets, regressions):
         if "nothing to compare with" not in ch["text"]:
             bad.append("one result set, but 'what changed' does not say so")
     else:
-        if regressions is not None and ch["regressions"] != str(regressions):
+        cell_regressions, flavors = regressions if regressions is not None \
+            else (int(ch["regressions"]), 0)
+        if regressions is not None and ch["regressions"] != str(cell_regressions + flavors):
             bad.append(f"'what changed' counts {ch['regressions']} regressions, "
-                       f"htab-mem compare {regressions}")
-        want_tables = (["changes regressions"] if ch["regressions"] != "0" else []) \
-            + ["changes judged"]
+                       f"htab-mem compare {cell_regressions} cells and {flavors} flavors")
+        # The per-flavor verdicts first, then the cells that regressed, then the rest.
+        want_tables = ["changes flavors"] \
+            + (["changes regressions"] if cell_regressions else []) + ["changes judged"]
         if ch["tables"] != want_tables:
             bad.append(f"'what changed' tables {ch['tables']}, expected {want_tables}")
     return bad

@@ -314,6 +314,64 @@ fn what_changed_puts_regressions_first_as_compare_judges() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 regressions"));
 }
 
+/// A flavor 15 % slower in every cell: no cell alone passes the per-cell threshold,
+/// but the flavor does across its cells, and the page says so as `compare` does.
+#[test]
+fn what_changed_shows_a_flavor_slower_across_its_cells() {
+    let t = Tmp::new("flavor-shift");
+    let results = t.path("results");
+    let set = |ts: &str, slow: f64| {
+        let mut cells = Vec::new();
+        for uc in ["overwrite", "batch_add_batch_del"] {
+            for p in [1, 2, 4, 8, 16] {
+                for (i, f) in common::synthetic::FLAVORS.iter().enumerate() {
+                    let k = (1.0 + i as f64 + p as f64 / 10.0) * if i == 1 { slow } else { 1.0 };
+                    cells.push(cell(uc, f, p, k, 20.0));
+                }
+            }
+        }
+        file(ts, cells)
+    };
+    let (b, n) = (
+        results.join("box-2026-11-22/matrix.json"),
+        results.join("box-2026-11-23/matrix.json"),
+    );
+    write_json(&b, &set("2026-11-22T12:00:00Z", 1.0));
+    write_json(&n, &set("2026-11-23T12:00:00Z", 0.85));
+    let page = render(&results, 2);
+    let changes = at(&page, "<section id=\"changes\" data-regressions=\"1\">");
+    let flavors = at(&page, "<table class=\"changes flavors\">");
+    assert!(changes < flavors);
+    let row = at(&page, "<tr data-flavor=\"reuse-after-gp\">");
+    let row = page[row..].split("</tr>").next().unwrap();
+    assert!(
+        row.contains("REGRESSION (slower across its cells)"),
+        "{row}"
+    );
+    assert!(
+        row.contains(">10</td>") && row.contains(">0.850</td>"),
+        "{row}"
+    );
+    let other = at(&page, "<tr data-flavor=\"immediate-reuse\">");
+    assert!(page[other..]
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .contains("no change"));
+    assert!(page.contains("<p>No cell regressions.</p>"));
+    let out = htab_mem(&[
+        "compare",
+        &b.display().to_string(),
+        &n.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("0 regressions and 1 flavors slower"),
+        "{stdout}"
+    );
+}
+
 /// The ids of the page's `<section>`s, in order.
 fn sections(page: &str) -> Vec<&str> {
     page.split("<section id=\"")

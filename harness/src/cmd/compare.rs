@@ -33,7 +33,11 @@ pub struct Args {
     #[arg(long = "no-normalize")]
     pub no_normalize: bool,
 
-    /// A regression when the (normalised) loops/s ratio new/base falls below this.
+    /// A regression when a cell's (normalised) loops/s ratio new/base falls below this, its
+    /// trials' intervals are apart and its raw ratio is below 1 too. A cell alone must move
+    /// more than its noise can (a cell's median of 3 trials moves by up to 21 % between two
+    /// matrices of one commit on the 2-vCPU machine); smaller uniform shifts of a flavor are
+    /// --max-flavor-slowdown's.
     #[arg(long = "max-slowdown", default_value_t = compare::DEFAULT_MAX_SLOWDOWN, value_name = "RATIO")]
     pub max_slowdown: f64,
 
@@ -150,8 +154,8 @@ pub fn run(a: Args) -> Result {
     println!(
         "compare: {} cells matched, {regressions} regressions and {flavor_regressions} flavors slower across their cells, {better} faster or smaller, \
          {inconclusive} inconclusive (a change must pass the threshold -- loops/s ratio < {}, \
-         memory (p95, else peak) ratio > {} and +{} MiB -- and, where both sides have trials, their 95 % \
-         intervals must not overlap; {})",
+         memory (p95, else peak) ratio > {} and +{} MiB -- the raw ratio must point the same way, and, \
+         where both sides have trials, their 95 % intervals must not overlap; {})",
         c.cells_matched(),
         a.max_slowdown,
         a.max_mem_growth,

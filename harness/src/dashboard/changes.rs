@@ -7,6 +7,7 @@ use std::fmt::Write;
 use super::html::escape;
 use super::sets::ResultSet;
 use crate::compare::{self, Comparison, Options, Row};
+use crate::flavor_shift::{self, FlavorShift};
 use crate::matrix_file;
 use crate::plot::Group;
 use crate::result::{Benchmark, CellResult};
@@ -16,6 +17,8 @@ pub struct Changes {
     pub new: String,
     pub options: Options,
     pub comparison: Comparison,
+    /// Each flavor across its cells, as `compare` judges it after the cells.
+    pub shifts: Vec<FlavorShift>,
     /// What makes the ratios mix in more than the build: config or host differences.
     pub warnings: Vec<String>,
     /// The newest set's cells, to place each row's use case.
@@ -31,6 +34,7 @@ pub fn between(sets: &[ResultSet]) -> Option<Changes> {
     let n: Vec<CellResult> = new.cells().cloned().collect();
     let options = Options::default();
     let comparison = compare::compare(&b, &n, &options);
+    let shifts = flavor_shift::judge(&comparison.rows, flavor_shift::DEFAULT_MAX_FLAVOR_SLOWDOWN);
     let mut warnings = Vec::new();
     // Configs compare benchmark by benchmark: a set's files of different benchmarks differ
     // by nature.
@@ -63,6 +67,7 @@ pub fn between(sets: &[ResultSet]) -> Option<Changes> {
         new: new.name.clone(),
         options,
         comparison,
+        shifts,
         warnings,
         cells: n,
     })
@@ -98,28 +103,33 @@ impl Changes {
     pub fn section(&self, h: &mut String, order: &[Group]) {
         let c = &self.comparison;
         let o = &self.options;
-        let n = c.regressions();
+        let cells = c.regressions();
+        let flavors = self.shifts.iter().filter(|s| s.regression).count();
+        let n = cells + flavors;
         let _ = write!(
             h,
             "<section id=\"changes\" data-regressions=\"{n}\"><h2>What changed since {base}</h2>\n\
 <p class=\"note\">{new} against {base}, judged as <code>htab-mem compare</code> judges: {} \
-cells matched, <b>{n} regression{}</b> (loops/s ratio below {}, or peak memory ratio above \
-{} and {} MiB more; {}).</p>\n",
+cells matched, <b>{cells} cell regression{}</b> (loops/s ratio below {}, or memory ratio above \
+{} and {} MiB more, intervals apart; {}) and <b>{flavors} flavor{} slower across its \
+cells</b>.</p>\n",
             c.cells_matched(),
-            if n == 1 { "" } else { "s" },
+            if cells == 1 { "" } else { "s" },
             o.max_slowdown,
             o.max_mem_growth,
             o.mem_floor_mib,
             o.normalisation(),
+            if flavors == 1 { "" } else { "s" },
             base = escape(&self.base),
             new = escape(&self.new),
         );
         for w in &self.warnings {
             let _ = writeln!(h, "<p class=\"note warn\">Note: {}.</p>", escape(w));
         }
+        self.flavor_table(h);
         let regressions = self.sorted(c.rows.iter().filter(|r| r.regression), order);
         if regressions.is_empty() {
-            h.push_str("<p>No regressions.</p>\n");
+            h.push_str("<p>No cell regressions.</p>\n");
         } else {
             table(h, "regressions", &regressions);
         }
@@ -152,6 +162,47 @@ first</summary>",
             "<p class=\"note\">{}</p>\n</section>",
             escape(&c.spread_lines().join("; "))
         );
+    }
+}
+
+impl Changes {
+    /// Each flavor across its cells: a uniform shift that no single cell shows beyond its
+    /// noise (`flavor_shift`).
+    fn flavor_table(&self, h: &mut String) {
+        if self.shifts.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            h,
+            "<table class=\"changes flavors\"><caption>Per flavor across its cells: a \
+regression when the median normalised loops/s ratio is below {} and a sign test gives \
+p &lt; {}</caption><tr><th>flavor</th><th>cells</th><th>slower</th><th>faster</th>\
+<th>median ratio</th><th>sign test p</th><th>verdict</th></tr>",
+            flavor_shift::DEFAULT_MAX_FLAVOR_SLOWDOWN,
+            flavor_shift::MAX_P
+        );
+        for s in &self.shifts {
+            let name = if s.benchmark == "htab-mem" {
+                s.flavor.clone()
+            } else {
+                format!("{} {}", s.benchmark, s.flavor)
+            };
+            let _ = writeln!(
+                h,
+                "<tr data-flavor=\"{name}\"><td>{name}</td><td class=\"num\">{}</td>\
+<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.3}</td>\
+<td class=\"num\">{:.4}</td><td{}>{}</td></tr>",
+                s.cells,
+                s.slower,
+                s.faster,
+                s.median_ratio,
+                s.p_value,
+                if s.regression { " class=\"bad\"" } else { "" },
+                s.verdict,
+                name = escape(&name),
+            );
+        }
+        h.push_str("</table>\n");
     }
 }
 
