@@ -30,6 +30,7 @@
 
 use std::collections::HashMap;
 
+use crate::flavor_shift::FlavorShift;
 use crate::result::{CellResult, Status};
 use crate::text_table;
 use crate::units::MIB;
@@ -58,6 +59,9 @@ pub struct Options {
     pub max_mem_growth: f64,
     /// ... and it grew by at least this many MiB.
     pub mem_floor_mib: f64,
+    /// A flavor is a regression when the median of its cells' normalised loops/s ratios
+    /// falls below this (and the sign test agrees; `flavor_shift`).
+    pub max_flavor_slowdown: f64,
 }
 
 impl Default for Options {
@@ -68,6 +72,7 @@ impl Default for Options {
             max_slowdown: DEFAULT_MAX_SLOWDOWN,
             max_mem_growth: DEFAULT_MAX_MEM_GROWTH,
             mem_floor_mib: DEFAULT_MEM_FLOOR_MIB,
+            max_flavor_slowdown: crate::flavor_shift::DEFAULT_MAX_FLAVOR_SLOWDOWN,
         }
     }
 }
@@ -83,17 +88,26 @@ impl Options {
     }
 }
 
-/// The rows of every matched cell and metric, and the ids found on one side only.
+/// The rows of every matched cell and metric, each flavor across its cells, and the ids
+/// found on one side only.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
     pub rows: Vec<Row>,
+    /// The second look, after the cells: each flavor's loops/s across its cells.
+    pub flavors: Vec<FlavorShift>,
     pub only_base: Vec<String>,
     pub only_new: Vec<String>,
 }
 
 impl Comparison {
+    /// Cells (rows) that regressed.
     pub fn regressions(&self) -> usize {
         self.rows.iter().filter(|r| r.regression).count()
+    }
+
+    /// Flavors slower across their cells.
+    pub fn flavor_regressions(&self) -> usize {
+        self.flavors.iter().filter(|s| s.regression).count()
     }
 
     /// How many rows have a verdict that starts with each of these words (after "(raw) "),
@@ -291,8 +305,10 @@ pub fn compare(base: &[CellResult], new: &[CellResult], a: &Options) -> Comparis
         .filter(|c| !bmap.contains_key(&c.id))
         .map(|c| c.id.clone())
         .collect();
+    let flavors = crate::flavor_shift::judge(&rows, a.max_flavor_slowdown);
     Comparison {
         rows,
+        flavors,
         only_base,
         only_new,
     }

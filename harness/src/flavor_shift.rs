@@ -98,17 +98,24 @@ pub fn judge(rows: &[Row], max_flavor_slowdown: f64) -> Vec<FlavorShift> {
         .collect()
 }
 
+impl FlavorShift {
+    /// The flavor, prefixed by its benchmark unless that is htab-mem (`map-perf-test
+    /// prealloc`).
+    pub fn name(&self) -> String {
+        if self.benchmark == "htab-mem" {
+            self.flavor.clone()
+        } else {
+            format!("{} {}", self.benchmark, self.flavor)
+        }
+    }
+}
+
 /// `immediate-reuse: 19 cells, 17 slower, 2 faster, median ratio 0.848, sign test p 0.0004:
 /// REGRESSION (slower across its cells)`.
 pub fn line(s: &FlavorShift) -> String {
     format!(
-        "{}{}: {} cells, {} slower, {} faster, median ratio {:.3}, sign test p {:.4}: {}",
-        if s.benchmark == "htab-mem" {
-            String::new()
-        } else {
-            format!("{} ", s.benchmark)
-        },
-        s.flavor,
+        "{}: {} cells, {} slower, {} faster, median ratio {:.3}, sign test p {:.4}: {}",
+        s.name(),
         s.cells,
         s.slower,
         s.faster,

@@ -74,6 +74,7 @@ impl Args {
             max_slowdown: self.max_slowdown,
             max_mem_growth: self.max_mem_growth,
             mem_floor_mib: self.mem_floor_mib,
+            max_flavor_slowdown: self.max_flavor_slowdown,
         }
     }
 }
@@ -139,18 +140,17 @@ pub fn run(a: Args) -> Result {
     for line in c.spread_lines() {
         println!("{line}");
     }
-    let shifts = crate::flavor_shift::judge(&c.rows, a.max_flavor_slowdown);
-    if !shifts.is_empty() {
+    if !c.flavors.is_empty() {
         println!(
             "\nper flavor (a regression when its median ratio < {} and a sign test p < {}):",
             a.max_flavor_slowdown,
             crate::flavor_shift::MAX_P
         );
-        for s in &shifts {
+        for s in &c.flavors {
             println!("  {}", crate::flavor_shift::line(s));
         }
     }
-    let flavor_regressions = shifts.iter().filter(|s| s.regression).count();
+    let flavor_regressions = c.flavor_regressions();
     println!(
         "compare: {} cells matched, {regressions} regressions and {flavor_regressions} flavors slower across their cells, {better} faster or smaller, \
          {inconclusive} inconclusive (a change must pass the threshold -- loops/s ratio < {}, \

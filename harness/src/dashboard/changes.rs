@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::html::escape;
 use super::sets::ResultSet;
 use crate::compare::{self, Comparison, Options, Row};
-use crate::flavor_shift::{self, FlavorShift};
+use crate::flavor_shift;
 use crate::matrix_file;
 use crate::plot::Group;
 use crate::result::{Benchmark, CellResult};
@@ -17,8 +17,6 @@ pub struct Changes {
     pub new: String,
     pub options: Options,
     pub comparison: Comparison,
-    /// Each flavor across its cells, as `compare` judges it after the cells.
-    pub shifts: Vec<FlavorShift>,
     /// What makes the ratios mix in more than the build: config or host differences.
     pub warnings: Vec<String>,
     /// The newest set's cells, to place each row's use case.
@@ -34,7 +32,6 @@ pub fn between(sets: &[ResultSet]) -> Option<Changes> {
     let n: Vec<CellResult> = new.cells().cloned().collect();
     let options = Options::default();
     let comparison = compare::compare(&b, &n, &options);
-    let shifts = flavor_shift::judge(&comparison.rows, flavor_shift::DEFAULT_MAX_FLAVOR_SLOWDOWN);
     let mut warnings = Vec::new();
     // Configs compare benchmark by benchmark: a set's files of different benchmarks differ
     // by nature.
@@ -67,7 +64,6 @@ pub fn between(sets: &[ResultSet]) -> Option<Changes> {
         new: new.name.clone(),
         options,
         comparison,
-        shifts,
         warnings,
         cells: n,
     })
@@ -104,7 +100,7 @@ impl Changes {
         let c = &self.comparison;
         let o = &self.options;
         let cells = c.regressions();
-        let flavors = self.shifts.iter().filter(|s| s.regression).count();
+        let flavors = c.flavor_regressions();
         let n = cells + flavors;
         let _ = write!(
             h,
@@ -163,13 +159,12 @@ first</summary>",
             escape(&c.spread_lines().join("; "))
         );
     }
-}
 
-impl Changes {
     /// Each flavor across its cells: a uniform shift that no single cell shows beyond its
     /// noise (`flavor_shift`).
     fn flavor_table(&self, h: &mut String) {
-        if self.shifts.is_empty() {
+        let shifts = &self.comparison.flavors;
+        if shifts.is_empty() {
             return;
         }
         let _ = writeln!(
@@ -178,15 +173,11 @@ impl Changes {
 regression when the median normalised loops/s ratio is below {} and a sign test gives \
 p &lt; {}</caption><tr><th>flavor</th><th>cells</th><th>slower</th><th>faster</th>\
 <th>median ratio</th><th>sign test p</th><th>verdict</th></tr>",
-            flavor_shift::DEFAULT_MAX_FLAVOR_SLOWDOWN,
+            self.options.max_flavor_slowdown,
             flavor_shift::MAX_P
         );
-        for s in &self.shifts {
-            let name = if s.benchmark == "htab-mem" {
-                s.flavor.clone()
-            } else {
-                format!("{} {}", s.benchmark, s.flavor)
-            };
+        for s in shifts {
+            let name = s.name();
             let _ = writeln!(
                 h,
                 "<tr data-flavor=\"{name}\"><td>{name}</td><td class=\"num\">{}</td>\
