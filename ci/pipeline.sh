@@ -2,13 +2,17 @@
 # The perf pipeline a CI job runs (see ci/README.md):
 #   ci/pipeline.sh                       run the whole matrix, then report
 #   ci/pipeline.sh run [--shard I/N]     run the matrix (or one shard) into $OUT
-#   ci/pipeline.sh report [FILES...]     merge shards, compare with the committed baseline,
+#   ci/pipeline.sh report [FILES...]     merge shards, compare with the baseline (measured in
+#                                        the same run when there is one, else committed),
 #                                        export bmf/gab-bigger/gab-smaller, add the result set
 #                                        to $RESULTS and render the dashboard
 # Environment: MATRIX_ARGS (extra `htab-mem matrix` options, e.g. "-d 2 -p 1,2,4"),
 # RESULTS (default results/), OUT (default ci/out/), MACHINE (result set name prefix,
-# default <hostname>-<N>cpu), BASELINE (result file to compare with; default the newest
-# committed set of the same MACHINE, else the newest set), HTAB_MEM (a built binary),
+# default <hostname>-<N>cpu), BASELINE_REF (a commit to build and measure beside this one,
+# trial by trial in the same run -- the same-job baseline; compare then judges against it),
+# BASELINE_EXE (instead: a built htab-mem of that commit; BASELINE_SHA names it),
+# BASELINE (without those: the result file to compare with; default the newest committed
+# set of the same MACHINE, else the newest set), HTAB_MEM (a built binary),
 # RESUME=1 (let the matrix resume an interrupted ci/out file instead of starting afresh),
 # OTHER_BENCHES (default "map-perf-test kfree-rcu": the other benchmarks' matrices, run
 # whole beside htab-mem's, or with the first shard; empty: htab-mem only), MPT_ARGS and
@@ -35,26 +39,59 @@ if [ -z "$BIN" ]; then
   BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/htab-mem
 fi
 
+# The same-job baseline: BASELINE_REF's htab-mem, built once in a worktree under $OUT (its
+# commit's own sources and Cargo.lock), or BASELINE_EXE as given. Sets BASE_BIN, BASE_SHA.
+BASE_BIN=${BASELINE_EXE:-}
+BASE_SHA=${BASELINE_SHA:-}
+build_baseline() {
+  [ -n "${BASELINE_REF:-}" ] && [ -z "$BASE_BIN" ] || return 0
+  local src=$OUT/baseline-src sha
+  sha=$(git -C "$ROOT" rev-parse --verify --quiet "${BASELINE_REF}^{commit}") \
+    || { say "BASELINE_REF $BASELINE_REF: not a commit here (fetch it first)"; exit 2; }
+  BASE_SHA=${BASE_SHA:-${sha:0:12}}
+  if [ "$(git -C "$src" rev-parse HEAD 2>/dev/null || true)" != "$sha" ]; then
+    git -C "$ROOT" worktree remove --force "$src" 2>/dev/null || rm -rf "$src"
+    git -C "$ROOT" worktree prune
+    git -C "$ROOT" worktree add --detach -q "$src" "$sha"
+  fi
+  say "building the baseline $BASE_SHA in $src"
+  (cd "$src" && CARGO_TARGET_DIR=$OUT/baseline-target cargo build --release -q -p harness)
+  BASE_BIN=$OUT/baseline-target/release/htab-mem
+}
+
+# `htab-mem matrix` into $OUT/NAME.json, with the baseline's cells into
+# $OUT/baseline-NAME.json when there is one; the rest of the arguments are matrix options.
+matrix_into() {
+  local name=$1
+  shift
+  # The matrix resumes a file it finds: only when asked, never from a stale earlier run.
+  [ "${RESUME:-0}" = 1 ] || rm -f "$OUT/$name.json" "$OUT/baseline-$name.json"
+  if [ -n "$BASE_BIN" ]; then
+    say "matrix $* -> $OUT/$name.json, baseline ${BASE_SHA:-baseline} -> $OUT/baseline-$name.json"
+    "$BIN" matrix --out "$OUT/$name.json" --baseline-exe "$BASE_BIN" \
+      --baseline-out "$OUT/baseline-$name.json" --baseline-sha "${BASE_SHA:-baseline}" "$@"
+  else
+    say "matrix $* -> $OUT/$name.json"
+    "$BIN" matrix --out "$OUT/$name.json" "$@"
+  fi
+}
+
 run_matrix() {
   local shard="" name=current
   if [ "${1:-}" = "--shard" ]; then
     shard=${2:?--shard needs I/N}
     name="shard-${shard%/*}-of-${shard#*/}"
   fi
-  # The matrix resumes a file it finds: only when asked, never from a stale earlier run.
-  [ "${RESUME:-0}" = 1 ] || rm -f "$OUT/$name.json"
-  say "matrix ${shard:+shard $shard }-> $OUT/$name.json"
+  build_baseline
   # shellcheck disable=SC2086 # MATRIX_ARGS is a list of options
-  "$BIN" matrix --out "$OUT/$name.json" ${shard:+--shard "$shard"} -q $MATRIX_ARGS
+  matrix_into "$name" ${shard:+--shard "$shard"} -q $MATRIX_ARGS
   # The other benchmarks are short: whole, in the unsharded run or the first shard.
   if [ -z "$shard" ] || [ "${shard%/*}" = 1 ]; then
     local b args
     for b in $OTHER_BENCHES; do
       case $b in map-perf-test) args=$MPT_ARGS ;; kfree-rcu) args=$KFREE_ARGS ;; *) args= ;; esac
-      [ "${RESUME:-0}" = 1 ] || rm -f "$OUT/$b.json"
-      say "matrix --benchmark $b -> $OUT/$b.json"
       # shellcheck disable=SC2086 # a list of options
-      "$BIN" matrix --benchmark "$b" --out "$OUT/$b.json" -q $args
+      matrix_into "$b" --benchmark "$b" -q $args
     done
   fi
 }
@@ -81,7 +118,27 @@ report() {
   fi
   [ -f "$current" ] || { say "no $current: run the matrix first"; exit 2; }
 
-  local base=${BASELINE:-$(find_baseline)}
+  # A same-job baseline (the run's baseline-*.json beside the files given) is what compare
+  # judges against; else the committed set.
+  local base f b0 same=()
+  [ $# -gt 0 ] || set -- "$current"
+  for f in "$@"; do
+    b0=$(dirname "$f")/baseline-$(basename "$f")
+    if [ -f "$b0" ]; then same+=("$b0"); fi
+  done
+  if [ ${#same[@]} -gt 0 ]; then
+    [ ${#same[@]} -eq $# ] \
+      || { say "only ${#same[@]} of $# files have a baseline-* file beside them"; exit 2; }
+    base=$OUT/baseline.json
+    if [ ${#same[@]} -gt 1 ]; then
+      "$BIN" merge "${same[@]}" --out "$base"
+    else
+      cp "${same[0]}" "$base"
+    fi
+    say "judging against the baseline measured in the same run ($base)"
+  else
+    base=${BASELINE:-$(find_baseline)}
+  fi
   if [ -n "$base" ]; then
     say "compare with $base"
     set +e
@@ -104,11 +161,17 @@ report() {
   [ ! -e "$set/matrix.json" ] || set="$RESULTS/$MACHINE-$(date -u +%F-%H%M%S)"
   mkdir -p "$set"
   cp "$current" "$set/matrix.json"
+  # The same-run baseline goes with the set: the dashboard judges "what changed" against it.
+  if [ ${#same[@]} -gt 0 ]; then
+    mkdir -p "$set/baseline"
+    cp "$base" "$set/baseline/matrix.json"
+  fi
   HTAB_MEM=$BIN "$ROOT/ci/render-set.sh" "$set/matrix.json" > /dev/null
   local b bs
   for b in $OTHER_BENCHES; do
     [ -f "$OUT/$b.json" ] || continue
     bs=$(dirname "$base")/$b.json
+    [ ! -f "$OUT/baseline-$b.json" ] || bs=$OUT/baseline-$b.json
     if [ -n "$base" ] && [ -f "$bs" ]; then
       set +e
       "$BIN" compare "$bs" "$OUT/$b.json" > "$OUT/compare-$b.txt"
@@ -118,6 +181,7 @@ report() {
       [ "$st" -eq 0 ] || { say "REGRESSION in $b: see $OUT/compare-$b.txt"; status=1; }
     fi
     cp "$OUT/$b.json" "$set/$b.json"
+    [ ! -f "$OUT/baseline-$b.json" ] || [ ! -d "$set/baseline" ] || cp "$OUT/baseline-$b.json" "$set/baseline/$b.json"
     HTAB_MEM=$BIN "$ROOT/ci/render-set.sh" "$set/$b.json" > /dev/null
   done
   "$BIN" dashboard --results "$RESULTS" --out "$RESULTS/dashboard"

@@ -12,8 +12,12 @@
 //! probability 2/20 = 0.1 per cell; the threshold on the median ratio does the rest (the
 //! measured false-alarm rate: docs/results-tools.md#trials-and-intervals). Beyond the
 //! threshold but overlapping: `inconclusive`, never a regression. Within the threshold: `no
-//! change`, separated or not. A side with a single trial has no interval: the threshold
-//! alone decides, as before trials existed, and the verdict says "(1 trial)".
+//! change`, separated or not. Memory past its threshold must be apart by the threshold
+//! itself (every new trial above 1.5x every base trial): a grace-period flavor's memory is
+//! skewed by single long grace periods, so a median of 3 is one trial's luck. A side with a
+//! single trial has no interval: the threshold alone decides, as before trials existed, and
+//! the verdict says "(1 trial)". After the cells, `flavor_shift` judges each flavor across
+//! its cells, loops/s and memory.
 //!
 //! Noise-aware: by default each metric's raw ratios are divided by their median over the
 //! cell's group -- the cells that differ only in flavor (same benchmark, use case,
@@ -62,6 +66,9 @@ pub struct Options {
     /// A flavor is a regression when the median of its cells' normalised loops/s ratios
     /// falls below this (and the sign test agrees; `flavor_shift`).
     pub max_flavor_slowdown: f64,
+    /// ... or its memory when their median ratio rises above this (and the sign test agrees,
+    /// and the median growth reaches `mem_floor_mib`).
+    pub max_flavor_mem_growth: f64,
 }
 
 impl Default for Options {
@@ -73,11 +80,21 @@ impl Default for Options {
             max_mem_growth: DEFAULT_MAX_MEM_GROWTH,
             mem_floor_mib: DEFAULT_MEM_FLOOR_MIB,
             max_flavor_slowdown: crate::flavor_shift::DEFAULT_MAX_FLAVOR_SLOWDOWN,
+            max_flavor_mem_growth: crate::flavor_shift::DEFAULT_MAX_FLAVOR_MEM_GROWTH,
         }
     }
 }
 
 impl Options {
+    /// The thresholds of the per-flavor verdicts.
+    pub fn flavor_limits(&self) -> crate::flavor_shift::Limits {
+        crate::flavor_shift::Limits {
+            max_slowdown: self.max_flavor_slowdown,
+            max_mem_growth: self.max_flavor_mem_growth,
+            mem_floor_mib: self.mem_floor_mib,
+        }
+    }
+
     /// What the ratios are divided by, in words.
     pub fn normalisation(&self) -> String {
         match (&self.reference, self.no_normalize) {
@@ -105,7 +122,7 @@ impl Comparison {
         self.rows.iter().filter(|r| r.regression).count()
     }
 
-    /// Flavors slower across their cells.
+    /// Flavor verdicts (loops/s or memory) that are regressions.
     pub fn flavor_regressions(&self) -> usize {
         self.flavors.iter().filter(|s| s.regression).count()
     }
@@ -165,7 +182,8 @@ pub struct Row {
     /// The 95 % intervals of the medians, raw (not normalised), when the cell has trials.
     pub base_ci: Option<[f64; 2]>,
     pub new_ci: Option<[f64; 2]>,
-    /// Whether the normalised intervals are disjoint; None when a side has no interval.
+    /// Whether the normalised intervals are apart (for memory beyond the threshold, by the
+    /// threshold itself: `judge`); None when a side has no interval.
     pub separated: Option<bool>,
 }
 
@@ -305,7 +323,7 @@ pub fn compare(base: &[CellResult], new: &[CellResult], a: &Options) -> Comparis
         .filter(|c| !bmap.contains_key(&c.id))
         .map(|c| c.id.clone())
         .collect();
-    let flavors = crate::flavor_shift::judge(&rows, a.max_flavor_slowdown);
+    let flavors = crate::flavor_shift::judge(&rows, &a.flavor_limits());
     Comparison {
         rows,
         flavors,
@@ -424,10 +442,21 @@ fn judge(
     }
     if let (Some(bc), Some(nc)) = (row.base_ci, row.new_ci) {
         let norm = |c: [f64; 2], k: f64| [c[0] / k, c[1] / k];
-        row.separated = Some(crate::trials::disjoint(
-            norm(bc, scale.0),
-            norm(nc, scale.1),
-        ));
+        let (bc, nc) = (norm(bc, scale.0), norm(nc, scale.1));
+        // Memory must be apart by the threshold itself: a grace-period flavor's p95 is
+        // skewed (one trial that meets a long grace period holds 2-4x its siblings' memory:
+        // 9.2 and 38.8 MiB in one cell of docs/results-tools.md), so a median of 3 past 1.5x
+        // with intervals barely apart is one such trial. Every new trial above 1.5x every
+        // base trial is not; a uniform smaller growth is the per-flavor verdict's.
+        row.separated = Some(if m.higher_is_better {
+            crate::trials::disjoint(bc, nc)
+        } else if worse {
+            nc[0] > bc[1] * a.max_mem_growth
+        } else if better {
+            bc[0] > nc[1] * a.max_mem_growth
+        } else {
+            crate::trials::disjoint(bc, nc)
+        });
     }
     let word = if worse {
         Some(m.words[0])
@@ -522,12 +551,12 @@ pub fn fmt_interval(metric: &str, ci: Option<[f64; 2]>, trials: usize) -> String
     }
 }
 
-/// The evidence of a row beyond its ratio: the two intervals and whether they overlap once
-/// normalised.
+/// The evidence of a row beyond its ratio: the two intervals and whether they are apart once
+/// normalised (memory grown or shrunk past the threshold: apart by the threshold).
 pub fn fmt_evidence(r: &Row) -> String {
     let how = match r.separated {
         Some(true) => "apart",
-        Some(false) => "overlap",
+        Some(false) => "not apart",
         None => "no test",
     };
     format!(
@@ -621,6 +650,40 @@ mod p95_tests {
             .into_iter()
             .filter(|r| r.metric != "loops_per_sec")
             .collect()
+    }
+
+    /// A cell whose p95 has trials spanning `ci` (MiB), its median `mid`.
+    fn with_trials(flavor: &str, mid: f64, ci: [f64; 2]) -> CellResult {
+        let mut c = cell(flavor, mid * MIB, Some(mid * MIB));
+        c.trials.trials = vec![Default::default(); 3];
+        c.trials.ci95 = Some(crate::result::Intervals {
+            mem_p95: Some([ci[0] * MIB, ci[1] * MIB]),
+            ..Default::default()
+        });
+        c
+    }
+
+    /// The measured false alarm: malloc-call-rcu's p95 of 7.4/8.5/8.8 MiB against
+    /// 38.8/9.2/19.1 MiB (one trial met long grace periods). The medians are 2.25x apart
+    /// and the ranges disjoint, but not by the threshold: inconclusive. Every new trial
+    /// above 1.5x every base trial is a regression.
+    #[test]
+    fn memory_must_be_apart_by_the_threshold_not_just_apart() {
+        let base = [with_trials("malloc-call-rcu", 8.5, [7.4, 8.8])];
+        let lifted = [with_trials("malloc-call-rcu", 19.1, [9.2, 38.8])];
+        let rows = memory_rows(&base, &lifted);
+        assert_eq!(rows[0].metric, "mem_p95");
+        assert_eq!(rows[0].verdict, "inconclusive", "{:?}", rows[0]);
+        assert!(!rows[0].regression);
+        assert!(fmt_evidence(&rows[0]).ends_with("not apart"));
+        let grown = [with_trials("malloc-call-rcu", 17.0, [14.8, 17.6])];
+        let rows = memory_rows(&base, &grown);
+        assert_eq!(rows[0].verdict, "REGRESSION (grew)", "{:?}", rows[0]);
+        // Shrinking is judged the same way round.
+        let rows = memory_rows(&lifted, &base);
+        assert_eq!(rows[0].verdict, "inconclusive", "{:?}", rows[0]);
+        let rows = memory_rows(&grown, &base);
+        assert_eq!(rows[0].verdict, "shrank", "{:?}", rows[0]);
     }
 
     #[test]

@@ -300,6 +300,7 @@ fn run_child(cfg: &Config, flavor: &str) -> CellResult {
     let how = child::Spawn {
         forward: true,
         stop: None,
+        exe: None,
     };
     match child::run(&plan, how) {
         child::Outcome::Ran(r) if r.cells.len() == 1 => r.cells.into_iter().next().unwrap(),

@@ -314,24 +314,28 @@ fn what_changed_puts_regressions_first_as_compare_judges() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 regressions"));
 }
 
+/// Two use cases at five producer counts for each synthetic flavor, the second flavor
+/// (reuse-after-gp) at `slow` times its rate.
+fn ten_cells_a_flavor(ts: &str, slow: f64) -> Value {
+    let mut cells = Vec::new();
+    for uc in ["overwrite", "batch_add_batch_del"] {
+        for p in [1, 2, 4, 8, 16] {
+            for (i, f) in common::synthetic::FLAVORS.iter().enumerate() {
+                let k = (1.0 + i as f64 + p as f64 / 10.0) * if i == 1 { slow } else { 1.0 };
+                cells.push(cell(uc, f, p, k, 20.0));
+            }
+        }
+    }
+    file(ts, cells)
+}
+
 /// A flavor 15 % slower in every cell: no cell alone passes the per-cell threshold,
 /// but the flavor does across its cells, and the page says so as `compare` does.
 #[test]
 fn what_changed_shows_a_flavor_slower_across_its_cells() {
     let t = Tmp::new("flavor-shift");
     let results = t.path("results");
-    let set = |ts: &str, slow: f64| {
-        let mut cells = Vec::new();
-        for uc in ["overwrite", "batch_add_batch_del"] {
-            for p in [1, 2, 4, 8, 16] {
-                for (i, f) in common::synthetic::FLAVORS.iter().enumerate() {
-                    let k = (1.0 + i as f64 + p as f64 / 10.0) * if i == 1 { slow } else { 1.0 };
-                    cells.push(cell(uc, f, p, k, 20.0));
-                }
-            }
-        }
-        file(ts, cells)
-    };
+    let set = ten_cells_a_flavor;
     let (b, n) = (
         results.join("box-2026-11-22/matrix.json"),
         results.join("box-2026-11-23/matrix.json"),
@@ -342,7 +346,10 @@ fn what_changed_shows_a_flavor_slower_across_its_cells() {
     let changes = at(&page, "<section id=\"changes\" data-regressions=\"1\">");
     let flavors = at(&page, "<table class=\"changes flavors\">");
     assert!(changes < flavors);
-    let row = at(&page, "<tr data-flavor=\"reuse-after-gp\">");
+    let row = at(
+        &page,
+        "<tr data-flavor=\"reuse-after-gp\" data-measure=\"loops/s\">",
+    );
     let row = page[row..].split("</tr>").next().unwrap();
     assert!(
         row.contains("REGRESSION (slower across its cells)"),
@@ -352,7 +359,10 @@ fn what_changed_shows_a_flavor_slower_across_its_cells() {
         row.contains(">10</td>") && row.contains(">0.850</td>"),
         "{row}"
     );
-    let other = at(&page, "<tr data-flavor=\"immediate-reuse\">");
+    let other = at(
+        &page,
+        "<tr data-flavor=\"immediate-reuse\" data-measure=\"loops/s\">",
+    );
     assert!(page[other..]
         .split("</tr>")
         .next()
@@ -367,9 +377,47 @@ fn what_changed_shows_a_flavor_slower_across_its_cells() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("0 regressions and 1 flavors slower"),
+        stdout.contains("0 regressions and 1 flavor regressions"),
         "{stdout}"
     );
+}
+
+/// A set that holds the baseline commit measured in the same run (its `baseline/` folder):
+/// "what changed" judges the set against that, not against the set before, as the perf
+/// pipeline's gate did; with no set before, the section is still there.
+#[test]
+fn what_changed_judges_against_the_baseline_measured_in_the_same_run() {
+    let t = Tmp::new("same-run");
+    let results = t.path("results");
+    let set = ten_cells_a_flavor;
+    let new = results.join("box-2026-11-23/matrix.json");
+    write_json(&new, &set("2026-11-23T12:00:00Z", 0.85));
+    let mut base = set("2026-11-23T11:00:00Z", 1.0);
+    base["git_sha"] = json!("0123abcd");
+    write_json(&results.join("box-2026-11-23/baseline/matrix.json"), &base);
+    let page = render(&results, 1);
+    at(&page, "<section id=\"changes\" data-regressions=\"1\">");
+    assert!(
+        page.contains("box-2026-11-23 baseline (commit 0123abcd, measured in the same run)"),
+        "the section names its base"
+    );
+    let row = at(
+        &page,
+        "<tr data-flavor=\"reuse-after-gp\" data-measure=\"loops/s\">",
+    );
+    assert!(page[row..]
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .contains("REGRESSION (slower across its cells)"));
+    // A set before, unchanged from the new one: still the same-run baseline decides.
+    write_json(
+        &results.join("box-2026-11-22/matrix.json"),
+        &set("2026-11-22T12:00:00Z", 0.85),
+    );
+    let page = render(&results, 2);
+    at(&page, "<section id=\"changes\" data-regressions=\"1\">");
+    assert!(page.contains("measured in the same run"));
 }
 
 /// The ids of the page's `<section>`s, in order.

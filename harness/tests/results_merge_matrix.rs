@@ -266,3 +266,119 @@ fn interrupted_matrix_keeps_finished_cells_and_no_half_cell() {
     assert_eq!(std::fs::read(&out).unwrap(), before);
     assert_eq!(names(d.path()), ["m.json"], "a temp file was left behind");
 }
+
+/// `--baseline-exe`: every trial runs in both binaries, alternating which goes first; each
+/// side's cells land in its own file, whole, with all their trials, the baseline's under
+/// the commit given. A resumed run is done only when both files hold a cell.
+#[test]
+fn matrix_measures_a_baseline_binary_beside_this_one() {
+    let d = tempfile::tempdir().unwrap();
+    let (out, base) = (d.path().join("new.json"), d.path().join("base.json"));
+    let exe = env!("CARGO_BIN_EXE_htab-mem");
+    let mut a = vec![
+        "matrix",
+        "--out",
+        s(&out),
+        "--baseline-exe",
+        exe,
+        "--baseline-out",
+        s(&base),
+        "--baseline-sha",
+        "0123abcd",
+        "--trials",
+        "2",
+        "--pause-ms",
+        "0",
+        "-q",
+    ];
+    // TINY with two trials.
+    a.extend(&TINY[..6]);
+    a.extend(&TINY[8..]);
+    let r = htab_mem(&a);
+    let err = text(&r.stderr);
+    assert_eq!(r.status.code(), Some(0), "{err}");
+    // Trial 1: this binary first; trial 2: the baseline first.
+    let order: Vec<bool> = err
+        .lines()
+        .filter(|l| l.contains("trial ") && l.contains("immediate-reuse"))
+        .map(|l| l.contains("(baseline)"))
+        .collect();
+    assert_eq!(order, [false, true, true, false], "{err}");
+    let (n, b) = (
+        read_result_file(&out).unwrap(),
+        read_result_file(&base).unwrap(),
+    );
+    assert_eq!(b.git_sha, "0123abcd");
+    assert_ne!(n.git_sha, "0123abcd");
+    assert_eq!(n.config, b.config);
+    for f in [&n, &b] {
+        let ids: Vec<&str> = f.results.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "htab-mem/no_op/immediate-reuse/p1",
+                "htab-mem/no_op/free-after-gp/p1"
+            ]
+        );
+        for c in &f.results {
+            assert_eq!(c.status, Status::Ok);
+            assert_eq!(c.trials.count(), 2, "{}", c.id);
+        }
+    }
+    // The two files compare, and a rerun has nothing left to do.
+    let r = htab_mem(&["compare", s(&base), s(&out)]);
+    assert!(r.status.code().unwrap() <= 1, "{}", text(&r.stderr));
+    let before = (std::fs::read(&out).unwrap(), std::fs::read(&base).unwrap());
+    let r = htab_mem(&a);
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    assert_eq!(
+        (std::fs::read(&out).unwrap(), std::fs::read(&base).unwrap()),
+        before
+    );
+    // A cell missing from the baseline's file is run again on both sides.
+    let mut short = b.clone();
+    short.results.truncate(1);
+    write_atomic(&base, &short).unwrap();
+    let mut listed = a.clone();
+    listed.push("--list");
+    assert_eq!(
+        ok_stdout(&htab_mem(&listed)),
+        "htab-mem/no_op/free-after-gp/p1\n"
+    );
+}
+
+#[test]
+fn matrix_rejects_a_bad_baseline_before_running() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("m.json");
+    let not_exe = d.path().join("plain.txt");
+    std::fs::write(&not_exe, "not a program").unwrap();
+    let missing = d.path().join("nope").join("b.json");
+    let exe = env!("CARGO_BIN_EXE_htab-mem");
+    for (args, needle) in [
+        (
+            vec!["--baseline-exe", s(&not_exe), "--baseline-out", "b.json"],
+            "not an executable",
+        ),
+        (
+            vec!["--baseline-exe", exe, "--baseline-out", s(&out)],
+            "must not be the --out",
+        ),
+        (
+            vec!["--baseline-exe", exe, "--baseline-out", s(&missing)],
+            "does not exist",
+        ),
+        (vec!["--baseline-exe", exe], "--baseline-out"),
+        (vec!["--baseline-out", "b.json"], "--baseline-exe"),
+    ] {
+        let mut a = vec!["matrix", "--out", s(&out)];
+        a.extend(&args);
+        a.extend(TINY);
+        let r = htab_mem(&a);
+        let err = text(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    assert_eq!(names(d.path()), ["plain.txt"]);
+}

@@ -47,6 +47,8 @@ pub struct Spawn<'a> {
     /// dropped. With it, the child gets a process group of its own, so a terminal's Ctrl-C
     /// reaches only the parent, which ends the child.
     pub stop: Option<&'a AtomicBool>,
+    /// Another binary to run the plan in (a matrix's `--baseline-exe`); None: this one.
+    pub exe: Option<&'a std::path::Path>,
 }
 
 /// How a child run ended.
@@ -58,11 +60,14 @@ pub enum Outcome {
     Stopped,
 }
 
-/// Runs `plan` in a fresh process of this binary.
+/// Runs `plan` in a fresh process of this binary (or of `how.exe`).
 pub fn run(plan: &Plan, how: Spawn) -> Outcome {
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => return Outcome::Failed(format!("cannot find own executable: {e}")),
+    let exe = match how.exe {
+        Some(e) => e.to_path_buf(),
+        None => match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => return Outcome::Failed(format!("cannot find own executable: {e}")),
+        },
     };
     let mut cmd = Command::new(exe);
     cmd.arg(CHILD_FLAG)

@@ -61,6 +61,12 @@ pub struct Args {
     #[arg(long = "max-flavor-slowdown", default_value_t = crate::flavor_shift::DEFAULT_MAX_FLAVOR_SLOWDOWN, value_name = "RATIO")]
     pub max_flavor_slowdown: f64,
 
+    /// A regression when a flavor holds more memory across its cells: the median of its
+    /// cells' normalised memory ratios (p95, else peak) above this, a sign test at p < 0.01
+    /// over at least 8 cells, and a median growth of at least --mem-floor-mib.
+    #[arg(long = "max-flavor-mem-growth", default_value_t = crate::flavor_shift::DEFAULT_MAX_FLAVOR_MEM_GROWTH, value_name = "RATIO")]
+    pub max_flavor_mem_growth: f64,
+
     /// Show only the rows that are regressions.
     #[arg(long = "only-regressions")]
     pub only_regressions: bool,
@@ -75,6 +81,7 @@ impl Args {
             max_mem_growth: self.max_mem_growth,
             mem_floor_mib: self.mem_floor_mib,
             max_flavor_slowdown: self.max_flavor_slowdown,
+            max_flavor_mem_growth: self.max_flavor_mem_growth,
         }
     }
 }
@@ -98,6 +105,12 @@ pub fn run(a: Args) -> Result {
         return Err(Error::BadInput(format!(
             "--max-slowdown {} must be in (0, 1]",
             a.max_slowdown
+        )));
+    }
+    if !(a.max_flavor_mem_growth >= 1.0 && a.max_flavor_mem_growth.is_finite()) {
+        return Err(Error::BadInput(format!(
+            "--max-flavor-mem-growth {} must be at least 1",
+            a.max_flavor_mem_growth
         )));
     }
     if !(a.max_mem_growth >= 1.0 && a.max_mem_growth.is_finite()) {
@@ -142,8 +155,10 @@ pub fn run(a: Args) -> Result {
     }
     if !c.flavors.is_empty() {
         println!(
-            "\nper flavor (a regression when its median ratio < {} and a sign test p < {}):",
+            "\nper flavor (a regression when its median ratio is below {} for loops/s or above \
+             {} for memory, with a sign test p < {}):",
             a.max_flavor_slowdown,
+            a.max_flavor_mem_growth,
             crate::flavor_shift::MAX_P
         );
         for s in &c.flavors {
@@ -152,10 +167,10 @@ pub fn run(a: Args) -> Result {
     }
     let flavor_regressions = c.flavor_regressions();
     println!(
-        "compare: {} cells matched, {regressions} regressions and {flavor_regressions} flavors slower across their cells, {better} faster or smaller, \
+        "compare: {} cells matched, {regressions} regressions and {flavor_regressions} flavor regressions across their cells, {better} faster or smaller, \
          {inconclusive} inconclusive (a change must pass the threshold -- loops/s ratio < {}, \
          memory (p95, else peak) ratio > {} and +{} MiB -- the raw ratio must point the same way, and, \
-         where both sides have trials, their 95 % intervals must not overlap; {})",
+         where both sides have trials, their 95 % intervals must be apart, memory's by the threshold; {})",
         c.cells_matched(),
         a.max_slowdown,
         a.max_mem_growth,

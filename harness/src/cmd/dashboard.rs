@@ -8,8 +8,10 @@ use crate::error::{OrBadInput, OrFailed, Result};
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// Folder of result sets: one subfolder per machine and date, each holding native
-    /// result files (other JSON there is skipped). The newest set (by timestamp) is shown in
-    /// full; every set appears in the history.
+    /// result files (other JSON there is skipped) and, when the baseline commit was measured
+    /// in the same run, its files in `baseline/`. The newest set (by timestamp) is shown in
+    /// full, what changed judged against its same-run baseline or else the set before;
+    /// every set appears in the history.
     #[arg(long = "results", value_name = "DIR", default_value = "results")]
     pub results: PathBuf,
     /// Output folder (created if missing): index.html and the SVGs it shows.

@@ -23,10 +23,14 @@ pub struct Changes {
     cells: Vec<CellResult>,
 }
 
-/// The two newest sets compared; `None` with fewer than two.
+/// The newest set judged against the baseline measured in the same run when it has one
+/// (what the perf pipeline's gate judged), else against the set before; `None` when there
+/// is neither.
 pub fn between(sets: &[ResultSet]) -> Option<Changes> {
-    let [.., base, new] = sets else {
-        return None;
+    let new = sets.last()?;
+    let base: &ResultSet = match &new.same_run_baseline {
+        Some(b) => b,
+        None => sets.len().checked_sub(2).map(|i| &sets[i])?,
     };
     let b: Vec<CellResult> = base.cells().cloned().collect();
     let n: Vec<CellResult> = new.cells().cloned().collect();
@@ -107,8 +111,8 @@ impl Changes {
             "<section id=\"changes\" data-regressions=\"{n}\"><h2>What changed since {base}</h2>\n\
 <p class=\"note\">{new} against {base}, judged as <code>htab-mem compare</code> judges: {} \
 cells matched, <b>{cells} cell regression{}</b> (loops/s ratio below {}, or memory ratio above \
-{} and {} MiB more, intervals apart; {}) and <b>{flavors} flavor{} slower across its \
-cells</b>.</p>\n",
+{} and {} MiB more, intervals apart; {}) and <b>{flavors} flavor regression{} across \
+its cells</b> (loops/s or memory).</p>\n",
             c.cells_matched(),
             if cells == 1 { "" } else { "s" },
             o.max_slowdown,
@@ -170,27 +174,30 @@ first</summary>",
         let _ = writeln!(
             h,
             "<table class=\"changes flavors\"><caption>Per flavor across its cells: a \
-regression when the median normalised loops/s ratio is below {} and a sign test gives \
-p &lt; {}</caption><tr><th>flavor</th><th>cells</th><th>slower</th><th>faster</th>\
-<th>median ratio</th><th>sign test p</th><th>verdict</th></tr>",
+regression when the median normalised ratio is below {} for loops/s or above {} for memory \
+and a sign test gives p &lt; {}</caption><tr><th>flavor</th><th>measure</th><th>cells</th>\
+<th>worse</th><th>better</th><th>median ratio</th><th>sign test p</th><th>verdict</th></tr>",
             self.options.max_flavor_slowdown,
+            self.options.max_flavor_mem_growth,
             flavor_shift::MAX_P
         );
         for s in shifts {
             let name = s.name();
             let _ = writeln!(
                 h,
-                "<tr data-flavor=\"{name}\"><td>{name}</td><td class=\"num\">{}</td>\
+                "<tr data-flavor=\"{name}\" data-measure=\"{m}\"><td>{name}</td><td>{m}</td>\
+<td class=\"num\">{}</td>\
 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.3}</td>\
 <td class=\"num\">{:.4}</td><td{}>{}</td></tr>",
                 s.cells,
-                s.slower,
-                s.faster,
+                s.worse,
+                s.better,
                 s.median_ratio,
                 s.p_value,
                 if s.regression { " class=\"bad\"" } else { "" },
                 s.verdict,
                 name = escape(&name),
+                m = s.measure.label(),
             );
         }
         h.push_str("</table>\n");

@@ -1,5 +1,6 @@
 //! Result sets: the folders under `results/` (one per machine and date), each holding one or
-//! more native result files. Other JSON in a folder (dashboard exports) is passed over.
+//! more native result files, and in a `baseline/` folder the baseline commit's files when it
+//! was measured in the same run. Other JSON in a folder (dashboard exports) is passed over.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,10 @@ pub struct ResultSet {
     /// The newest `timestamp` of its files: sets are ordered by it.
     pub timestamp: String,
     pub files: Vec<(PathBuf, ResultFile)>,
+    /// The baseline commit measured in the same run, trial by trial beside this set
+    /// (`matrix --baseline-exe`; the set's `baseline/` folder): what "what changed" judges
+    /// this set against, when present, instead of the set before.
+    pub same_run_baseline: Option<Box<ResultSet>>,
 }
 
 impl ResultSet {
@@ -74,11 +79,24 @@ pub fn read_set(dir: &Path) -> Result<Option<ResultSet>, String> {
     let name = dir
         .file_name()
         .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
+    let baseline_dir = dir.join("baseline");
+    let same_run_baseline = if baseline_dir.is_dir() {
+        read_set(&baseline_dir)?.map(|mut b| {
+            b.name = format!(
+                "{name} baseline (commit {}, measured in the same run)",
+                b.head().git_sha
+            );
+            Box::new(b)
+        })
+    } else {
+        None
+    };
     Ok(Some(ResultSet {
         name,
         dir: dir.to_path_buf(),
         timestamp,
         files,
+        same_run_baseline,
     }))
 }
 

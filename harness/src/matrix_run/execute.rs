@@ -3,6 +3,7 @@
 //! progress bar or plain lines, and SIGINT/SIGTERM ending the run between cells.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{config_differences, Outcome, Plan, Planned};
 use crate::bench::{self, child};
 use crate::matrix_file::{self, Cell};
-use crate::result::{self, CellResult, RunConfig, Status};
+use crate::result::{self, CellResult, ResultFile, RunConfig, Status};
 use crate::units::MIB;
 
 /// Where progress goes: a bar on a terminal, plain lines otherwise or with -q.
@@ -30,6 +31,25 @@ impl Progress {
     }
 }
 
+/// One binary measured and the file its cells go to: this one's, and `--baseline-exe`'s.
+struct Side {
+    /// None: this binary.
+    exe: Option<PathBuf>,
+    out: PathBuf,
+    file: ResultFile,
+    existed: bool,
+}
+
+impl Side {
+    /// Puts a whole cell in the file and rewrites it.
+    fn record(&mut self, res: CellResult) -> Result<(), String> {
+        self.file.results.retain(|c| c.id != res.id);
+        self.file.results.push(res);
+        matrix_file::sort_cells(&mut self.file.results);
+        result::write_atomic(&self.out, &self.file)
+    }
+}
+
 /// Runs the plan's cells in order, rewriting the file after each.
 pub fn execute(mut plan: Plan) -> Outcome {
     let a = plan.opts.clone();
@@ -39,6 +59,20 @@ pub fn execute(mut plan: Plan) -> Outcome {
             eprintln!("htab-mem: cannot install a signal handler: {e}");
             return Outcome::Failed;
         }
+    }
+    let mut sides = vec![Side {
+        exe: None,
+        out: plan.out.clone(),
+        file: plan.file.clone(),
+        existed: plan.existed,
+    }];
+    if let Some(b) = plan.baseline.take() {
+        sides.push(Side {
+            exe: Some(b.exe),
+            out: b.out,
+            file: b.file,
+            existed: b.existed,
+        });
     }
     let n = plan.todo.len();
     // Per htab-mem cell: warm-up + measured seconds + the extra tick bench.c takes, plus
@@ -54,12 +88,20 @@ pub fn execute(mut plan: Plan) -> Outcome {
         1.0
     };
     let trials = a.trials.max(1) as usize;
-    let per_cell = (run_s + 0.5 + a.pause_ms as f64 / 1000.0) * trials as f64;
+    let runs_per_cell = trials * sides.len();
+    let per_cell = (run_s + 0.5 + a.pause_ms as f64 / 1000.0) * runs_per_cell as f64;
     let mut head = format!(
         "{}: {n} cells to run into {}",
         plan.what,
         plan.out.display()
     );
+    if let Some(b) = sides.get(1) {
+        head.push_str(&format!(
+            " and, measured beside them by {}, into {}",
+            b.exe.as_deref().unwrap_or(Path::new("?")).display(),
+            b.out.display()
+        ));
+    }
     if let Some(s) = plan.shard {
         head.push_str(&format!(" (shard {s})"));
     }
@@ -88,21 +130,21 @@ pub fn execute(mut plan: Plan) -> Outcome {
             plan.max_producers, plan.nr_online
         );
     }
-    if !plan.existed && n == 0 {
-        // An empty shard still leaves a file, so `merge` of every shard just works.
-        if let Err(e) = result::write_atomic(&plan.out, &plan.file) {
-            eprintln!("htab-mem: {e}");
-            return Outcome::Failed;
-        }
-    }
     if n == 0 {
+        // An empty shard still leaves a file, so `merge` of every shard just works.
+        for side in sides.iter().filter(|s| !s.existed) {
+            if let Err(e) = result::write_atomic(&side.out, &side.file) {
+                eprintln!("htab-mem: {e}");
+                return Outcome::Failed;
+            }
+        }
         return Outcome::Finished { all_ok: true };
     }
 
     let progress = if a.quiet || !std::io::stderr().is_terminal() {
         Progress::Plain
     } else {
-        let bar = ProgressBar::new((n * trials) as u64);
+        let bar = ProgressBar::new((n * runs_per_cell) as u64);
         bar.set_style(
             ProgressStyle::with_template(
                 "[{elapsed_precise}] {bar:30} {pos}/{len} ETA {eta} {msg}",
@@ -111,118 +153,159 @@ pub fn execute(mut plan: Plan) -> Outcome {
         );
         Progress::Bar(bar)
     };
+    let failed = |progress: &Progress, msg: String| {
+        if let Progress::Bar(b) = progress {
+            b.abandon();
+        }
+        eprintln!("htab-mem: {msg}");
+        Outcome::Failed
+    };
     let started = Instant::now();
     let (mut ok, mut leak, mut error) = (0usize, 0usize, 0usize);
     let mut interrupted = false;
     let todo = std::mem::take(&mut plan.todo);
     let (mut runs_done, mut cells_done) = (0usize, 0usize);
     'groups: for group in groups(&todo) {
-        let mut runs: Vec<Vec<CellResult>> = vec![Vec::new(); group.len()];
+        // runs[side][cell]: the trials so far.
+        let mut runs: Vec<Vec<Vec<CellResult>>> = vec![vec![Vec::new(); group.len()]; sides.len()];
         for (t, i) in crate::trials::schedule(group.len(), trials) {
             let Planned {
                 cell,
                 plan: cell_plan,
             } = &group[i];
-            if stop.load(Ordering::Relaxed) {
-                interrupted = true;
-                break 'groups;
-            }
-            if runs_done > 0
-                && a.pause_ms > 0
-                && sleep_unless(&stop, Duration::from_millis(a.pause_ms))
-            {
-                interrupted = true;
-                break 'groups;
-            }
-            if let Progress::Bar(b) = &progress {
-                b.set_message(if trials > 1 {
-                    format!("{} (trial {}/{trials})", cell.id(), t + 1)
-                } else {
-                    cell.id()
-                });
-            }
             let t0 = Instant::now();
-            let Some((res, cell_config)) = run_cell(cell, cell_plan, &stop) else {
-                interrupted = true;
-                break 'groups;
-            };
-            // The child records what it really ran with: a new file takes that, and a cell
-            // that disagrees with the file is never mixed in.
-            if let Some(c) = cell_config {
-                if plan.file.results.is_empty() && !plan.existed {
-                    plan.file.config = matrix_file::shared_config(&c);
+            // Both binaries back to back, the first of the pair alternating trial by trial,
+            // so neither always runs on the machine the other just warmed or loaded.
+            let order: Vec<usize> = (0..sides.len()).map(|k| (k + t) % sides.len()).collect();
+            for s in order {
+                if stop.load(Ordering::Relaxed) {
+                    interrupted = true;
+                    break 'groups;
                 }
-                let diff = config_differences(plan.paced, &plan.file.config, &c);
-                if !diff.is_empty() {
-                    if let Progress::Bar(b) = &progress {
-                        b.abandon();
-                    }
-                    eprintln!(
-                        "htab-mem: {}: the cell ran with another config than {} holds ({}); \
-                         stopped",
-                        cell.id(),
-                        plan.out.display(),
-                        diff.join(", ")
+                if runs_done > 0
+                    && a.pause_ms > 0
+                    && sleep_unless(&stop, Duration::from_millis(a.pause_ms))
+                {
+                    interrupted = true;
+                    break 'groups;
+                }
+                let who = if s == 0 { "" } else { " (baseline)" };
+                if let Progress::Bar(b) = &progress {
+                    b.set_message(if trials > 1 {
+                        format!("{}{who} (trial {}/{trials})", cell.id(), t + 1)
+                    } else {
+                        format!("{}{who}", cell.id())
+                    });
+                }
+                let side = &mut sides[s];
+                let t1 = Instant::now();
+                let Some((res, cell_config)) =
+                    run_cell(cell, cell_plan, &stop, side.exe.as_deref())
+                else {
+                    interrupted = true;
+                    break 'groups;
+                };
+                if s > 0
+                    && res
+                        .error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("unreadable plan"))
+                {
+                    return failed(
+                        &progress,
+                        format!(
+                            "--baseline-exe cannot read this binary's cell plans ({}): build \
+                             it from a commit with the same child protocol, or compare with \
+                             a committed result set instead",
+                            res.error.as_deref().unwrap_or_default()
+                        ),
                     );
-                    return Outcome::Failed;
                 }
+                // The child records what it really ran with: a new file takes that, and a
+                // cell that disagrees with the file is never mixed in.
+                if let Some(c) = cell_config {
+                    if side.file.results.is_empty() && !side.existed {
+                        side.file.config = matrix_file::shared_config(&c);
+                    }
+                    let diff = config_differences(plan.paced, &side.file.config, &c);
+                    if !diff.is_empty() {
+                        return failed(
+                            &progress,
+                            format!(
+                                "{}{who}: the cell ran with another config than {} holds ({}); \
+                                 stopped",
+                                cell.id(),
+                                side.out.display(),
+                                diff.join(", ")
+                            ),
+                        );
+                    }
+                }
+                runs_done += 1;
+                if let Progress::Bar(b) = &progress {
+                    b.inc(1);
+                }
+                if trials > 1 || s > 0 {
+                    progress.line(&trial_line(
+                        t + 1,
+                        trials,
+                        &res,
+                        who,
+                        t1.elapsed().as_secs_f64(),
+                    ));
+                }
+                runs[s][i].push(res);
             }
-            runs_done += 1;
-            if let Progress::Bar(b) = &progress {
-                b.inc(1);
-            }
-            let secs = t0.elapsed().as_secs_f64();
-            let eta = started.elapsed().as_secs_f64() / runs_done as f64
-                * (n * trials - runs_done) as f64;
-            if trials > 1 {
-                progress.line(&trial_line(t + 1, trials, &res, secs));
-            }
-            runs[i].push(res);
             if t + 1 < trials {
                 continue;
             }
             // The cell's last trial: the cell is whole, and only now written.
-            let res = crate::trials::combine(std::mem::take(&mut runs[i]));
-            match res.status {
-                Status::Ok => ok += 1,
-                Status::Leak => leak += 1,
-                Status::Error => error += 1,
-                Status::NotApplicable => {}
-            }
+            let secs = t0.elapsed().as_secs_f64();
+            let eta = started.elapsed().as_secs_f64() / runs_done as f64
+                * (n * runs_per_cell - runs_done) as f64;
             cells_done += 1;
-            let line = cell_line(cells_done, n, &res, secs, eta);
-            plan.file.results.retain(|c| c.id != res.id);
-            plan.file.results.push(res);
-            matrix_file::sort_cells(&mut plan.file.results);
-            if let Err(e) = result::write_atomic(&plan.out, &plan.file) {
-                if let Progress::Bar(b) = &progress {
-                    b.abandon();
+            for (s, side) in sides.iter_mut().enumerate() {
+                let res = crate::trials::combine(std::mem::take(&mut runs[s][i]));
+                match res.status {
+                    Status::Ok => ok += 1,
+                    Status::Leak => leak += 1,
+                    Status::Error => error += 1,
+                    Status::NotApplicable => {}
                 }
-                eprintln!("htab-mem: {e}");
-                return Outcome::Failed;
+                let line = cell_line(
+                    cells_done,
+                    n,
+                    &res,
+                    if s == 0 { "" } else { " (baseline)" },
+                    secs,
+                    eta,
+                );
+                if let Err(e) = side.record(res) {
+                    return failed(&progress, e);
+                }
+                progress.line(&line);
             }
-            progress.line(&line);
         }
     }
     if let Progress::Bar(b) = &progress {
         b.finish_and_clear();
     }
     let total = matrix_file::fmt_duration(started.elapsed().as_secs_f64());
+    let holds = |s: &Side| format!("{} holds {} cells", s.out.display(), s.file.results.len());
+    let holding: Vec<String> = sides.iter().map(holds).collect();
     if interrupted {
         eprintln!(
-            "{}: interrupted after {total}; {} holds {} finished cells (rerun to resume)",
+            "{}: interrupted after {total}; {} (finished cells; rerun to resume)",
             plan.what,
-            plan.out.display(),
-            plan.file.results.len()
+            holding.join(", ")
         );
         return Outcome::Interrupted;
     }
     eprintln!(
-        "{}: {} cells in {total} ({ok} ok, {leak} leak, {error} error); {} holds {} cells",
+        "{}: {} cells in {total} ({ok} ok, {leak} leak, {error} error); {}",
         plan.what,
         ok + leak + error,
-        plan.out.display(),
-        plan.file.results.len()
+        holding.join(", ")
     );
     Outcome::Finished {
         all_ok: leak + error == 0,
@@ -247,10 +330,10 @@ fn groups(todo: &[Planned]) -> Vec<&[Planned]> {
     out
 }
 
-/// One trial's line: which trial of which cell, and its figures.
-fn trial_line(t: usize, trials: usize, c: &CellResult, secs: f64) -> String {
+/// One trial's line: which trial of which cell (of which binary), and its figures.
+fn trial_line(t: usize, trials: usize, c: &CellResult, who: &str, secs: f64) -> String {
     format!(
-        "  trial {t}/{trials} {} {} ({secs:.1}s)",
+        "  trial {t}/{trials} {}{who} {} ({secs:.1}s)",
         c.id,
         cell_figures(c)
     )
@@ -279,11 +362,11 @@ fn cell_figures(c: &CellResult) -> String {
     )
 }
 
-fn cell_line(i: usize, n: usize, c: &CellResult, secs: f64, eta: f64) -> String {
+fn cell_line(i: usize, n: usize, c: &CellResult, who: &str, secs: f64, eta: f64) -> String {
     let w = n.to_string().len();
     let what = cell_figures(c);
     format!(
-        "[{i:>w$}/{n}] {} {what} ({secs:.1}s, eta {})",
+        "[{i:>w$}/{n}] {}{who} {what} ({secs:.1}s, eta {})",
         c.id,
         matrix_file::fmt_duration(eta)
     )
@@ -307,10 +390,12 @@ fn run_cell(
     cell: &Cell,
     plan: &bench::Plan,
     stop: &AtomicBool,
+    exe: Option<&Path>,
 ) -> Option<(CellResult, Option<RunConfig>)> {
     let how = child::Spawn {
         forward: false,
         stop: Some(stop),
+        exe,
     };
     let error_cell = |msg: String| {
         cell.claim(CellResult::error(

@@ -47,7 +47,8 @@ pub struct CellOpts {
 
     /// Measured seconds per trial. The default, 1 s x 3 trials, measures a cell in three
     /// processes in about 11 s (warm-up, start and drain included), so that the default
-    /// matrix's four CI shards stay under 8 minutes each (docs/results-tools.md).
+    /// matrix's CI shards stay under 8 minutes each, ten of them with the baseline commit
+    /// measured beside (docs/results-tools.md).
     #[arg(
         short = 'd',
         long = "duration",
@@ -94,6 +95,25 @@ pub struct CellOpts {
     #[arg(long = "trials", default_value_t = 3, value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub trials: u32,
+
+    /// Measure another build beside this one, in the same run: every trial of every cell
+    /// runs in both binaries back to back, in alternating order (this one first on odd
+    /// trials, the other on even ones), and the other's cells go to --baseline-out. Two
+    /// files measured so share the machine's drift minute by minute, which two matrices
+    /// hours apart do not (docs/results-tools.md#the-same-job-baseline). The other binary
+    /// must speak this one's child protocol (a plan as JSON on stdin): a build of a nearby
+    /// commit of this tool.
+    #[arg(long = "baseline-exe", value_name = "PATH", requires = "baseline_out")]
+    pub baseline_exe: Option<PathBuf>,
+
+    /// The result file of --baseline-exe's cells (created or resumed like --out).
+    #[arg(long = "baseline-out", value_name = "FILE", requires = "baseline_exe")]
+    pub baseline_out: Option<PathBuf>,
+
+    /// The commit --baseline-exe was built from, recorded as its file's git_sha [default:
+    /// "baseline"].
+    #[arg(long = "baseline-sha", value_name = "SHA", requires = "baseline_exe")]
+    pub baseline_sha: Option<String>,
 
     /// Print the ids of the cells that would run, one per line, and run nothing.
     #[arg(long = "list")]
@@ -147,6 +167,14 @@ impl AsRef<Cell> for Planned {
     }
 }
 
+/// The second binary of a `--baseline-exe` run and the file its cells go to.
+struct Baseline {
+    exe: PathBuf,
+    out: PathBuf,
+    file: ResultFile,
+    existed: bool,
+}
+
 /// Everything checked before the first cell runs.
 pub struct Plan {
     what: &'static str,
@@ -159,6 +187,8 @@ pub struct Plan {
     file: ResultFile,
     /// Whether `out` exists already (so an empty run leaves it untouched).
     existed: bool,
+    /// `--baseline-exe`: the other binary measured beside this one.
+    baseline: Option<Baseline>,
     /// Whether cells carry their own pacing, so configs are compared without the delays.
     paced: bool,
     shard: Option<Shard>,
@@ -257,43 +287,50 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
     };
     result::check_output_path("--out", out)?;
     let existed = out.exists();
-    let file = if existed {
-        let f = matrix_file::load(out)?;
-        let diff = config_differences(paced, &f.config, &expected);
-        if !diff.is_empty() {
-            return Err(format!(
-                "{}: holds results of a different config ({}); use another --out or the same options",
-                out.display(),
-                diff.join(", ")
-            ));
+    let file = open_or_new(out, "--out", paced, &expected, result::git_sha())?;
+    let baseline = match (&a.baseline_exe, &a.baseline_out) {
+        (Some(exe), Some(bout)) => {
+            if !is_executable(exe) {
+                return Err(format!(
+                    "--baseline-exe {}: not an executable file",
+                    exe.display()
+                ));
+            }
+            result::check_output_path("--baseline-out", bout)?;
+            if same_file(bout, out) {
+                return Err("--baseline-out must not be the --out file".into());
+            }
+            let sha = a.baseline_sha.clone().unwrap_or_else(|| "baseline".into());
+            Some(Baseline {
+                exe: exe.clone(),
+                out: bout.clone(),
+                existed: bout.exists(),
+                file: open_or_new(bout, "--baseline-out", paced, &expected, sha)?,
+            })
         }
-        f
-    } else {
-        ResultFile {
-            schema_version: result::SCHEMA_VERSION,
-            tool: result::TOOL.to_string(),
-            git_sha: result::git_sha(),
-            timestamp: result::utc_timestamp(),
-            host: host::host_info(),
-            config: expected,
-            results: Vec::new(),
-        }
+        _ => None,
     };
 
     let mine = match spec.shard {
         Some(s) => matrix_file::shard(&planned, s),
         None => planned,
     };
-    // Cells that errored are run again; ok and leak cells are results.
-    let done: std::collections::HashSet<&str> = file
-        .results
-        .iter()
-        .filter(|c| c.status.measured())
-        .map(|c| c.id.as_str())
-        .collect();
-    let (todo, already): (Vec<_>, Vec<_>) = mine
-        .into_iter()
-        .partition(|p| !done.contains(p.cell.id().as_str()));
+    // Cells that errored are run again; ok and leak cells are results. With a baseline, a
+    // cell is done when both files hold it (both sides of a cell are measured together).
+    let measured = |f: &ResultFile| -> std::collections::HashSet<String> {
+        f.results
+            .iter()
+            .filter(|c| c.status.measured())
+            .map(|c| c.id.clone())
+            .collect()
+    };
+    let mut done = measured(&file);
+    if let Some(b) = &baseline {
+        let theirs = measured(&b.file);
+        done.retain(|id| theirs.contains(id));
+    }
+    let (todo, already): (Vec<_>, Vec<_>) =
+        mine.into_iter().partition(|p| !done.contains(&p.cell.id()));
     Ok(Plan {
         what: spec.what,
         opts: a.clone(),
@@ -303,6 +340,7 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
         already: already.len(),
         file,
         existed,
+        baseline,
         paced,
         shard: spec.shard,
         max_producers,
@@ -317,6 +355,53 @@ impl Plan {
             println!("{}", c.id());
         }
     }
+}
+
+/// The result file at `path` to resume, checked against the run's config, or a new one.
+fn open_or_new(
+    path: &std::path::Path,
+    flag: &str,
+    paced: bool,
+    expected: &RunConfig,
+    git_sha: String,
+) -> Result<ResultFile, String> {
+    if path.exists() {
+        let f = matrix_file::load(path)?;
+        let diff = config_differences(paced, &f.config, expected);
+        if !diff.is_empty() {
+            return Err(format!(
+                "{}: holds results of a different config ({}); use another {flag} or the same options",
+                path.display(),
+                diff.join(", ")
+            ));
+        }
+        Ok(f)
+    } else {
+        Ok(ResultFile {
+            schema_version: result::SCHEMA_VERSION,
+            tool: result::TOOL.to_string(),
+            git_sha,
+            timestamp: result::utc_timestamp(),
+            host: host::host_info(),
+            config: expected.clone(),
+            results: Vec::new(),
+        })
+    }
+}
+
+fn is_executable(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether two paths name one file (the second may not exist yet).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let canon = |p: &std::path::Path| {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = dir.unwrap_or(std::path::Path::new(".")).canonicalize().ok();
+        dir.map(|d| d.join(p.file_name().unwrap_or_default()))
+    };
+    canon(a).is_some() && canon(a) == canon(b)
 }
 
 /// `matrix_file::config_differences`, leaving out the delays when the cells carry their
