@@ -382,3 +382,47 @@ fn matrix_rejects_a_bad_baseline_before_running() {
     }
     assert_eq!(names(d.path()), ["plain.txt"]);
 }
+
+/// `ci/uninjected.sh` as the baseline: the injected slowdown reaches this binary's side only,
+/// and each file records what its side ran.
+#[test]
+fn an_injected_slowdown_can_slow_one_side_only() {
+    let d = tempfile::tempdir().unwrap();
+    let (out, base) = (d.path().join("new.json"), d.path().join("base.json"));
+    let wrapper = concat!(env!("CARGO_MANIFEST_DIR"), "/../ci/uninjected.sh");
+    let mut a = vec![
+        "matrix",
+        "--out",
+        s(&out),
+        "--baseline-exe",
+        wrapper,
+        "--baseline-out",
+        s(&base),
+        "--inject-slowdown",
+        "20",
+        "--inject-flavors",
+        "immediate-reuse",
+        "--pause-ms",
+        "0",
+        "-q",
+    ];
+    a.extend(TINY);
+    let r = Command::new(env!("CARGO_BIN_EXE_htab-mem"))
+        .args(&a)
+        .env("UNINJECTED_EXE", env!("CARGO_BIN_EXE_htab-mem"))
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0), "{}", text(&r.stderr));
+    let (n, b) = (
+        read_result_file(&out).unwrap(),
+        read_result_file(&base).unwrap(),
+    );
+    let inject = n
+        .config
+        .inject
+        .as_ref()
+        .expect("the new side records its injection");
+    assert_eq!(inject.slowdown_pct, Some(20));
+    assert_eq!(b.config.inject, None, "the baseline side ran without it");
+    assert_eq!((n.results.len(), b.results.len()), (2, 2));
+}
