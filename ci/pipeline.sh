@@ -181,7 +181,9 @@ report() {
       [ "$st" -eq 0 ] || { say "REGRESSION in $b: see $OUT/compare-$b.txt"; status=1; }
     fi
     cp "$OUT/$b.json" "$set/$b.json"
-    [ ! -f "$OUT/baseline-$b.json" ] || [ ! -d "$set/baseline" ] || cp "$OUT/baseline-$b.json" "$set/baseline/$b.json"
+    if [ -f "$OUT/baseline-$b.json" ] && [ -d "$set/baseline" ]; then
+      cp "$OUT/baseline-$b.json" "$set/baseline/$b.json"
+    fi
     HTAB_MEM=$BIN "$ROOT/ci/render-set.sh" "$set/$b.json" > /dev/null
   done
   "$BIN" dashboard --results "$RESULTS" --out "$RESULTS/dashboard"

@@ -110,7 +110,7 @@ impl Options {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
     pub rows: Vec<Row>,
-    /// The second look, after the cells: each flavor's loops/s across its cells.
+    /// The second look, after the cells: each flavor's loops/s and memory across its cells.
     pub flavors: Vec<FlavorShift>,
     pub only_base: Vec<String>,
     pub only_new: Vec<String>,
@@ -448,14 +448,10 @@ fn judge(
         // 9.2 and 38.8 MiB in one cell of docs/results-tools.md), so a median of 3 past 1.5x
         // with intervals barely apart is one such trial. Every new trial above 1.5x every
         // base trial is not; a uniform smaller growth is the per-flavor verdict's.
-        row.separated = Some(if m.higher_is_better {
-            crate::trials::disjoint(bc, nc)
-        } else if worse {
-            nc[0] > bc[1] * a.max_mem_growth
-        } else if better {
-            bc[0] > nc[1] * a.max_mem_growth
-        } else {
-            crate::trials::disjoint(bc, nc)
+        row.separated = Some(match (m.higher_is_better, worse, better) {
+            (false, true, _) => nc[0] > bc[1] * a.max_mem_growth,
+            (false, _, true) => bc[0] > nc[1] * a.max_mem_growth,
+            _ => crate::trials::disjoint(bc, nc),
         });
     }
     let word = if worse {

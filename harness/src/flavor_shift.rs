@@ -134,38 +134,45 @@ pub fn judge(rows: &[Row], limits: &Limits) -> Vec<FlavorShift> {
     groups
         .into_iter()
         .map(|((benchmark, flavor, measure), points)| {
-            let mut ratios: Vec<f64> = points.iter().map(|p| p.ratio).collect();
-            ratios.sort_by(f64::total_cmp);
+            let ratios: Vec<f64> = points.iter().map(|p| p.ratio).collect();
             let n = ratios.len();
             let median = crate::trials::median(&ratios);
             let up = ratios.iter().filter(|&&r| r > 1.0).count();
             let down = ratios.iter().filter(|&&r| r < 1.0).count();
             let p = sign_test_p(n, if median < 1.0 { down } else { up });
             let significant = n >= MIN_CELLS && p < MAX_P;
-            let (worse, better, regression, verdict) = match measure {
-                Measure::LoopsPerSec => {
-                    let (r, v) = if significant && median < limits.max_slowdown {
-                        (true, "REGRESSION (slower across its cells)")
-                    } else if significant && median > 1.0 / limits.max_slowdown {
-                        (false, "faster across its cells")
-                    } else {
-                        (false, "no change")
-                    };
-                    (down, up, r, v)
-                }
+            // Per measure: which way is worse, whether the median is past the threshold
+            // either way, and the words for it.
+            let (worse, better, past_worse, past_better, words) = match measure {
+                Measure::LoopsPerSec => (
+                    down,
+                    up,
+                    median < limits.max_slowdown,
+                    median > 1.0 / limits.max_slowdown,
+                    [
+                        "REGRESSION (slower across its cells)",
+                        "faster across its cells",
+                    ],
+                ),
                 Measure::Memory => {
-                    let mut growth: Vec<f64> = points.iter().map(|p| p.growth).collect();
-                    growth.sort_by(f64::total_cmp);
+                    let growth: Vec<f64> = points.iter().map(|p| p.growth).collect();
                     let moved = crate::trials::median(&growth).abs() >= limits.mem_floor_mib * MIB;
-                    let (r, v) = if significant && moved && median > limits.max_mem_growth {
-                        (true, "REGRESSION (more memory across its cells)")
-                    } else if significant && moved && median < 1.0 / limits.max_mem_growth {
-                        (false, "less memory across its cells")
-                    } else {
-                        (false, "no change")
-                    };
-                    (up, down, r, v)
+                    (
+                        up,
+                        down,
+                        moved && median > limits.max_mem_growth,
+                        moved && median < 1.0 / limits.max_mem_growth,
+                        [
+                            "REGRESSION (more memory across its cells)",
+                            "less memory across its cells",
+                        ],
+                    )
                 }
+            };
+            let (regression, verdict) = match (significant, past_worse, past_better) {
+                (true, true, _) => (true, words[0]),
+                (true, _, true) => (false, words[1]),
+                _ => (false, "no change"),
             };
             FlavorShift {
                 benchmark,

@@ -17,6 +17,10 @@ const RESULT_TAG: &str = "@@htab-mem-result ";
 /// The hidden flag that makes this binary a child.
 pub const CHILD_FLAG: &str = "--child";
 
+/// How a child says it cannot parse its plan (another build's protocol): the parent of a
+/// `--baseline-exe` run looks for it in the failed cell's message.
+pub const UNREADABLE_PLAN: &str = "child: unreadable plan";
+
 /// The child's side: reads the plan, runs it, reports. Exit status 1 when it cannot run.
 pub fn child_main() -> ExitCode {
     crate::error::exit(child_run())
@@ -29,7 +33,7 @@ fn child_run() -> crate::error::Result {
         .read_to_string(&mut text)
         .map_err(|e| Failed(format!("child: cannot read the plan: {e}")))?;
     let plan: Plan =
-        serde_json::from_str(&text).map_err(|e| Failed(format!("child: unreadable plan: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| Failed(format!("{UNREADABLE_PLAN}: {e}")))?;
     let ran = plan.run().or_failed()?;
     let json = serde_json::to_string(&ran).expect("serialising a result");
     let mut out = std::io::stdout().lock();

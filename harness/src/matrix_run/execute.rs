@@ -3,17 +3,17 @@
 //! progress bar or plain lines, and SIGINT/SIGTERM ending the run between cells.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{config_differences, Outcome, Plan, Planned};
+use super::{config_differences, Outcome, Plan, Planned, Side};
 use crate::bench::{self, child};
 use crate::matrix_file::{self, Cell};
-use crate::result::{self, CellResult, ResultFile, RunConfig, Status};
+use crate::result::{self, CellResult, RunConfig, Status};
 use crate::units::MIB;
 
 /// Where progress goes: a bar on a terminal, plain lines otherwise or with -q.
@@ -29,15 +29,6 @@ impl Progress {
             Progress::Plain => eprintln!("{s}"),
         }
     }
-}
-
-/// One binary measured and the file its cells go to: this one's, and `--baseline-exe`'s.
-struct Side {
-    /// None: this binary.
-    exe: Option<PathBuf>,
-    out: PathBuf,
-    file: ResultFile,
-    existed: bool,
 }
 
 impl Side {
@@ -60,20 +51,7 @@ pub fn execute(mut plan: Plan) -> Outcome {
             return Outcome::Failed;
         }
     }
-    let mut sides = vec![Side {
-        exe: None,
-        out: plan.out.clone(),
-        file: plan.file.clone(),
-        existed: plan.existed,
-    }];
-    if let Some(b) = plan.baseline.take() {
-        sides.push(Side {
-            exe: Some(b.exe),
-            out: b.out,
-            file: b.file,
-            existed: b.existed,
-        });
-    }
+    let mut sides = std::mem::take(&mut plan.sides);
     let n = plan.todo.len();
     // Per htab-mem cell: warm-up + measured seconds + the extra tick bench.c takes, plus
     // about half a second of process start and teardown, plus the pause; the benchmarks that
@@ -93,7 +71,7 @@ pub fn execute(mut plan: Plan) -> Outcome {
     let mut head = format!(
         "{}: {n} cells to run into {}",
         plan.what,
-        plan.out.display()
+        sides[0].out.display()
     );
     if let Some(b) = sides.get(1) {
         head.push_str(&format!(
@@ -176,8 +154,8 @@ pub fn execute(mut plan: Plan) -> Outcome {
             let t0 = Instant::now();
             // Both binaries back to back, the first of the pair alternating trial by trial,
             // so neither always runs on the machine the other just warmed or loaded.
-            let order: Vec<usize> = (0..sides.len()).map(|k| (k + t) % sides.len()).collect();
-            for s in order {
+            for k in 0..sides.len() {
+                let s = (k + t) % sides.len();
                 if stop.load(Ordering::Relaxed) {
                     interrupted = true;
                     break 'groups;
@@ -189,7 +167,7 @@ pub fn execute(mut plan: Plan) -> Outcome {
                     interrupted = true;
                     break 'groups;
                 }
-                let who = if s == 0 { "" } else { " (baseline)" };
+                let who = sides[s].who();
                 if let Progress::Bar(b) = &progress {
                     b.set_message(if trials > 1 {
                         format!("{}{who} (trial {}/{trials})", cell.id(), t + 1)
@@ -209,7 +187,7 @@ pub fn execute(mut plan: Plan) -> Outcome {
                     && res
                         .error
                         .as_deref()
-                        .is_some_and(|e| e.contains("unreadable plan"))
+                        .is_some_and(|e| e.contains(child::UNREADABLE_PLAN))
                 {
                     return failed(
                         &progress,
@@ -272,14 +250,7 @@ pub fn execute(mut plan: Plan) -> Outcome {
                     Status::Error => error += 1,
                     Status::NotApplicable => {}
                 }
-                let line = cell_line(
-                    cells_done,
-                    n,
-                    &res,
-                    if s == 0 { "" } else { " (baseline)" },
-                    secs,
-                    eta,
-                );
+                let line = cell_line(cells_done, n, &res, side.who(), secs, eta);
                 if let Err(e) = side.record(res) {
                     return failed(&progress, e);
                 }

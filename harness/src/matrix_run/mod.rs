@@ -167,28 +167,53 @@ impl AsRef<Cell> for Planned {
     }
 }
 
-/// The second binary of a `--baseline-exe` run and the file its cells go to.
-struct Baseline {
-    exe: PathBuf,
+/// One binary measured and the file its cells go to: this one's, and `--baseline-exe`'s.
+struct Side {
+    /// None: this binary.
+    exe: Option<PathBuf>,
     out: PathBuf,
     file: ResultFile,
+    /// Whether `out` exists already (so an empty run leaves it untouched).
     existed: bool,
+}
+
+impl Side {
+    fn open(
+        exe: Option<PathBuf>,
+        out: &std::path::Path,
+        flag: &str,
+        paced: bool,
+        expected: &RunConfig,
+        git_sha: String,
+    ) -> Result<Side, String> {
+        Ok(Side {
+            exe,
+            out: out.to_path_buf(),
+            existed: out.exists(),
+            file: open_or_new(out, flag, paced, expected, git_sha)?,
+        })
+    }
+
+    /// How progress lines name this side's cells.
+    fn who(&self) -> &'static str {
+        if self.exe.is_some() {
+            " (baseline)"
+        } else {
+            ""
+        }
+    }
 }
 
 /// Everything checked before the first cell runs.
 pub struct Plan {
     what: &'static str,
     opts: CellOpts,
-    out: PathBuf,
     /// The cells to run now, in order, with their plans.
     todo: Vec<Planned>,
     skipped: Vec<(Cell, String)>,
     already: usize,
-    file: ResultFile,
-    /// Whether `out` exists already (so an empty run leaves it untouched).
-    existed: bool,
-    /// `--baseline-exe`: the other binary measured beside this one.
-    baseline: Option<Baseline>,
+    /// This binary's side first, then `--baseline-exe`'s when given.
+    sides: Vec<Side>,
     /// Whether cells carry their own pacing, so configs are compared without the delays.
     paced: bool,
     shard: Option<Shard>,
@@ -286,30 +311,35 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
         },
     };
     result::check_output_path("--out", out)?;
-    let existed = out.exists();
-    let file = open_or_new(out, "--out", paced, &expected, result::git_sha())?;
-    let baseline = match (&a.baseline_exe, &a.baseline_out) {
-        (Some(exe), Some(bout)) => {
-            if !is_executable(exe) {
-                return Err(format!(
-                    "--baseline-exe {}: not an executable file",
-                    exe.display()
-                ));
-            }
-            result::check_output_path("--baseline-out", bout)?;
-            if same_file(bout, out) {
-                return Err("--baseline-out must not be the --out file".into());
-            }
-            let sha = a.baseline_sha.clone().unwrap_or_else(|| "baseline".into());
-            Some(Baseline {
-                exe: exe.clone(),
-                out: bout.clone(),
-                existed: bout.exists(),
-                file: open_or_new(bout, "--baseline-out", paced, &expected, sha)?,
-            })
+    let mut sides = vec![Side::open(
+        None,
+        out,
+        "--out",
+        paced,
+        &expected,
+        result::git_sha(),
+    )?];
+    if let (Some(exe), Some(bout)) = (&a.baseline_exe, &a.baseline_out) {
+        if !is_executable(exe) {
+            return Err(format!(
+                "--baseline-exe {}: not an executable file",
+                exe.display()
+            ));
         }
-        _ => None,
-    };
+        result::check_output_path("--baseline-out", bout)?;
+        if same_file(bout, out) {
+            return Err("--baseline-out must not be the --out file".into());
+        }
+        let sha = a.baseline_sha.clone().unwrap_or_else(|| "baseline".into());
+        sides.push(Side::open(
+            Some(exe.clone()),
+            bout,
+            "--baseline-out",
+            paced,
+            &expected,
+            sha,
+        )?);
+    }
 
     let mine = match spec.shard {
         Some(s) => matrix_file::shard(&planned, s),
@@ -324,23 +354,20 @@ pub fn prepare(spec: Spec) -> Result<Plan, String> {
             .map(|c| c.id.clone())
             .collect()
     };
-    let mut done = measured(&file);
-    if let Some(b) = &baseline {
-        let theirs = measured(&b.file);
-        done.retain(|id| theirs.contains(id));
-    }
+    let done = sides
+        .iter()
+        .map(|s| measured(&s.file))
+        .reduce(|a, b| a.intersection(&b).cloned().collect())
+        .unwrap_or_default();
     let (todo, already): (Vec<_>, Vec<_>) =
         mine.into_iter().partition(|p| !done.contains(&p.cell.id()));
     Ok(Plan {
         what: spec.what,
         opts: a.clone(),
-        out: out.to_path_buf(),
         todo,
         skipped: spec.skipped,
         already: already.len(),
-        file,
-        existed,
-        baseline,
+        sides,
         paced,
         shard: spec.shard,
         max_producers,
